@@ -1,0 +1,71 @@
+/*
+ * Gives Django's default form widgets their Bootstrap classes, so templates/includes/form.html can
+ * render any form without a third-party form package, and keeps forms from being submitted twice.
+ */
+(function () {
+  "use strict";
+
+  function classFor(el) {
+    const tag = el.tagName;
+    const type = (el.getAttribute("type") || "").toLowerCase();
+    if (tag === "SELECT") return "form-select";
+    if (tag === "TEXTAREA") return "form-control";
+    if (type === "checkbox" || type === "radio") return "form-check-input";
+    if (type === "range") return "form-range";
+    if (type === "color") return "form-control form-control-color";
+    if (["hidden", "submit", "button", "reset", "image"].includes(type)) return null;
+    return "form-control";
+  }
+
+  function decorate(root) {
+    root.querySelectorAll(".studio-field input, .studio-field select, .studio-field textarea").forEach(function (el) {
+      const known = ["form-control", "form-select", "form-check-input", "form-range"];
+      if (!known.some(function (c) { return el.classList.contains(c); })) {
+        const cls = classFor(el);
+        if (cls) el.classList.add.apply(el.classList, cls.split(" "));
+      }
+      const field = el.closest(".studio-field");
+      if (field && field.classList.contains("has-error")) {
+        el.classList.add("is-invalid");
+        el.setAttribute("aria-invalid", "true");
+      }
+    });
+    root.querySelectorAll(".studio-choice-list label").forEach(function (label) {
+      label.classList.add("form-check-label");
+    });
+  }
+
+  function guardDoubleSubmit(event) {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || form.hasAttribute("data-allow-resubmit")) return;
+    if (form.dataset.submitting === "true") {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.submitting = "true";
+    // Disable after the browser has collected the form data, so the clicked button's name/value is sent.
+    setTimeout(function () {
+      form.querySelectorAll("button[type=submit], button:not([type]), input[type=submit]").forEach(function (b) {
+        b.disabled = true;
+      });
+    }, 0);
+  }
+
+  // A page restored from the back/forward cache must be usable again.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-submitting]").forEach(function (form) {
+      delete form.dataset.submitting;
+      form.querySelectorAll("button[type=submit], button:not([type]), input[type=submit]").forEach(function (b) {
+        b.disabled = false;
+      });
+    });
+  });
+
+  document.addEventListener("submit", guardDoubleSubmit);
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { decorate(document); });
+  } else {
+    decorate(document);
+  }
+  window.StudioForms = { decorate: decorate };
+})();
