@@ -1,0 +1,13 @@
+from rest_framework import serializers
+
+from governance.models import AuditEvent
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    actor = serializers.CharField(source="actor_label", read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "occurred_at", "actor", "team", "action", "target_type", "target_id", "payload", "request_id"]
+        read_only_fields = fields

@@ -1,0 +1,13 @@
+import django_filters
+
+from governance.models import AuditEvent
+
+
+class AuditEventFilterSet(django_filters.FilterSet):
+    team = django_filters.CharFilter(field_name="team__slug")
+    action = django_filters.CharFilter(field_name="action", lookup_expr="startswith")
+    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["team", "action", "target_type", "target_id", "since"]

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ProjectsConfig(AppConfig):
+    name = "projects"
+    verbose_name = "Teams, projects and datasets"
+
+    def ready(self) -> None:
+        from projects.api import schema  # noqa: F401  (registers the Bearer scheme with drf-spectacular)

@@ -1,0 +1,174 @@
+"""Writes for teams, memberships and personal access tokens. Each runs in one transaction with its audit event."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from governance.services import audit_event_record
+from projects.models import Membership, PersonalAccessToken, Team
+from projects.roles import Action, Role, forget_roles, require
+from studio.errors import Conflict, InvalidInput, NotFound
+
+User = get_user_model()
+
+
+@transaction.atomic
+def team_create(*, user, name: str, slug: str = "", description: str = "") -> Team:
+    """Create a team; its creator becomes its owner."""
+    slug = slug or slugify(name)[:60]
+    if Team.objects.filter(slug=slug).exists():
+        raise Conflict(f"A team with the slug “{slug}” already exists.", code="duplicate", details={"slug": slug})
+    team = Team(name=name.strip(), slug=slug, description=description)
+    team.full_clean()
+    team.save()
+    membership = Membership(team=team, user=user, role=Role.OWNER)
+    membership.full_clean()
+    membership.save()
+    forget_roles(user)
+    audit_event_record(actor=user, action="team.create", target=team, payload={"name": team.name, "slug": slug})
+    audit_event_record(
+        actor=user, action="membership.add", target=membership,
+        payload={"user": user.get_username(), "role": Role.OWNER},
+    )
+    return team
+
+
+@transaction.atomic
+def team_update(*, team: Team, user, name: str | None = None, description: str | None = None) -> Team:
+    require(user, team, Action.MANAGE_TEAM)
+    changes = {}
+    if name is not None and name.strip() != team.name:
+        changes["name"] = [team.name, name.strip()]
+        team.name = name.strip()
+    if description is not None and description != team.description:
+        changes["description"] = [team.description, description]
+        team.description = description
+    if changes:
+        team.full_clean()
+        team.save()
+        audit_event_record(actor=user, action="team.update", target=team, payload=changes)
+    return team
+
+
+def _user_by_login(login: str):
+    login = (login or "").strip()
+    user = User.objects.filter(username__iexact=login).first() or (
+        User.objects.filter(email__iexact=login).first() if "@" in login else None
+    )
+    if user is None:
+        raise InvalidInput(
+            f"No user “{login}” exists. Ask an administrator to create the account first.",
+            code="unknown_user", details={"user": ["No such user."]},
+        )
+    return user
+
+
+def _validate_role(role: str) -> str:
+    if role not in Role.values:
+        raise InvalidInput(
+            f"“{role}” is not a role. Choose one of: {', '.join(Role.values)}.",
+            code="invalid_role", details={"role": [f"Choose one of: {', '.join(Role.values)}."]},
+        )
+    return role
+
+
+@transaction.atomic
+def membership_add(*, team: Team, user, login: str, role: str) -> Membership:
+    """Add an existing user to the team with a role (team owners only)."""
+    require(user, team, Action.MANAGE_TEAM)
+    member = _user_by_login(login)
+    _validate_role(role)
+    if Membership.objects.filter(team=team, user=member).exists():
+        raise Conflict(f"{member.get_username()} is already a member of {team.name}.", code="already_member")
+    membership = Membership(team=team, user=member, role=role)
+    membership.full_clean()
+    membership.save()
+    forget_roles(member)
+    audit_event_record(
+        actor=user, action="membership.add", target=membership,
+        payload={"user": member.get_username(), "role": role},
+    )
+    return membership
+
+
+def _locked_owner_count(team: Team) -> int:
+    return Membership.objects.select_for_update().filter(team=team, role=Role.OWNER).count()
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, user, role: str) -> Membership:
+    team = membership.team
+    require(user, team, Action.MANAGE_TEAM)
+    _validate_role(role)
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    old = membership.role
+    if old == role:
+        return membership
+    if old == Role.OWNER and _locked_owner_count(team) <= 1:
+        raise Conflict("A team needs at least one owner. Make someone else an owner first.", code="last_owner")
+    membership.role = role
+    membership.full_clean()
+    membership.save()
+    forget_roles(membership.user)
+    forget_roles(user)
+    audit_event_record(
+        actor=user, action="membership.change_role", target=membership,
+        payload={"user": membership.user.get_username(), "role": [old, role]},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, user) -> None:
+    team = membership.team
+    require(user, team, Action.MANAGE_TEAM)
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if membership.role == Role.OWNER and _locked_owner_count(team) <= 1:
+        raise Conflict("A team needs at least one owner. Make someone else an owner first.", code="last_owner")
+    audit_event_record(
+        actor=user, action="membership.remove", target=membership, team=team,
+        payload={"user": membership.user.get_username(), "role": membership.role},
+    )
+    membership.delete()
+    forget_roles(membership.user)
+
+
+@transaction.atomic
+def personal_access_token_create(
+    *, user, name: str, expires_at: datetime | None = None
+) -> tuple[PersonalAccessToken, str]:
+    """Create a token and return it with its secret, which is never stored and never shown again."""
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidInput("The expiry date must be in the future.", details={"expires_at": ["Must be in the future."]})
+    secret = PersonalAccessToken.PREFIX + secrets.token_urlsafe(30)
+    token = PersonalAccessToken(
+        user=user,
+        name=name.strip(),
+        token_prefix=secret[: len(PersonalAccessToken.PREFIX) + 4],
+        token_hash=PersonalAccessToken.hash_secret(secret),
+        expires_at=expires_at,
+    )
+    token.full_clean()
+    token.save()
+    audit_event_record(
+        actor=user, action="token.create", target=token,
+        payload={"name": token.name, "expires_at": expires_at.isoformat() if expires_at else None},
+    )
+    return token, secret
+
+
+@transaction.atomic
+def personal_access_token_revoke(*, token: PersonalAccessToken, user) -> PersonalAccessToken:
+    if token.user_id != user.pk:
+        raise NotFound("Token not found.")
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at", "updated_at"])
+        audit_event_record(actor=user, action="token.revoke", target=token, payload={"name": token.name})
+    return token

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Local studio: migrate, seed the demo team, then web + workers together; Ctrl-C stops them all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-studio.settings.local}
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+HOST=${STUDIO_HOST:-127.0.0.1}
+PORT=${STUDIO_PORT:-8000}
+
+$BIN/python manage.py migrate --noinput
+$BIN/python manage.py seed_demo
+
+pids=()
+stop() {
+    trap - INT TERM EXIT
+    echo; echo "Stopping web and workers…"
+    kill "${pids[@]}" 2>/dev/null || true
+    wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+$BIN/celery -A studio worker -Q default,evaluation -n default@%h --concurrency 1 --loglevel INFO &
+pids+=($!)
+$BIN/celery -A studio worker -Q training -n training@%h --concurrency 1 --prefetch-multiplier 1 --loglevel INFO &
+pids+=($!)
+$BIN/python manage.py runserver "$HOST:$PORT" --noreload &
+pids+=($!)
+
+sleep 2
+cat <<EOT
+
+  SLM Studio is running at http://$HOST:$PORT/
+  Sign in as owner, product, engineer, viewer or reviewer — password: studio-demo
+  API docs: http://$HOST:$PORT/api/docs/   Admin console: http://$HOST:$PORT/admin/
+  Press Ctrl-C to stop.
+
+EOT
+wait -n "${pids[@]}"

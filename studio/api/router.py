@@ -1,0 +1,15 @@
+"""The one API router; each app registers its viewsets here."""
+
+from rest_framework.routers import DefaultRouter
+
+from governance.api.views import AuditEventViewSet
+from projects.api.views import MemberViewSet, PersonalAccessTokenViewSet, TeamViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.include_format_suffixes = False
+router.register("teams", TeamViewSet, basename="team")
+router.register("members", MemberViewSet, basename="member")
+router.register("tokens", PersonalAccessTokenViewSet, basename="token")
+router.register("audit-events", AuditEventViewSet, basename="audit-event")
+
+urlpatterns = router.urls

@@ -1,0 +1,49 @@
+"""The Celery app: three queues, JSON only, settings for long jobs."""
+
+import os
+from pathlib import Path
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings.local")
+
+app = Celery("studio")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_default_queue="default",
+    task_queues=(Queue("default"), Queue("training"), Queue("evaluation")),
+    task_routes={
+        "training.tasks.*": {"queue": "training"},
+        "evaluation.tasks.*": {"queue": "evaluation"},
+    },
+    # A task is acknowledged only once it has finished, so a lost worker's task is redelivered;
+    # the services' own leases make that redelivery safe.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_time_limit=6 * 3600,
+    task_soft_time_limit=6 * 3600 - 60,
+    result_expires=24 * 3600,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    timezone="UTC",
+)
+
+
+@app.on_after_configure.connect
+def _create_filesystem_broker_folders(sender, **kwargs):
+    options = sender.conf.broker_transport_options or {}
+    for key in ("data_folder_in", "data_folder_out", "control_folder"):
+        if options.get(key):
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
+    backend = sender.conf.result_backend or ""
+    if backend.startswith("file://"):
+        Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+
+app.autodiscover_tasks()

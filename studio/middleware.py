@@ -1,0 +1,80 @@
+"""Cross-cutting request middleware: request ids and the upload size cap."""
+
+import re
+
+from django.conf import settings
+from django.http import JsonResponse
+
+from studio.request_context import bind_request_id, reset_request_id
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestIdMiddleware:
+    """Tags each request with an id (the caller's `X-Request-ID` when sane) that audit events record."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        token = bind_request_id(incoming if _SAFE_REQUEST_ID.match(incoming) else None)
+        from studio.request_context import current_request_id
+
+        request.id = current_request_id()
+        try:
+            response = self.get_response(request)
+        finally:
+            reset_request_id(token)
+        response["X-Request-ID"] = request.id
+        return response
+
+
+class UploadSizeLimitMiddleware:
+    """Answers 413 from the Content-Length header alone, before any of the body is read or buffered."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.STUDIO_MAX_UPLOAD_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            return JsonResponse(
+                {
+                    "error": {
+                        "code": "payload_too_large",
+                        "message": f"The request body is {length} bytes; the limit is {limit} bytes.",
+                        "details": {"limit_bytes": limit, "content_length": length},
+                    }
+                },
+                status=413,
+            )
+        return self.get_response(request)
+
+
+class ApplicationErrorPageMiddleware:
+    """In browser pages, a service's NotFound/Forbidden becomes the 404/403 page (the API has its handler)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django.core.exceptions import PermissionDenied
+        from django.http import Http404
+
+        from studio.errors import ApplicationError, Forbidden, NotFound
+
+        if not isinstance(exception, ApplicationError) or request.path.startswith(("/api/", "/v1/")):
+            return None
+        if isinstance(exception, NotFound):
+            raise Http404(exception.message) from exception
+        if isinstance(exception, Forbidden):
+            raise PermissionDenied(exception.message) from exception
+        return None
