@@ -1,0 +1,106 @@
+"""Deterministic train/val/test splits and train-test contamination checks.
+
+Rows are split by *input group*: rows whose inputs are equal after case/whitespace folding always
+land in the same split, so a split never leaks an input into another. With `stratify_by_label`,
+groups are stratified by the label of their first row. Within each stratum the groups are shuffled
+by a RNG seeded with (seed, label) and cut by the ratios; a stratum of at least 3 groups always
+puts at least one group in train and, where the ratio is non-zero, one in val and one in test;
+2 groups go to train and test; 1 group goes to train. Same file + same seed: same split.
+Indices are 0-based positions of rows in the normalised rows file (blank lines skipped).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Iterable
+from os import PathLike
+from typing import Any
+
+SPLITS = ("train", "val", "test")
+
+
+def fold_text(text: str) -> str:
+    """Case- and whitespace-folded text, for comparing inputs."""
+    return " ".join(text.casefold().split())
+
+
+def _allocate(count: int, ratios: tuple[float, float, float]) -> tuple[int, int, int]:
+    _, val_r, test_r = ratios
+    if count == 1:
+        return 1, 0, 0
+    if count == 2:
+        return (1, 0, 1) if test_r > 0 else (1, 1, 0) if val_r > 0 else (2, 0, 0)
+    n_val = max(1, round(count * val_r)) if val_r > 0 else 0
+    n_test = max(1, round(count * test_r)) if test_r > 0 else 0
+    while count - n_val - n_test < 1:  # keep at least one group for training
+        if n_val >= n_test and n_val > 0:
+            n_val -= 1
+        else:
+            n_test -= 1
+    return count - n_val - n_test, n_val, n_test
+
+
+def split_rows(
+    rows_path: str | PathLike[str],
+    *,
+    seed: int,
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    stratify_by_label: bool,
+) -> dict[str, list[int]]:
+    """{"train": [...], "val": [...], "test": [...]} of 0-based row indices, each list sorted."""
+    if len(ratios) != 3 or any(r < 0 for r in ratios) or not math.isclose(sum(ratios), 1.0, abs_tol=1e-6):
+        raise ValueError("ratios must be three non-negative numbers that sum to 1.")
+    # group key -> (label, row indices); insertion order is file order, hence deterministic
+    groups: dict[str, tuple[str, list[int]]] = {}
+    index = 0
+    with open(rows_path, "rb") as handle:
+        for raw in handle:
+            if not raw.strip():
+                continue
+            row = json.loads(raw)
+            key = fold_text(row["input"])
+            if key in groups:
+                groups[key][1].append(index)
+            else:
+                label = str(row.get("output", "")) if stratify_by_label else ""
+                groups[key] = (label, [index])
+            index += 1
+
+    strata: dict[str, list[list[int]]] = {}
+    for label, indices in groups.values():
+        strata.setdefault(label, []).append(indices)
+
+    result: dict[str, list[int]] = {name: [] for name in SPLITS}
+    for label in sorted(strata):
+        members = strata[label]
+        random.Random(f"{seed}:{label}").shuffle(members)
+        n_train, n_val, _ = _allocate(len(members), ratios)
+        for position, indices in enumerate(members):
+            name = "train" if position < n_train else "val" if position < n_train + n_val else "test"
+            result[name].extend(indices)
+    for name in SPLITS:
+        result[name].sort()
+    return result
+
+
+def contamination(
+    train_inputs_iter: Iterable[str], test_inputs_iter: Iterable[str], *, sample: int = 5
+) -> dict[str, Any]:
+    """How many test inputs also occur in train after case/whitespace folding.
+
+    Returns {"count": n, "test_size": m, "sample": [up to `sample` test inputs, 200 chars each]}.
+    Train inputs are held as 64-bit hashes (8 bytes each plus set overhead).
+    """
+    seen = {hash(fold_text(text)) for text in train_inputs_iter}
+    count = 0
+    total = 0
+    examples: list[str] = []
+    for text in test_inputs_iter:
+        total += 1
+        if hash(fold_text(text)) in seen:
+            count += 1
+            if len(examples) < sample:
+                examples.append(text[:200])
+    return {"count": count, "test_size": total, "sample": examples}
