@@ -1,16 +1,17 @@
 """Sign in to a running studio and save full-page PNGs of some pages (the README's screenshots).
 
-    .venv/bin/python scripts/screenshots.py --url http://127.0.0.1:8000 --username ada --password '...' \
-        /projects/ /training/jobs/ "/governance/approvals/"
+    STUDIO_PASSWORD=... .venv/bin/python scripts/screenshots.py --url http://127.0.0.1:8000 --username ada \
+        /projects/ /jobs/ approvals=/approvals/
 
 Each path is saved as docs/screenshots/<name>.png, where the name comes from the path
-(`/training/jobs/` -> `training-jobs.png`) or is given as `name=/path/`. Uses Debian's Chromium at
+(`/jobs/?status=running` -> `jobs-status-running.png`) or is given as `name=/path/`. Uses Debian's Chromium at
 /usr/bin/chromium (override with --chromium); never downloads a browser.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -28,13 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DEFAULT_PATHS = [
-    "/projects/",
-    "/training/jobs/",
-    "/training/models/",
-    "/governance/approvals/",
-    "/serving/endpoints/",
-]
+DEFAULT_PATHS = ["/projects/", "/jobs/", "/models/", "/approvals/", "/endpoints/", "/team/"]
 
 
 def screenshot_name(spec: str) -> tuple[str, str]:
@@ -51,13 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", default=DEFAULT_PATHS, help="paths, or name=/path/ pairs")
     parser.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the running studio")
     parser.add_argument("--username", required=True)
-    parser.add_argument("--password", required=True)
+    parser.add_argument(
+        "--password",
+        default=os.environ.get("STUDIO_PASSWORD"),
+        help="or set STUDIO_PASSWORD, which keeps it out of the process list",
+    )
     parser.add_argument("--login-path", default="/accounts/login/")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     parser.add_argument("--width", type=int, default=1360)
     parser.add_argument("--height", type=int, default=860)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args(argv)
+    if not args.password:
+        parser.error("give --password or set STUDIO_PASSWORD")
 
     args.out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
