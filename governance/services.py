@@ -66,7 +66,9 @@ def reviewer_group_ensure():
 
     group, _ = Group.objects.get_or_create(name=REVIEWER_GROUP)
     for app_label, model in REVIEWER_VIEW_PERMISSIONS:
-        permission = Permission.objects.filter(content_type__app_label=app_label, codename=f"view_{model}").first()
+        permission = Permission.objects.filter(
+            content_type__app_label=app_label, codename=f"view_{model}"
+        ).first()
         if permission:
             group.permissions.add(permission)
     return group
@@ -80,5 +82,7 @@ def governance_reviewer_grant(*, user, actor=None):
     if not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
-    audit_event_record(actor=actor, action="governance.reviewer_grant", target=user, payload={"user": user.get_username()})
+    audit_event_record(
+        actor=actor, action="governance.reviewer_grant", target=user, payload={"user": user.get_username()}
+    )
     return user

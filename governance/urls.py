@@ -7,7 +7,9 @@ app_name = "governance"
 urlpatterns = [
     path(
         "approvals/",
-        upcoming_section("Approvals", "Promotion requests with tiered, four-eyes review will be listed here."),
+        upcoming_section(
+            "Approvals", "Promotion requests with tiered, four-eyes review will be listed here."
+        ),
         name="approval_list",
     ),
 ]

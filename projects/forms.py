@@ -9,7 +9,9 @@ class TeamForm(forms.Form):
 
 
 class MemberAddForm(forms.Form):
-    login = forms.CharField(label="User", max_length=254, help_text="Username or e-mail of an existing account.")
+    login = forms.CharField(
+        label="User", max_length=254, help_text="Username or e-mail of an existing account."
+    )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
 
 

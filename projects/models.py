@@ -40,7 +40,8 @@ class Membership(TeamOwnedModel):
         ordering = ["team__name", "user__username"]
         constraints = [
             models.UniqueConstraint(
-                fields=["team", "user"], name="membership_unique_user_per_team",
+                fields=["team", "user"],
+                name="membership_unique_user_per_team",
                 violation_error_message="This user is already a member of the team.",
             ),
         ]

@@ -86,9 +86,9 @@ def role_in(user, team) -> str | None:
     if team.pk not in cache:
         from projects.models import Membership
 
-        cache[team.pk] = Membership.objects.filter(team_id=team.pk, user_id=user.pk).values_list(
-            "role", flat=True
-        ).first()
+        cache[team.pk] = (
+            Membership.objects.filter(team_id=team.pk, user_id=user.pk).values_list("role", flat=True).first()
+        )
     return cache[team.pk]
 
 

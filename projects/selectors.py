@@ -17,7 +17,11 @@ def team_get(*, user, slug: str) -> Team:
 
 
 def membership_list(*, user, team: Team | None = None) -> QuerySet[Membership]:
-    qs = Membership.objects.for_user(user).select_related("team", "user").order_by("team__name", "user__username")
+    qs = (
+        Membership.objects.for_user(user)
+        .select_related("team", "user")
+        .order_by("team__name", "user__username")
+    )
     return qs.filter(team=team) if team is not None else qs
 
 

@@ -1,4 +1,4 @@
-"""Writes for teams, memberships and personal access tokens. Each runs in one transaction with its audit event."""
+"""Writes for teams, memberships and personal access tokens, each in one transaction with its audit event."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ def team_create(*, user, name: str, slug: str = "", description: str = "") -> Te
     """Create a team; its creator becomes its owner."""
     slug = slug or slugify(name)[:60]
     if Team.objects.filter(slug=slug).exists():
-        raise Conflict(f"A team with the slug “{slug}” already exists.", code="duplicate", details={"slug": slug})
+        raise Conflict(
+            f"A team with the slug “{slug}” already exists.", code="duplicate", details={"slug": slug}
+        )
     team = Team(name=name.strip(), slug=slug, description=description)
     team.full_clean()
     team.save()
@@ -31,9 +33,13 @@ def team_create(*, user, name: str, slug: str = "", description: str = "") -> Te
     membership.full_clean()
     membership.save()
     forget_roles(user)
-    audit_event_record(actor=user, action="team.create", target=team, payload={"name": team.name, "slug": slug})
     audit_event_record(
-        actor=user, action="membership.add", target=membership,
+        actor=user, action="team.create", target=team, payload={"name": team.name, "slug": slug}
+    )
+    audit_event_record(
+        actor=user,
+        action="membership.add",
+        target=membership,
         payload={"user": user.get_username(), "role": Role.OWNER},
     )
     return team
@@ -64,7 +70,8 @@ def _user_by_login(login: str):
     if user is None:
         raise InvalidInput(
             f"No user “{login}” exists. Ask an administrator to create the account first.",
-            code="unknown_user", details={"user": ["No such user."]},
+            code="unknown_user",
+            details={"user": ["No such user."]},
         )
     return user
 
@@ -73,7 +80,8 @@ def _validate_role(role: str) -> str:
     if role not in Role.values:
         raise InvalidInput(
             f"“{role}” is not a role. Choose one of: {', '.join(Role.values)}.",
-            code="invalid_role", details={"role": [f"Choose one of: {', '.join(Role.values)}."]},
+            code="invalid_role",
+            details={"role": [f"Choose one of: {', '.join(Role.values)}."]},
         )
     return role
 
@@ -91,7 +99,9 @@ def membership_add(*, team: Team, user, login: str, role: str) -> Membership:
     membership.save()
     forget_roles(member)
     audit_event_record(
-        actor=user, action="membership.add", target=membership,
+        actor=user,
+        action="membership.add",
+        target=membership,
         payload={"user": member.get_username(), "role": role},
     )
     return membership
@@ -111,14 +121,18 @@ def membership_change_role(*, membership: Membership, user, role: str) -> Member
     if old == role:
         return membership
     if old == Role.OWNER and _locked_owner_count(team) <= 1:
-        raise Conflict("A team needs at least one owner. Make someone else an owner first.", code="last_owner")
+        raise Conflict(
+            "A team needs at least one owner. Make someone else an owner first.", code="last_owner"
+        )
     membership.role = role
     membership.full_clean()
     membership.save()
     forget_roles(membership.user)
     forget_roles(user)
     audit_event_record(
-        actor=user, action="membership.change_role", target=membership,
+        actor=user,
+        action="membership.change_role",
+        target=membership,
         payload={"user": membership.user.get_username(), "role": [old, role]},
     )
     return membership
@@ -130,9 +144,14 @@ def membership_remove(*, membership: Membership, user) -> None:
     require(user, team, Action.MANAGE_TEAM)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if membership.role == Role.OWNER and _locked_owner_count(team) <= 1:
-        raise Conflict("A team needs at least one owner. Make someone else an owner first.", code="last_owner")
+        raise Conflict(
+            "A team needs at least one owner. Make someone else an owner first.", code="last_owner"
+        )
     audit_event_record(
-        actor=user, action="membership.remove", target=membership, team=team,
+        actor=user,
+        action="membership.remove",
+        target=membership,
+        team=team,
         payload={"user": membership.user.get_username(), "role": membership.role},
     )
     membership.delete()
@@ -145,7 +164,9 @@ def personal_access_token_create(
 ) -> tuple[PersonalAccessToken, str]:
     """Create a token and return it with its secret, which is never stored and never shown again."""
     if expires_at is not None and expires_at <= timezone.now():
-        raise InvalidInput("The expiry date must be in the future.", details={"expires_at": ["Must be in the future."]})
+        raise InvalidInput(
+            "The expiry date must be in the future.", details={"expires_at": ["Must be in the future."]}
+        )
     secret = PersonalAccessToken.PREFIX + secrets.token_urlsafe(30)
     token = PersonalAccessToken(
         user=user,
@@ -157,7 +178,9 @@ def personal_access_token_create(
     token.full_clean()
     token.save()
     audit_event_record(
-        actor=user, action="token.create", target=token,
+        actor=user,
+        action="token.create",
+        target=token,
         payload={"name": token.name, "expires_at": expires_at.isoformat() if expires_at else None},
     )
     return token, secret

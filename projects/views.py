@@ -17,7 +17,9 @@ from studio.forms import add_service_error
 
 def _safe_next(request, fallback: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return fallback
 
@@ -103,11 +105,15 @@ def member_change_role(request, pk: int):
         messages.error(request, "Choose a valid role.")
     else:
         try:
-            services.membership_change_role(membership=membership, user=request.user, role=form.cleaned_data["role"])
+            services.membership_change_role(
+                membership=membership, user=request.user, role=form.cleaned_data["role"]
+            )
         except ApplicationError as error:
             messages.error(request, error.message)
         else:
-            messages.success(request, f"{membership.user.get_username()} is now {Role(form.cleaned_data['role']).label}.")
+            messages.success(
+                request, f"{membership.user.get_username()} is now {Role(form.cleaned_data['role']).label}."
+            )
     return redirect("projects:team_detail_slug", slug=membership.team.slug)
 
 
@@ -120,7 +126,9 @@ def member_remove(request, pk: int):
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"{membership.user.get_username()} was removed from {membership.team.name}.")
+        messages.success(
+            request, f"{membership.user.get_username()} was removed from {membership.team.name}."
+        )
     return redirect("projects:team_detail_slug", slug=membership.team.slug)
 
 
@@ -134,9 +142,15 @@ def token_list(request):
         except ApplicationError as error:
             add_service_error(form, error)
         else:
-            messages.success(request, f"Token “{token.name}” created. Copy it now: it will not be shown again.")
+            messages.success(
+                request, f"Token “{token.name}” created. Copy it now: it will not be shown again."
+            )
             form = PersonalAccessTokenForm()
-    context = {"tokens": selectors.personal_access_token_list(user=request.user), "form": form, "new_secret": new_secret}
+    context = {
+        "tokens": selectors.personal_access_token_list(user=request.user),
+        "form": form,
+        "new_secret": new_secret,
+    }
     return render(request, "projects/token_list.html", context)
 
 

@@ -7,7 +7,9 @@ app_name = "serving"
 urlpatterns = [
     path(
         "endpoints/",
-        upcoming_section("Endpoints", "Published, OpenAI-compatible endpoints and their API keys will be listed here."),
+        upcoming_section(
+            "Endpoints", "Published, OpenAI-compatible endpoints and their API keys will be listed here."
+        ),
         name="endpoint_list",
     ),
 ]

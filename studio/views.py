@@ -20,4 +20,6 @@ def healthz(request):
     except Exception as exc:  # the probe must report, not crash
         database = f"error: {exc.__class__.__name__}"
     healthy = database == "ok"
-    return JsonResponse({"status": "ok" if healthy else "degraded", "database": database}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "degraded", "database": database}, status=200 if healthy else 503
+    )

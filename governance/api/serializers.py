@@ -9,5 +9,15 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEvent
-        fields = ["id", "occurred_at", "actor", "team", "action", "target_type", "target_id", "payload", "request_id"]
+        fields = [
+            "id",
+            "occurred_at",
+            "actor",
+            "team",
+            "action",
+            "target_type",
+            "target_id",
+            "payload",
+            "request_id",
+        ]
         read_only_fields = fields

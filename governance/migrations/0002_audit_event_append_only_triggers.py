@@ -32,12 +32,16 @@ SQLITE_REVERSE = ["DROP TRIGGER IF EXISTS audit_event_no_update"]
 
 
 def forward(apps, schema_editor):
-    for statement in {"postgresql": POSTGRES_FORWARD, "sqlite": SQLITE_FORWARD}.get(schema_editor.connection.vendor, []):
+    for statement in {"postgresql": POSTGRES_FORWARD, "sqlite": SQLITE_FORWARD}.get(
+        schema_editor.connection.vendor, []
+    ):
         schema_editor.execute(statement, params=None)
 
 
 def reverse(apps, schema_editor):
-    for statement in {"postgresql": POSTGRES_REVERSE, "sqlite": SQLITE_REVERSE}.get(schema_editor.connection.vendor, []):
+    for statement in {"postgresql": POSTGRES_REVERSE, "sqlite": SQLITE_REVERSE}.get(
+        schema_editor.connection.vendor, []
+    ):
         schema_editor.execute(statement, params=None)
 
 

@@ -62,7 +62,16 @@ class PersonalAccessTokenSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PersonalAccessToken
-        fields = ["id", "name", "token_prefix", "status", "expires_at", "last_used_at", "revoked_at", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "token_prefix",
+            "status",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "created_at",
+        ]
         read_only_fields = fields
 
 

@@ -20,7 +20,10 @@ from studio.api.filters import TeamSlugFilterSet
 
 
 class TeamViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
     """Teams you belong to (governance reviewers see every team)."""
@@ -35,7 +38,9 @@ class TeamViewSet(
         context = super().get_serializer_context()
         if self.action == "list":
             # One query for the caller's roles across the page instead of one per team.
-            roles = dict(Membership.objects.filter(user_id=self.request.user.pk).values_list("team_id", "role"))
+            roles = dict(
+                Membership.objects.filter(user_id=self.request.user.pk).values_list("team_id", "role")
+            )
             self.request.user.__dict__.setdefault("_studio_roles", {}).update(roles)
         return context
 
@@ -97,7 +102,9 @@ class PersonalAccessTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     def get_queryset(self):
         return selectors.personal_access_token_list(user=self.request.user)
 
-    @extend_schema(request=PersonalAccessTokenCreateSerializer, responses={201: PersonalAccessTokenCreatedSerializer})
+    @extend_schema(
+        request=PersonalAccessTokenCreateSerializer, responses={201: PersonalAccessTokenCreatedSerializer}
+    )
     def create(self, request, *args, **kwargs):
         data = PersonalAccessTokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)

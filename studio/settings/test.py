@@ -5,8 +5,8 @@ import tempfile
 
 os.environ.setdefault("STUDIO_DATA_DIR", tempfile.mkdtemp(prefix="studio-test-"))
 
-from .base import *  # noqa: E402, F403
-from .base import DATABASES, DATA_DIR  # noqa: E402
+from .base import *  # noqa: F403
+from .base import DATA_DIR, DATABASES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEBUG = False

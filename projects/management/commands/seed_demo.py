@@ -41,7 +41,10 @@ class Command(BaseCommand):
 
         owner = user("owner")
         team = Team.objects.filter(slug=DEMO_TEAM[1]).first() or team_create(
-            user=owner, name=DEMO_TEAM[0], slug=DEMO_TEAM[1], description="Demo team: routes customer e-mails."
+            user=owner,
+            name=DEMO_TEAM[0],
+            slug=DEMO_TEAM[1],
+            description="Demo team: routes customer e-mails.",
         )
         for username, role in DEMO_USERS[1:]:
             member = user(username)
@@ -51,7 +54,9 @@ class Command(BaseCommand):
         if not reviewer.groups.filter(name="governance-reviewers").exists():
             governance_reviewer_grant(user=reviewer)
 
-        self.stdout.write(self.style.SUCCESS(f"Demo team “{team.name}” is ready. Logins (password: {password}):"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo team “{team.name}” is ready. Logins (password: {password}):")
+        )
         for username, role in DEMO_USERS:
             self.stdout.write(f"  {username:<10} {Role(role).label}")
         self.stdout.write(f"  {REVIEWER:<10} Governance reviewer (all teams, approvals, admin console)")

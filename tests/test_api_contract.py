@@ -1,0 +1,102 @@
+"""The REST contract integrators rely on: one error shape, the right statuses, a clean OpenAPI schema."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.django_db
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["message"]
+    if code:
+        assert body["error"]["code"] == code
+    return body["error"]
+
+
+def test_validation_errors_name_the_field(api, owner):
+    error = assert_error(
+        api.as_user(owner).post("/api/v1/teams/", {"name": ""}, format="json"), 400, "invalid"
+    )
+    assert "name" in error["details"]
+    assert error["message"].startswith("name:")
+
+
+def test_malformed_json_is_a_400_not_a_500(api, owner):
+    response = api.as_user(owner).post("/api/v1/teams/", data="{not json", content_type="application/json")
+    assert_error(response, 400, "parse_error")
+
+
+def test_unknown_api_path_is_a_json_404(client):
+    assert_error(client.get("/api/v1/no-such-resource/"), 404, "not_found")
+
+
+def test_wrong_method_is_a_405_in_the_error_shape(api, owner, team):
+    assert_error(api.as_user(owner).delete(f"/api/v1/teams/{team.slug}/"), 405, "method_not_allowed")
+
+
+def test_duplicate_team_slug_is_a_409(api, owner, team):
+    assert_error(
+        api.as_user(owner).post("/api/v1/teams/", {"name": "Support"}, format="json"), 409, "duplicate"
+    )
+
+
+def test_oversized_body_is_refused_with_413_before_it_is_read(client, settings):
+    settings.STUDIO_MAX_UPLOAD_BYTES = 1000
+    response = client.generic(
+        "POST", "/api/v1/teams/", b"x" * 10, CONTENT_TYPE="application/json", CONTENT_LENGTH="5000"
+    )
+    assert_error(response, 413, "payload_too_large")
+
+
+def test_responses_carry_a_request_id(api, owner):
+    response = api.as_user(owner).get("/api/v1/teams/", HTTP_X_REQUEST_ID="abc-1")
+    assert response["X-Request-ID"] == "abc-1"
+    assert len(api.get("/api/v1/teams/")["X-Request-ID"]) == 32
+
+
+def test_team_create_makes_the_caller_its_owner(api, owner):
+    created = api.as_user(owner).post("/api/v1/teams/", {"name": "Finance Ops"}, format="json")
+    assert created.status_code == 201
+    assert created.json()["slug"] == "finance-ops"
+    assert created.json()["my_role"] == "owner"
+
+
+def test_openapi_schema_generates_without_warnings(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "spectacular",
+            "--fail-on-warn",
+            "--validate",
+            "--file",
+            str(tmp_path / "s.yaml"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "studio.settings.test"},
+    )
+    assert result.returncode == 0, result.stderr
+    schema = (tmp_path / "s.yaml").read_text()
+    for path in ("/api/v1/teams/", "/api/v1/members/", "/api/v1/tokens/", "/api/v1/audit-events/"):
+        assert path in schema
+    assert "bearerAuth" in schema
+
+
+def test_schema_and_docs_are_served_with_local_assets(api, owner):
+    api.as_user(owner)
+    assert api.get("/api/schema/").status_code == 200
+    docs = api.get("/api/docs/")
+    assert docs.status_code == 200
+    html = docs.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
+    assert "cdn" not in html.lower()
