@@ -1,6 +1,7 @@
 /*
  * Gives Django's default form widgets their Bootstrap classes, so templates/includes/form.html can
- * render any form without a third-party form package, and keeps forms from being submitted twice.
+ * render any form without a third-party form package, and keeps forms from being submitted twice
+ * (opt out with data-allow-resubmit on the <form>).
  */
 (function () {
   "use strict";
@@ -38,6 +39,8 @@
   function guardDoubleSubmit(event) {
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || form.hasAttribute("data-allow-resubmit")) return;
+    // A form that opens elsewhere (a download, a new tab) leaves this page in place: keep it usable.
+    if (event.defaultPrevented || (form.target && form.target !== "_self")) return;
     if (form.dataset.submitting === "true") {
       event.preventDefault();
       return;

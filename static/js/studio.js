@@ -3,8 +3,9 @@
  *   data-confirm="Message"       on a link, a submit button or a <form>: asks in a dialog first
  *                                (data-confirm-label="Delete" names the button; a btn-danger/outline-danger
  *                                element, or data-confirm-danger, gets a red confirm button).
- *   data-copy="text"             on a button: copies the text; data-copy-target="#id" copies that
- *                                element's value or text instead (used when a token is shown once).
+ *   data-copy="text"             on a button: copies the text; data-copy-target="#id" (or data-copy="#id"
+ *                                when that element exists) copies the element's value or text instead
+ *                                (used when a token is shown once).
  *   data-autodismiss="ms"        on an alert: closes it after that many milliseconds (success messages).
  *   data-refresh-seconds="10"    on any element: reloads the page every N seconds while the tab is
  *                                visible (pages following a running job).
@@ -101,7 +102,11 @@
     if (!button) return;
     event.preventDefault();
     let text = button.getAttribute("data-copy");
-    const targetSelector = button.getAttribute("data-copy-target");
+    let targetSelector = button.getAttribute("data-copy-target");
+    // data-copy="#some-id" names an element to copy from, like data-copy-target.
+    if (!targetSelector && text && /^#[A-Za-z][\w-]*$/.test(text) && document.querySelector(text)) {
+      targetSelector = text;
+    }
     if (targetSelector) {
       const target = document.querySelector(targetSelector);
       if (target) text = "value" in target && target.value !== undefined ? target.value : target.textContent;

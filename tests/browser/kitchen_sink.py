@@ -18,6 +18,8 @@ PAGE = """{% extends "base.html" %}
   {% include "includes/empty_state.html" with title="No data" action_url="#up" action_label="Upload" %}
   <code id="secret">slm_pat_secret</code>
   <button type="button" class="btn btn-sm btn-outline-secondary" data-copy-target="#secret">Copy</button>
+  <input id="token-value" value="slm_pat_input" readonly>
+  <button type="button" class="btn btn-sm btn-outline-secondary" data-copy="#token-value">Copy token</button>
   <form method="post" action="{{ request.path }}?posted=1" id="confirm-form">{% csrf_token %}
     <button type="submit" name="action" value="cancel" class="btn btn-outline-danger"
             data-confirm="Cancel this job?" data-confirm-label="Cancel job">Cancel job</button>

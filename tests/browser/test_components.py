@@ -43,9 +43,13 @@ def test_a_confirmed_action_submits_and_a_cancelled_one_does_not(components_page
 def test_copy_button_puts_the_secret_on_the_clipboard(components_page):
     page = components_page
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    page.get_by_role("button", name="Copy").click()
+    page.get_by_role("button", name="Copy", exact=True).click()
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == "slm_pat_secret"
+
+    page.get_by_role("button", name="Copy token").click()
+    expect(page.get_by_role("button", name="Copied")).to_have_count(2)
+    assert page.evaluate("navigator.clipboard.readText()") == "slm_pat_input"
 
 
 def test_form_errors_are_shown_beside_bootstrap_styled_fields(components_page):
