@@ -90,19 +90,17 @@ def _find_non_finite(value: Any, path: str | None) -> tuple[str | None, str] | N
     return None
 
 
-def _too_deep(value: Any, limit: int) -> bool:
-    stack: list[tuple[Any, int]] = [(value, 1)]
+def _too_deep(value: Any, limit: int, path: str | None) -> tuple[bool, str | None]:
+    """(True, path of the first container nested deeper than `limit`) or (False, None)."""
+    stack: list[tuple[Any, int, str | None]] = [(value, 1, path)]
     while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
+        node, depth, node_path = stack.pop()
+        if isinstance(node, dict | list):
             if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in node)
-    return False
+                return True, node_path
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            stack.extend((child, depth + 1, join_path(node_path, key)) for key, child in items)
+    return False, None
 
 
 def loads_strict(text: str, *, path: str | None = None, max_depth: int = MAX_DEPTH) -> Any:
@@ -120,8 +118,15 @@ def loads_strict(text: str, *, path: str | None = None, max_depth: int = MAX_DEP
         raise StrictJSONError(
             "nesting_too_deep", f"JSON nesting deeper than {max_depth} levels.", path
         ) from None
-    if (text.count("{") + text.count("[")) > max_depth and _too_deep(value, max_depth):
-        raise StrictJSONError("nesting_too_deep", f"JSON nesting deeper than {max_depth} levels.", path)
+    if (text.count("{") + text.count("[")) > max_depth:
+        too_deep, where = _too_deep(value, max_depth, path)
+        if too_deep:
+            raise StrictJSONError(
+                "nesting_too_deep",
+                f"JSON nesting deeper than {max_depth} levels.",
+                where,
+                {"limit": max_depth},
+            )
     if _NONFINITE_HINT.search(text):
         found = _find_non_finite(value, path)
         if found is not None:
