@@ -26,8 +26,9 @@ import contextlib
 import csv
 import hashlib
 import json
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO, Literal
 
 from . import pii
@@ -146,6 +147,10 @@ class _Ingestion:
         self.output_lengths = LengthStats()
         self.total_lengths = LengthStats()
         self.token_batch: list[tuple[int, str, str]] = []
+        self.token_pool: ThreadPoolExecutor | None = None
+        self.token_futures: deque[tuple[list[tuple[int, str, str]], Future]] = deque()
+        # classification labels repeat: count each label's tokens once
+        self.output_token_cache: dict[str, int] | None = {} if task_type == "classification" else None
         self.too_long_count = 0
         self.too_long_sample: list[int] = []
         self.pii_counts: Counter[str] = Counter()
@@ -304,12 +309,31 @@ class _Ingestion:
             self.dest.write(chunk)
 
     def flush_tokens(self) -> None:
+        """Hand the batch to the counting thread; the tokenizer (native code that releases the GIL)
+        then runs while this thread goes on parsing. At most two batches are in flight."""
         batch = self.token_batch
         if not batch:
             return
-        counts = self.token_counter([prompt for _, prompt, _ in batch] + [out for _, _, out in batch])
-        n = len(batch)
-        inputs, outputs = counts[:n], counts[n:]
+        self.token_batch = []
+        if self.token_pool is None:
+            self.token_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-tokens")
+        self.token_futures.append((batch, self.token_pool.submit(self.count_batch, batch)))
+        while len(self.token_futures) > 2:
+            self.collect_tokens()
+
+    def count_batch(self, batch: list[tuple[int, str, str]]) -> tuple[list[int], list[int]]:
+        inputs = self.token_counter([prompt for _, prompt, _ in batch])
+        cache = self.output_token_cache
+        if cache is None:
+            return inputs, self.token_counter([out for _, _, out in batch])
+        missing = list({out for _, _, out in batch if out not in cache})
+        if missing:
+            cache.update(zip(missing, self.token_counter(missing), strict=True))
+        return inputs, [cache[out] for _, _, out in batch]
+
+    def collect_tokens(self) -> None:
+        batch, future = self.token_futures.popleft()
+        inputs, outputs = future.result()
         self.input_lengths.add_many(inputs)
         self.output_lengths.add_many(outputs)
         limit = self.context_length
@@ -320,7 +344,11 @@ class _Ingestion:
                 self.too_long_count += 1
                 if len(self.too_long_sample) < SAMPLE:
                     self.too_long_sample.append(line)
-        batch.clear()
+
+    def finish_tokens(self) -> None:
+        self.flush_tokens()
+        while self.token_futures:
+            self.collect_tokens()
 
     # --- JSONL ----------------------------------------------------------------------------------
 
@@ -592,20 +620,21 @@ class _Ingestion:
     def run(self, stream: BinaryIO) -> IngestReport:
         self.lines = _physical_lines(stream, self.max_line_bytes)
         try:
-            if self.report.errors:
-                return self.finish()
-            if self.fmt in (Format.JSONL, Format.CHAT_JSONL):
-                self.run_jsonl()
-            else:
-                self.run_csv()
-        except _StopIngest:
-            pass
-        return self.finish()
+            if not self.report.errors:  # an unusable schema stops before reading
+                with contextlib.suppress(_StopIngest):
+                    if self.fmt in (Format.JSONL, Format.CHAT_JSONL):
+                        self.run_jsonl()
+                    else:
+                        self.run_csv()
+            return self.finish()
+        finally:
+            if self.token_pool is not None:
+                self.token_pool.shutdown(wait=False, cancel_futures=True)
 
     def finish(self) -> IngestReport:
         self.flush_rows()
         if self.token_counter is not None:
-            self.flush_tokens()
+            self.finish_tokens()
         report = self.report
         report.row_count = self.row_count
         report.sha256 = self.digest.hexdigest()
