@@ -158,6 +158,7 @@ class _Ingestion:
         self.chat_with_system = 0
         self.chat_with_history = 0
         self.error_limit_reached = False
+        self.last_bad_line = 0
 
     # --- issues ---------------------------------------------------------------------------------
 
@@ -527,6 +528,7 @@ class _Ingestion:
                     None,
                     byte_offset=exc.start,
                 )
+                self.last_bad_line = lineno
                 yield raw.decode("utf-8", errors="replace") + "\n"
 
     def run_csv(self) -> None:
@@ -612,6 +614,9 @@ class _Ingestion:
                 continue
             if not record:
                 self.blank_lines += 1
+                continue
+            if self.last_bad_line >= start:  # part of the record was not UTF-8 (already reported)
+                yield start, None
                 continue
             yield start, record
 

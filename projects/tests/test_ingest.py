@@ -161,6 +161,15 @@ def test_lone_surrogate_is_not_utf8():
     assert (issue.line, issue.field) == (1, "input")
 
 
+def test_csv_not_utf8_and_nul_name_the_record_line():
+    report, written = run(b"text,label\ncaf\xe9,x\nok,y\nab\x00c,z\n", fmt="csv", task_type="generation")
+    assert [(i.code, i.line, i.field) for i in report.errors] == [
+        ("not_utf8", 2, None),
+        ("nul_character", 4, "text"),
+    ]
+    assert rows_of(written) == [{"input": "ok", "output": "y"}]
+
+
 def test_max_errors_stops_the_pass():
     data = b"not json\n" * 500
     report, _ = run(data, fmt="jsonl", max_errors=7)
