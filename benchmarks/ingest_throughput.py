@@ -221,8 +221,8 @@ def main() -> None:
             paths[rows] = path
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
               f"token counter: {args.tokenizer or 'none (characters)'}")  # fmt: skip
-        header = f"{'rows':>8} {'file MB':>8} {'seconds':>8} {'rows/s':>9} {'RSS growth MiB':>15} {'traced peak MiB':>16}"
-        print(header)
+        columns = ("rows", 8), ("file MB", 8), ("seconds", 8), ("rows/s", 9), ("RSS growth MiB", 15)
+        print(" ".join(f"{name:>{width}}" for name, width in columns), f"{'traced peak MiB':>16}")
         for rows in sizes:
             timed = child(str(paths[rows]), args.tokenizer, trace=False)
             traced = child(str(paths[rows]), args.tokenizer, trace=True)
