@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from projects.choices import (
+    Automation,
+    DatasetKind,
+    DatasetOperation,
+    LawfulBasis,
+    ReleaseCadence,
+    Residency,
+    TaskType,
+)
 from projects.roles import Role
 from studio.models import TeamOwnedModel, TimeStampedModel
-from studio.tenancy import TeamScopedQuerySet
 
 
 class Team(TeamOwnedModel):
@@ -99,4 +108,180 @@ class PersonalAccessToken(TimeStampedModel):
         return "expired" if self.is_expired else "active"
 
 
-__all__ = ["Membership", "PersonalAccessToken", "Team", "TeamScopedQuerySet"]
+class Project(TeamOwnedModel):
+    """One task for a small model: its charter, data, evaluations, models and endpoint."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="projects")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60)
+    description = models.TextField(blank=True)
+    task_type = models.CharField(max_length=20, choices=TaskType.choices)
+    instructions = models.TextField(
+        help_text="The system prompt that frames the task for the model, e.g. “Classify the customer e-mail.”"
+    )
+    output_schema = models.JSONField(
+        null=True, blank=True, help_text="Extraction only: a JSON Schema every output must satisfy."
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_projects"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "slug"],
+                name="project_unique_slug_per_team",
+                violation_error_message="A project with this slug already exists in the team.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Charter(TeamOwnedModel):
+    """One immutable version of a project's charter; editing creates the next version."""
+
+    team_path = "project__team"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="charters")
+    version = models.PositiveIntegerField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    problem_statement = models.TextField()
+    business_metric = models.CharField(max_length=200)
+    non_goals = models.TextField(blank=True)
+    data_classes = models.JSONField(default=list)
+    residency = models.CharField(max_length=10, choices=Residency.choices, default=Residency.ANY)
+    automation = models.CharField(max_length=20, choices=Automation.choices, default=Automation.HUMAN_REVIEW)
+    confidence_threshold = models.FloatField(null=True, blank=True)
+    release_cadence = models.CharField(
+        max_length=20, choices=ReleaseCadence.choices, default=ReleaseCadence.ON_DEMAND
+    )
+    rollback_expectation = models.TextField(blank=True)
+    success_measures = models.JSONField(default=list)
+    change_note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["project", "-version"]
+        get_latest_by = "version"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "version"],
+                name="charter_unique_version",
+                violation_error_message="This charter version already exists.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(confidence_threshold__isnull=True)
+                | models.Q(confidence_threshold__gte=0, confidence_threshold__lte=1),
+                name="charter_threshold_between_0_and_1",
+                violation_error_message="The confidence threshold must be between 0 and 1.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} charter v{self.version}"
+
+
+class Dataset(TeamOwnedModel):
+    """A named body of examples in a project, with its data card; its content lives in versions."""
+
+    team_path = "project__team"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=10, choices=DatasetKind.choices, default=DatasetKind.TRAINING)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The data card
+    purpose = models.TextField(blank=True)
+    source = models.TextField(blank=True, help_text="Where the examples come from.")
+    data_owner = models.CharField(max_length=150, blank=True, help_text="Who answers for this data.")
+    lawful_basis = models.CharField(
+        max_length=30, choices=LawfulBasis.choices, default=LawfulBasis.NOT_PERSONAL
+    )
+    retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Days the data may be kept after upload; empty for no limit."
+    )
+
+    class Meta:
+        ordering = ["project", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def retention_until(self):
+        if self.retention_days is None:
+            return None
+        return self.created_at + timedelta(days=self.retention_days)
+
+    @property
+    def retention_expired(self) -> bool:
+        until = self.retention_until
+        return until is not None and until <= timezone.now()
+
+
+class DatasetVersion(TeamOwnedModel):
+    """An immutable, content-addressed snapshot of a dataset's normalised rows, with its lineage."""
+
+    team_path = "dataset__project__team"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    merged_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Merge only: the other version merged into the parent.",
+    )
+    operation = models.CharField(max_length=20, choices=DatasetOperation.choices)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    source_filename = models.CharField(
+        max_length=255, blank=True, help_text="Shown only; never used as a path."
+    )
+    source_format = models.CharField(max_length=20, blank=True)
+    column_mapping = models.JSONField(default=dict, blank=True)
+    storage_name = models.CharField(max_length=100, unique=True, help_text="Server-generated file name.")
+    sha256 = models.CharField(max_length=64, db_index=True, help_text="SHA-256 of the normalised rows.")
+    size_bytes = models.BigIntegerField()
+    row_count = models.PositiveIntegerField()
+    labels = models.JSONField(default=list, blank=True)
+    stats = models.JSONField(default=dict, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    pii_findings = models.JSONField(
+        default=list, blank=True, help_text="The first findings, with row and field."
+    )
+    pii_summary = models.JSONField(default=dict, blank=True, help_text="Finding counts by type.")
+    data_classes_found = models.JSONField(default=list, blank=True)
+    split_seed = models.PositiveIntegerField(default=13)
+    split_ratios = models.JSONField(default=list)
+    split_counts = models.JSONField(default=dict, blank=True)
+    contamination = models.JSONField(default=dict, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["dataset", "-number"]
+        get_latest_by = "number"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "number"],
+                name="dataset_version_unique_number",
+                violation_error_message="This dataset version already exists.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} v{self.number}"
+
+    @property
+    def rows_path(self):
+        return settings.DATASETS_DIR / self.storage_name
+
+    @property
+    def splits_path(self):
+        return settings.DATASETS_DIR / f"{self.storage_name}.splits.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from projects.models import Membership, PersonalAccessToken, Team
+from projects.models import Charter, Dataset, DatasetVersion, Membership, PersonalAccessToken, Project, Team
 from studio.tenancy import get_for_user
 
 
@@ -35,3 +35,51 @@ def personal_access_token_list(*, user) -> QuerySet[PersonalAccessToken]:
 
 def personal_access_token_get(*, user, pk) -> PersonalAccessToken:
     return get_for_user(PersonalAccessToken.objects.all(), user, pk=pk)
+
+
+def project_list(*, user, team: Team | None = None) -> QuerySet[Project]:
+    qs = Project.objects.for_user(user).select_related("team", "owner")
+    return qs.filter(team=team) if team is not None else qs
+
+
+def project_get(*, user, pk) -> Project:
+    return get_for_user(Project.objects.select_related("team", "owner"), user, pk=pk)
+
+
+def charter_list(*, user, project: Project | None = None) -> QuerySet[Charter]:
+    qs = Charter.objects.for_user(user).select_related("project", "author")
+    return qs.filter(project=project) if project is not None else qs
+
+
+def charter_get(*, user, pk) -> Charter:
+    return get_for_user(Charter.objects.select_related("project__team", "author"), user, pk=pk)
+
+
+def charter_latest(*, project: Project) -> Charter | None:
+    return project.charters.order_by("-version").first()
+
+
+def dataset_list(*, user, project: Project | None = None) -> QuerySet[Dataset]:
+    qs = Dataset.objects.for_user(user).select_related("project__team", "created_by")
+    return qs.filter(project=project) if project is not None else qs
+
+
+def dataset_get(*, user, pk) -> Dataset:
+    return get_for_user(Dataset.objects.select_related("project__team", "created_by"), user, pk=pk)
+
+
+def dataset_version_list(*, user, dataset: Dataset | None = None) -> QuerySet[DatasetVersion]:
+    qs = DatasetVersion.objects.for_user(user).select_related(
+        "dataset__project__team", "created_by", "parent"
+    )
+    return qs.filter(dataset=dataset) if dataset is not None else qs
+
+
+def dataset_version_get(*, user, pk) -> DatasetVersion:
+    return get_for_user(
+        DatasetVersion.objects.select_related(
+            "dataset__project__team", "created_by", "parent", "merged_from"
+        ),
+        user,
+        pk=pk,
+    )

@@ -1,7 +1,18 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from projects.models import Membership, PersonalAccessToken, Team
+from projects.choices import (
+    Automation,
+    DataClass,
+    DatasetKind,
+    LawfulBasis,
+    ReleaseCadence,
+    Residency,
+    TaskType,
+)
+from projects.ingest import Format
+from projects.models import Charter, Dataset, DatasetVersion, Membership, PersonalAccessToken, Project, Team
+from projects.policy import training_block_reasons
 from projects.roles import Role, role_in
 
 User = get_user_model()
@@ -86,3 +97,263 @@ class PersonalAccessTokenCreatedSerializer(PersonalAccessTokenSerializer):
     class Meta(PersonalAccessTokenSerializer.Meta):
         fields = [*PersonalAccessTokenSerializer.Meta.fields, "token"]
         read_only_fields = fields
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    owner = serializers.CharField(source="owner.username", read_only=True)
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "team",
+            "name",
+            "slug",
+            "description",
+            "task_type",
+            "instructions",
+            "output_schema",
+            "owner",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ProjectCreateSerializer(serializers.Serializer):
+    team = serializers.SlugField(help_text="The team's slug.")
+    name = serializers.CharField(max_length=120)
+    task_type = serializers.ChoiceField(choices=TaskType.choices)
+    instructions = serializers.CharField()
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    output_schema = serializers.JSONField(required=False, allow_null=True, default=None)
+
+
+class ProjectUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120, required=False)
+    instructions = serializers.CharField(required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    output_schema = serializers.JSONField(required=False, allow_null=True)
+
+
+class SuccessMeasureSerializer(serializers.Serializer):
+    metric = serializers.CharField(max_length=80)
+    baseline = serializers.FloatField()
+    target = serializers.FloatField()
+    higher_is_better = serializers.BooleanField(default=True)
+
+
+class CharterSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", read_only=True)
+    success_measures = SuccessMeasureSerializer(many=True, read_only=True)
+    data_classes = serializers.ListField(
+        child=serializers.ChoiceField(choices=DataClass.choices), read_only=True
+    )
+
+    class Meta:
+        model = Charter
+        fields = [
+            "id",
+            "project",
+            "version",
+            "author",
+            "change_note",
+            "problem_statement",
+            "business_metric",
+            "non_goals",
+            "data_classes",
+            "residency",
+            "automation",
+            "confidence_threshold",
+            "release_cadence",
+            "rollback_expectation",
+            "success_measures",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class CharterCreateSerializer(serializers.Serializer):
+    project = serializers.IntegerField()
+    problem_statement = serializers.CharField()
+    business_metric = serializers.CharField(max_length=200)
+    non_goals = serializers.CharField(required=False, allow_blank=True, default="")
+    data_classes = serializers.ListField(
+        child=serializers.ChoiceField(choices=DataClass.choices), allow_empty=False
+    )
+    residency = serializers.ChoiceField(choices=Residency.choices, default=Residency.ANY)
+    automation = serializers.ChoiceField(choices=Automation.choices, default=Automation.HUMAN_REVIEW)
+    confidence_threshold = serializers.FloatField(
+        required=False, allow_null=True, default=None, min_value=0, max_value=1
+    )
+    release_cadence = serializers.ChoiceField(
+        choices=ReleaseCadence.choices, default=ReleaseCadence.ON_DEMAND
+    )
+    rollback_expectation = serializers.CharField(required=False, allow_blank=True, default="")
+    success_measures = SuccessMeasureSerializer(many=True, allow_empty=False)
+    change_note = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+
+class CharterChangeSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    label = serializers.CharField()
+    before = serializers.CharField()
+    after = serializers.CharField()
+
+
+class CharterDiffSerializer(serializers.Serializer):
+    base = serializers.IntegerField(help_text="The earlier version number.")
+    head = serializers.IntegerField(help_text="The later version number.")
+    changes = CharterChangeSerializer(many=True)
+
+
+class DatasetVersionSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "id",
+            "number",
+            "operation",
+            "parent",
+            "sha256",
+            "row_count",
+            "data_classes_found",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    versions = DatasetVersionSummarySerializer(many=True, read_only=True)
+    retention_until = serializers.DateTimeField(read_only=True)
+    retention_expired = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "id",
+            "project",
+            "name",
+            "kind",
+            "created_by",
+            "purpose",
+            "source",
+            "data_owner",
+            "lawful_basis",
+            "retention_days",
+            "retention_until",
+            "retention_expired",
+            "versions",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class DatasetUploadSerializer(serializers.Serializer):
+    project = serializers.IntegerField(required=False, help_text="Required for a new dataset.")
+    dataset = serializers.IntegerField(
+        required=False, help_text="Upload a new version of this dataset instead."
+    )
+    file = serializers.FileField(allow_empty_file=True)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    kind = serializers.ChoiceField(choices=DatasetKind.choices, default=DatasetKind.TRAINING)
+    format = serializers.ChoiceField(choices=[(f.value, f.value) for f in Format], required=False)
+    input_column = serializers.CharField(
+        required=False, help_text="CSV/TSV (or JSONL key) holding the input."
+    )
+    output_column = serializers.CharField(
+        required=False, help_text="CSV/TSV (or JSONL key) holding the output."
+    )
+    split_seed = serializers.IntegerField(required=False, default=13, min_value=0)
+    purpose = serializers.CharField(required=False, allow_blank=True)
+    source = serializers.CharField(required=False, allow_blank=True)
+    data_owner = serializers.CharField(required=False, allow_blank=True)
+    lawful_basis = serializers.ChoiceField(choices=LawfulBasis.choices, required=False)
+    retention_days = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+    def validate(self, attrs):
+        if not attrs.get("project") and not attrs.get("dataset"):
+            raise serializers.ValidationError(
+                {"project": ["Give a project (new dataset) or a dataset (new version)."]}
+            )
+        return attrs
+
+
+class DatasetCardSerializer(serializers.Serializer):
+    purpose = serializers.CharField(required=False, allow_blank=True)
+    source = serializers.CharField(required=False, allow_blank=True)
+    data_owner = serializers.CharField(required=False, allow_blank=True)
+    lawful_basis = serializers.ChoiceField(choices=LawfulBasis.choices, required=False)
+    retention_days = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+
+class DatasetVersionSerializer(serializers.ModelSerializer):
+    dataset = serializers.PrimaryKeyRelatedField(read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    merged_from = serializers.PrimaryKeyRelatedField(read_only=True)
+    training_blocked_reasons = serializers.SerializerMethodField()
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "id",
+            "dataset",
+            "number",
+            "status",
+            "operation",
+            "parent",
+            "merged_from",
+            "created_by",
+            "note",
+            "source_filename",
+            "source_format",
+            "column_mapping",
+            "sha256",
+            "size_bytes",
+            "row_count",
+            "labels",
+            "stats",
+            "warnings",
+            "pii_summary",
+            "pii_findings",
+            "data_classes_found",
+            "split_seed",
+            "split_ratios",
+            "split_counts",
+            "contamination",
+            "training_blocked_reasons",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def _reasons(self, version) -> list[str]:
+        # One charter lookup per project for a whole page, however many versions it lists.
+        charters = self.context.setdefault("latest_charters", {})
+        project_id = version.dataset.project_id
+        if project_id not in charters:
+            charters[project_id] = version.dataset.project.charters.order_by("-version").first()
+        if not hasattr(version, "_block_reasons"):
+            version._block_reasons = training_block_reasons(version, charter=charters[project_id])
+        return version._block_reasons
+
+    def get_training_blocked_reasons(self, version) -> list[str]:
+        return self._reasons(version)
+
+    def get_status(self, version) -> str:
+        """`ready`, or `blocked` when policy forbids training on it (validation failures leave no version)."""
+        return "blocked" if self._reasons(version) else "ready"
+
+
+class DatasetVersionSplitSerializer(serializers.Serializer):
+    seed = serializers.IntegerField(min_value=0)
+    train = serializers.FloatField(default=0.8)
+    val = serializers.FloatField(default=0.1)
+    test = serializers.FloatField(default=0.1)
+
+
+class DatasetVersionMergeSerializer(serializers.Serializer):
+    other = serializers.IntegerField(help_text="The id of the dataset version to merge in.")

@@ -1,22 +1,39 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from projects import selectors, services
 from projects.api.serializers import (
+    CharterCreateSerializer,
+    CharterDiffSerializer,
+    CharterSerializer,
+    DatasetCardSerializer,
+    DatasetSerializer,
+    DatasetUploadSerializer,
+    DatasetVersionMergeSerializer,
+    DatasetVersionSerializer,
+    DatasetVersionSplitSerializer,
     MembershipCreateSerializer,
     MembershipSerializer,
     MembershipUpdateSerializer,
     PersonalAccessTokenCreatedSerializer,
     PersonalAccessTokenCreateSerializer,
     PersonalAccessTokenSerializer,
+    ProjectCreateSerializer,
+    ProjectSerializer,
+    ProjectUpdateSerializer,
     TeamInputSerializer,
     TeamSerializer,
     TeamUpdateSerializer,
 )
+from projects.charters import charter_diff
+from projects.downloads import dataset_version_file_response
 from projects.models import Membership
 from studio.api.filters import TeamSlugFilterSet
+from studio.errors import NotFound
 
 
 class TeamViewSet(
@@ -117,3 +134,170 @@ class PersonalAccessTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     def revoke(self, request, pk=None):
         token = services.personal_access_token_revoke(token=self.get_object(), user=request.user)
         return Response(PersonalAccessTokenSerializer(token).data)
+
+
+class ProjectViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Projects of the teams you can see. `?team=<slug>` narrows the list."""
+
+    serializer_class = ProjectSerializer
+    filterset_class = TeamSlugFilterSet
+
+    def get_queryset(self):
+        return selectors.project_list(user=self.request.user)
+
+    @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer})
+    def create(self, request, *args, **kwargs):
+        data = ProjectCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        team = selectors.team_get(user=request.user, slug=fields.pop("team"))
+        project = services.project_create(team=team, user=request.user, **fields)
+        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ProjectUpdateSerializer, responses=ProjectSerializer)
+    def update(self, request, *args, **kwargs):
+        data = ProjectUpdateSerializer(data=request.data, partial=kwargs.get("partial", False))
+        data.is_valid(raise_exception=True)
+        project = services.project_update(project=self.get_object(), user=request.user, **data.validated_data)
+        return Response(ProjectSerializer(project).data)
+
+
+class CharterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Charter versions. Creating one writes the project's next version; versions never change."""
+
+    serializer_class = CharterSerializer
+    filterset_fields = ["project"]
+
+    def get_queryset(self):
+        return selectors.charter_list(user=self.request.user)
+
+    @extend_schema(request=CharterCreateSerializer, responses={201: CharterSerializer})
+    def create(self, request, *args, **kwargs):
+        data = CharterCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        project = selectors.project_get(user=request.user, pk=fields.pop("project"))
+        charter = services.charter_create_version(project=project, user=request.user, **fields)
+        return Response(CharterSerializer(charter).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("against", int, description="The other version's number (default: previous).")
+        ],
+        responses=CharterDiffSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def diff(self, request, pk=None):
+        head = self.get_object()
+        against = request.query_params.get("against")
+        number = int(against) if against and against.isdigit() else head.version - 1
+        base = head.project.charters.filter(version=number).first()
+        if base is None:
+            raise NotFound(f"Charter version {number} does not exist.")
+        older, newer = sorted((base, head), key=lambda c: c.version)
+        return Response({"base": older.version, "head": newer.version, "changes": charter_diff(older, newer)})
+
+
+class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Datasets and their data cards. Upload (multipart) creates a dataset, or a new version of one."""
+
+    serializer_class = DatasetSerializer
+    filterset_fields = ["project", "kind"]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        return selectors.dataset_list(user=self.request.user).prefetch_related("versions")
+
+    @extend_schema(
+        request={"multipart/form-data": DatasetUploadSerializer}, responses={201: DatasetVersionSerializer}
+    )
+    def create(self, request, *args, **kwargs):
+        data = DatasetUploadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        dataset = (
+            selectors.dataset_get(user=request.user, pk=fields["dataset"]) if fields.get("dataset") else None
+        )
+        project = (
+            dataset.project if dataset else selectors.project_get(user=request.user, pk=fields["project"])
+        )
+        mapping = {k: fields[f"{k}_column"] for k in ("input", "output") if fields.get(f"{k}_column")}
+        upload = fields["file"]
+        version = services.dataset_upload(
+            project=project,
+            user=request.user,
+            file=upload,
+            filename=upload.name,
+            name=fields.get("name", ""),
+            dataset=dataset,
+            kind=fields["kind"],
+            fmt=fields.get("format"),
+            column_mapping={"input_column": mapping.get("input"), "output_column": mapping.get("output")}
+            if mapping
+            else None,
+            split_seed=fields["split_seed"],
+            card={k: fields[k] for k in services.CARD_FIELDS if k in fields},
+        )
+        return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=DatasetCardSerializer, responses=DatasetSerializer)
+    @action(detail=True, methods=["patch"])
+    def card(self, request, pk=None):
+        data = DatasetCardSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        dataset = services.dataset_card_update(
+            dataset=self.get_object(), user=request.user, **data.validated_data
+        )
+        return Response(DatasetSerializer(dataset).data)
+
+
+class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Immutable dataset versions: stats, PII findings, splits, lineage; redact, re-split, merge, download."""
+
+    serializer_class = DatasetVersionSerializer
+    filterset_fields = ["dataset"]
+
+    def get_queryset(self):
+        return selectors.dataset_version_list(user=self.request.user)
+
+    @extend_schema(request=None, responses={201: DatasetVersionSerializer})
+    @action(detail=True, methods=["post"])
+    def redact(self, request, pk=None):
+        version = services.dataset_version_redact(version=self.get_object(), user=request.user)
+        return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=DatasetVersionSplitSerializer, responses={201: DatasetVersionSerializer})
+    @action(detail=True, methods=["post"])
+    def split(self, request, pk=None):
+        data = DatasetVersionSplitSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        version = services.dataset_version_resplit(
+            version=self.get_object(), user=request.user, seed=fields.pop("seed"), split_ratios=fields
+        )
+        return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=DatasetVersionMergeSerializer, responses={201: DatasetVersionSerializer})
+    @action(detail=True, methods=["post"])
+    def merge(self, request, pk=None):
+        data = DatasetVersionMergeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        other = selectors.dataset_version_get(user=request.user, pk=data.validated_data["other"])
+        version = services.dataset_version_merge(version=self.get_object(), other=other, user=request.user)
+        return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("export", str, enum=["jsonl", "csv"], description="File format (default jsonl).")
+        ],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        return dataset_version_file_response(self.get_object(), request.query_params.get("export", "jsonl"))

@@ -3,13 +3,25 @@
 from rest_framework.routers import DefaultRouter
 
 from governance.api.views import AuditEventViewSet
-from projects.api.views import MemberViewSet, PersonalAccessTokenViewSet, TeamViewSet
+from projects.api.views import (
+    CharterViewSet,
+    DatasetVersionViewSet,
+    DatasetViewSet,
+    MemberViewSet,
+    PersonalAccessTokenViewSet,
+    ProjectViewSet,
+    TeamViewSet,
+)
 
 router = DefaultRouter(trailing_slash=True)
 router.include_format_suffixes = False
 router.register("teams", TeamViewSet, basename="team")
 router.register("members", MemberViewSet, basename="member")
 router.register("tokens", PersonalAccessTokenViewSet, basename="token")
+router.register("projects", ProjectViewSet, basename="project")
+router.register("charters", CharterViewSet, basename="charter")
+router.register("datasets", DatasetViewSet, basename="dataset")
+router.register("dataset-versions", DatasetVersionViewSet, basename="dataset-version")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 
 urlpatterns = router.urls

@@ -1,0 +1,40 @@
+"""Writes for the projects app. Each service runs in one transaction and records its audit event."""
+
+from projects.services.charters import charter_create_version
+from projects.services.datasets import (
+    CARD_FIELDS,
+    dataset_card_update,
+    dataset_upload,
+    dataset_version_merge,
+    dataset_version_redact,
+    dataset_version_resplit,
+)
+from projects.services.projects import project_create, project_update
+from projects.services.teams import (
+    membership_add,
+    membership_change_role,
+    membership_remove,
+    personal_access_token_create,
+    personal_access_token_revoke,
+    team_create,
+    team_update,
+)
+
+__all__ = [
+    "CARD_FIELDS",
+    "charter_create_version",
+    "dataset_card_update",
+    "dataset_upload",
+    "dataset_version_merge",
+    "dataset_version_redact",
+    "dataset_version_resplit",
+    "membership_add",
+    "membership_change_role",
+    "membership_remove",
+    "personal_access_token_create",
+    "personal_access_token_revoke",
+    "project_create",
+    "project_update",
+    "team_create",
+    "team_update",
+]

@@ -1,0 +1,413 @@
+"""Dataset writes: upload, redact, re-split and merge. Each makes one immutable, content-addressed version.
+
+Every path goes through `_ingest_version`: one streaming validation pass into a temporary file, then the
+version row and its files appear together, or neither does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+
+from governance.services import audit_event_record
+from projects.choices import DatasetKind, DatasetOperation, LawfulBasis, TaskType
+from projects.ingest import ColumnMapping, Format, detect_format, ingest
+from projects.ingest.export import read_jsonl
+from projects.ingest.pii import redact_rows
+from projects.ingest.splits import contamination, split_rows
+from projects.models import Dataset, DatasetVersion, Project
+from projects.roles import Action, require
+from projects.schemas import SplitRatios
+from projects.tokens import default_token_counting
+from studio.errors import Conflict, InvalidInput
+from studio.validation import parse
+
+HEAD_BYTES = 64 * 1024
+MAX_STORED_FINDINGS = 500
+CARD_FIELDS = ("purpose", "source", "data_owner", "lawful_basis", "retention_days")
+
+
+class DatasetRejected(InvalidInput):
+    """The file failed validation; `details` lists each error with its line and field."""
+
+    code = "dataset_invalid"
+
+
+def _storage_dir() -> Path:
+    folder = Path(settings.DATASETS_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _rejection(report) -> DatasetRejected:
+    first = report.errors[0]
+    where = ", ".join(
+        part for part in (f"line {first.line}" if first.line else "", first.field or "") if part
+    )
+    count = len(report.errors)
+    message = f"The file was not accepted: {count} error{'s' if count != 1 else ''}. First: {first.message}"
+    if where:
+        message = f"{message} ({where})"
+    return DatasetRejected(
+        message,
+        details={
+            "errors": [issue.as_dict() for issue in report.errors],
+            "warnings": [issue.as_dict() for issue in report.warnings],
+        },
+    )
+
+
+def _read_head(stream: BinaryIO) -> bytes:
+    head = stream.read(HEAD_BYTES)
+    stream.seek(0)
+    return head
+
+
+def _split_ratios(split_ratios) -> SplitRatios:
+    if isinstance(split_ratios, SplitRatios):
+        return split_ratios
+    return parse(SplitRatios, split_ratios or {}, prefix="split_ratios.", what="split ratios")
+
+
+def _input_iter(path: Path, indices: set[int] | None = None) -> Iterable[str]:
+    with open(path, "rb") as handle:
+        for index, row in enumerate(read_jsonl(handle)):
+            if indices is None or index in indices:
+                yield row["input"]
+
+
+def _contamination_report(
+    *, project: Project, kind: str, rows_path: Path, splits: dict, exclude_dataset_id: int | None
+) -> dict:
+    """Where the same input sits on both sides of a train/test boundary, within this version and across
+    the project's other datasets (golden test sets against training splits, and the reverse)."""
+    report: dict = {}
+    if kind == DatasetKind.TRAINING:
+        train = set(splits["train"])
+        report["test_split"] = contamination(
+            _input_iter(rows_path, train), _input_iter(rows_path, set(splits["test"]))
+        )
+        others = DatasetVersion.objects.filter(dataset__project=project, dataset__kind=DatasetKind.GOLDEN)
+    else:
+        others = DatasetVersion.objects.filter(dataset__project=project, dataset__kind=DatasetKind.TRAINING)
+    latest = {}
+    for version in others.exclude(dataset_id=exclude_dataset_id).select_related("dataset").order_by("number"):
+        latest[version.dataset_id] = version
+    for version in latest.values():
+        label = f"{version.dataset.name} v{version.number}"
+        if kind == DatasetKind.TRAINING:
+            result = contamination(
+                _input_iter(rows_path, set(splits["train"])), _input_iter(version.rows_path)
+            )
+        else:
+            other_splits = json.loads(version.splits_path.read_text())
+            result = contamination(
+                _input_iter(version.rows_path, set(other_splits["train"])), _input_iter(rows_path)
+            )
+        report.setdefault("other_datasets", {})[label] = result
+    return report
+
+
+def _ingest_version(
+    *,
+    stream: BinaryIO,
+    fmt: str,
+    project: Project,
+    dataset: Dataset | None,
+    new_dataset: dict | None,
+    user,
+    operation: str,
+    parent: DatasetVersion | None = None,
+    merged_from: DatasetVersion | None = None,
+    source_filename: str = "",
+    column_mapping: ColumnMapping | dict | None = None,
+    split_seed: int = 13,
+    split_ratios: SplitRatios | None = None,
+    note: str = "",
+) -> DatasetVersion:
+    folder = _storage_dir()
+    storage_name = f"{uuid.uuid4().hex}.jsonl"
+    handle, part_name = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".part")
+    part = Path(part_name)
+    final_rows = folder / storage_name
+    final_splits = folder / f"{storage_name}.splits.json"
+    try:
+        counting = default_token_counting()
+        with os.fdopen(handle, "wb") as dest:
+            report = ingest(
+                stream,
+                fmt=fmt,
+                dest=dest,
+                task_type=project.task_type,
+                column_mapping=column_mapping,
+                output_schema=project.output_schema if project.task_type == TaskType.EXTRACTION else None,
+                token_counter=counting.counter,
+                context_length=counting.context_length,
+            )
+        if not report.ok:
+            raise _rejection(report)
+        kind = dataset.kind if dataset else new_dataset["kind"]
+        ratios = split_ratios or SplitRatios()
+        if kind == DatasetKind.GOLDEN:
+            splits = {"train": [], "val": [], "test": list(range(report.row_count))}
+        else:
+            splits = split_rows(
+                part,
+                seed=split_seed,
+                ratios=ratios.as_tuple(),
+                stratify_by_label=project.task_type == TaskType.CLASSIFICATION,
+            )
+        contaminated = _contamination_report(
+            project=project,
+            kind=kind,
+            rows_path=part,
+            splits=splits,
+            exclude_dataset_id=dataset.pk if dataset else None,
+        )
+        stats = {**report.stats, "tokenizer": counting.tokenizer_name}
+        findings = report.pii_findings
+        with transaction.atomic():
+            if dataset is None:
+                dataset = Dataset(project=project, created_by=user, **new_dataset)
+                dataset.full_clean()
+                dataset.save()
+                audit_event_record(
+                    actor=user,
+                    action="dataset.create",
+                    target=dataset,
+                    payload={"name": dataset.name, "kind": dataset.kind},
+                )
+            Dataset.objects.select_for_update().filter(pk=dataset.pk).first()  # one version number at a time
+            number = (dataset.versions.aggregate(top=Max("number"))["top"] or 0) + 1
+            version = DatasetVersion(
+                dataset=dataset,
+                number=number,
+                parent=parent,
+                merged_from=merged_from,
+                operation=operation,
+                created_by=user,
+                source_filename=source_filename[:255],
+                source_format=str(fmt),
+                column_mapping=(
+                    column_mapping.as_dict() if isinstance(column_mapping, ColumnMapping) else column_mapping
+                )
+                or {},
+                storage_name=storage_name,
+                sha256=report.sha256,
+                size_bytes=part.stat().st_size,
+                row_count=report.row_count,
+                labels=report.labels,
+                stats=stats,
+                warnings=[issue.as_dict() for issue in report.warnings],
+                pii_findings=[finding.as_dict() for finding in findings[:MAX_STORED_FINDINGS]],
+                pii_summary=_summary(findings, "type"),
+                data_classes_found=sorted(_summary(findings, "data_class")),
+                split_seed=split_seed,
+                split_ratios=list(ratios.as_tuple()),
+                split_counts={name: len(indices) for name, indices in splits.items()},
+                contamination=contaminated,
+                note=note,
+            )
+            version.full_clean()
+            version.save()
+            final_splits.write_text(json.dumps(splits))
+            os.replace(part, final_rows)
+            audit_event_record(
+                actor=user,
+                action=f"dataset_version.{operation}",
+                target=version,
+                payload={
+                    "dataset": dataset.name,
+                    "number": number,
+                    "sha256": report.sha256,
+                    "rows": report.row_count,
+                    "parent": parent.pk if parent else None,
+                    "pii": version.pii_summary,
+                },
+            )
+        return version
+    except BaseException:
+        for path in (part, final_rows, final_splits):
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _summary(findings, attribute: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for finding in findings:
+        key = getattr(finding, attribute)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _card(card: dict | None) -> dict:
+    card = {key: value for key, value in (card or {}).items() if value is not None}
+    unknown = set(card) - set(CARD_FIELDS)
+    if unknown:
+        raise InvalidInput(
+            "Unknown data card fields.", details={field: ["Unknown field."] for field in unknown}
+        )
+    if "lawful_basis" in card and card["lawful_basis"] not in LawfulBasis.values:
+        raise InvalidInput(
+            "Unknown lawful basis.",
+            details={"lawful_basis": [f"Choose one of {', '.join(LawfulBasis.values)}."]},
+        )
+    return card
+
+
+def dataset_upload(
+    *,
+    project: Project,
+    user,
+    file: BinaryIO,
+    filename: str,
+    name: str = "",
+    dataset: Dataset | None = None,
+    kind: str = DatasetKind.TRAINING,
+    fmt: str | None = None,
+    column_mapping: dict | None = None,
+    split_seed: int = 13,
+    split_ratios: dict | None = None,
+    card: dict | None = None,
+) -> DatasetVersion:
+    """Validate an uploaded file in one streaming pass and store it as a new dataset (or a new version)."""
+    require(user, project.team, Action.MANAGE_DATASETS)
+    if dataset is not None and dataset.project_id != project.pk:
+        raise InvalidInput(
+            "That dataset belongs to another project.", details={"dataset": ["Wrong project."]}
+        )
+    if kind not in DatasetKind.values:
+        raise InvalidInput(
+            "Unknown dataset kind.", details={"kind": [f"Choose one of {', '.join(DatasetKind.values)}."]}
+        )
+    head = _read_head(file)
+    try:
+        fmt = Format(fmt) if fmt else detect_format(head, filename)
+    except ValueError as error:
+        raise InvalidInput(
+            f"“{fmt}” is not a supported format.", details={"format": [f"Choose one of {', '.join(Format)}."]}
+        ) from error
+    new_dataset = None
+    if dataset is None:
+        name = (name or Path(filename).stem or "Dataset").strip()[:120]
+        new_dataset = {"name": name, "kind": kind, **_card(card)}
+    parent = dataset.versions.order_by("-number").first() if dataset else None
+    return _ingest_version(
+        stream=file,
+        fmt=fmt,
+        project=project,
+        dataset=dataset,
+        new_dataset=new_dataset,
+        user=user,
+        operation=DatasetOperation.UPLOAD,
+        parent=parent,
+        source_filename=filename,
+        column_mapping=column_mapping,
+        split_seed=split_seed,
+        split_ratios=_split_ratios(split_ratios),
+    )
+
+
+def _derive(version: DatasetVersion, *, user, operation: str, stream: BinaryIO, **extra) -> DatasetVersion:
+    dataset = version.dataset
+    return _ingest_version(
+        stream=stream,
+        fmt=Format.JSONL,
+        project=dataset.project,
+        dataset=dataset,
+        new_dataset=None,
+        user=user,
+        operation=operation,
+        parent=version,
+        **extra,
+    )
+
+
+def dataset_version_redact(*, version: DatasetVersion, user) -> DatasetVersion:
+    """A new version with every PII finding replaced by a typed placeholder (<EMAIL>, <PHONE>, …)."""
+    require(user, version.dataset.project.team, Action.MANAGE_DATASETS)
+    if not version.pii_summary:
+        raise Conflict("This version has no PII findings to redact.", code="nothing_to_redact")
+    with tempfile.TemporaryFile(dir=_storage_dir()) as redacted, open(version.rows_path, "rb") as source:
+        redact_rows(source, redacted)
+        redacted.seek(0)
+        return _derive(
+            version,
+            user=user,
+            operation=DatasetOperation.REDACT,
+            stream=redacted,
+            split_seed=version.split_seed,
+            split_ratios=SplitRatios(
+                **dict(zip(("train", "val", "test"), version.split_ratios, strict=True))
+            ),
+            note=f"Redacted {sum(version.pii_summary.values())} findings of v{version.number}",
+        )
+
+
+def dataset_version_resplit(
+    *, version: DatasetVersion, user, seed: int, split_ratios: dict | None = None
+) -> DatasetVersion:
+    """The same rows under a different seed or ratios, as a new version (the content address is unchanged)."""
+    require(user, version.dataset.project.team, Action.MANAGE_DATASETS)
+    if version.dataset.kind == DatasetKind.GOLDEN:
+        raise Conflict("A golden test set is never split.", code="golden_not_split")
+    with open(version.rows_path, "rb") as source:
+        return _derive(
+            version,
+            user=user,
+            operation=DatasetOperation.SPLIT,
+            stream=source,
+            split_seed=seed,
+            split_ratios=_split_ratios(split_ratios),
+            note=f"Re-split with seed {seed}",
+        )
+
+
+def dataset_version_merge(*, version: DatasetVersion, other: DatasetVersion, user) -> DatasetVersion:
+    """A new version of `version`'s dataset holding its rows followed by `other`'s."""
+    require(user, version.dataset.project.team, Action.MANAGE_DATASETS)
+    if other.dataset.project_id != version.dataset.project_id:
+        raise InvalidInput(
+            "Only versions of the same project can be merged.", details={"other": ["Wrong project."]}
+        )
+    if other.pk == version.pk:
+        raise InvalidInput("A version cannot be merged with itself.", details={"other": ["Same version."]})
+    with tempfile.TemporaryFile(dir=_storage_dir()) as merged:
+        for source in (version.rows_path, other.rows_path):
+            with open(source, "rb") as handle:
+                shutil.copyfileobj(handle, merged)
+        merged.seek(0)
+        return _derive(
+            version,
+            user=user,
+            operation=DatasetOperation.MERGE,
+            stream=merged,
+            merged_from=other,
+            split_seed=version.split_seed,
+            note=f"Merged {other.dataset.name} v{other.number}",
+        )
+
+
+@transaction.atomic
+def dataset_card_update(*, dataset: Dataset, user, **card) -> Dataset:
+    require(user, dataset.project.team, Action.MANAGE_DATASETS)
+    changes = {}
+    for field, value in _card(card).items():
+        if getattr(dataset, field) != value:
+            changes[field] = [getattr(dataset, field), value]
+            setattr(dataset, field, value)
+    if changes:
+        dataset.full_clean()
+        dataset.save()
+        audit_event_record(actor=user, action="dataset.card_update", target=dataset, payload=changes)
+    return dataset
