@@ -1,0 +1,655 @@
+"""The training loop: LoRA (or full) fine-tuning with answer-only loss, evaluation, checkpoints, resume."""
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import random
+import resource
+import shutil
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+
+from training.engine import checkpoint as ckpt
+from training.engine.base_models import CachedModel, load_tokenizer, sha256_file
+from training.engine.config import Hyperparameters
+from training.engine.data import (
+    IGNORE_INDEX,
+    Batch,
+    Example,
+    LengthGroupedBatches,
+    PromptFormat,
+    collate,
+    encode_rows,
+    sequential_batches,
+)
+from training.engine.errors import TrainingCancelled, TrainingFailed, is_out_of_memory
+from training.engine.hardware import autocast_dtype, configure, detect, pick_device
+from training.engine.inference import (
+    TRAINING_CONFIG_FILE,
+    LabelTrie,
+    _cache_in,
+    _cache_out,
+    greedy_decode,
+    predict_labels,
+)
+
+ENGINE_VERSION = "1"
+MIN_SHARED_PREFIX = 4
+
+
+class Reporter(Protocol):
+    """How the run talks to its caller (the Django side throttles what it writes)."""
+
+    def progress(
+        self,
+        *,
+        step: int,
+        total_steps: int,
+        epoch: float,
+        train_loss: float,
+        learning_rate: float,
+        tokens_per_second: float,
+        eta_seconds: float,
+    ) -> None: ...
+
+    def evaluation(self, *, step: int, val_loss: float, metrics: dict) -> None: ...
+
+    def event(self, level: str, message: str, data: dict | None = None) -> None: ...
+
+    def checkpoint(self, *, step: int, path: Path) -> None: ...
+
+    def should_stop(self) -> bool: ...
+
+
+class NullReporter:
+    """A reporter that records nothing and never stops (scripts and tests)."""
+
+    def progress(self, **kwargs) -> None:
+        pass
+
+    def evaluation(self, **kwargs) -> None:
+        pass
+
+    def event(self, level: str, message: str, data: dict | None = None) -> None:
+        pass
+
+    def checkpoint(self, **kwargs) -> None:
+        pass
+
+    def should_stop(self) -> bool:
+        return False
+
+
+@dataclass
+class TrainingResult:
+    output_dir: Path
+    artifacts: list[dict]
+    metrics: dict
+    steps: int
+    epochs: float
+    trained_tokens: int
+    duration_seconds: float
+    hardware: dict
+    peak_memory_bytes: int
+    # Tokens actually run through the model: a prompt prefix shared by a batch counts once per batch
+    # (trained_tokens counts every example's non-padding tokens in full).
+    computed_tokens: int = 0
+    events: list[dict] = field(default_factory=list)
+
+
+def run_training(
+    *,
+    work_dir: Path,
+    base_model: CachedModel | Path,
+    train_rows: list[dict],
+    val_rows: list[dict],
+    instructions: str,
+    task_type: Literal["classification", "extraction", "generation"],
+    labels: list[str] | None,
+    hyperparameters: Hyperparameters,
+    reporter: Reporter,
+) -> TrainingResult:
+    """Fine-tune ``base_model`` on the rows; resume from ``work_dir/checkpoints`` when one is there.
+
+    Raises TrainingCancelled when ``reporter.should_stop()`` turns true (checked every optimizer step)
+    and TrainingFailed(reason_plain, hint) for known failures (out of memory, unusable data or model).
+    """
+    run = _Run(
+        work_dir=Path(work_dir),
+        base_model=base_model,
+        train_rows=train_rows,
+        val_rows=val_rows,
+        instructions=instructions,
+        task_type=task_type,
+        labels=labels,
+        hp=hyperparameters,
+        reporter=reporter,
+    )
+    try:
+        return run.execute()
+    except (TrainingCancelled, TrainingFailed):
+        raise
+    except Exception as error:
+        if is_out_of_memory(error):
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            raise TrainingFailed(
+                "Out of memory", "lower the batch size or the max sequence length"
+            ) from error
+        raise
+
+
+def _check_rows(rows: list[dict], name: str) -> None:
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict) or "input" not in row or "output" not in row:
+            raise TrainingFailed(
+                f"Row {number} of the {name} set has no input/output", "every row needs 'input' and 'output'"
+            )
+
+
+def _fingerprint(*parts) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+class _Run:
+    def __init__(
+        self, *, work_dir, base_model, train_rows, val_rows, instructions, task_type, labels, hp, reporter
+    ):
+        self.work_dir = work_dir
+        self.base_model = base_model
+        self.train_rows = list(train_rows)
+        self.val_rows = list(val_rows or [])
+        self.instructions = instructions or ""
+        self.task_type = task_type
+        self.labels = labels
+        self.hp: Hyperparameters = hp
+        self.reporter = reporter
+        self.events: list[dict] = []
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def event(self, level: str, message: str, data: dict | None = None) -> None:
+        self.events.append({"level": level, "message": message, "data": data or {}})
+        self.reporter.event(level, message, data)
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    # -- setup ---------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        if not self.train_rows:
+            raise TrainingFailed("The training set is empty", "add examples to the dataset's train split")
+        if self.task_type not in ("classification", "extraction", "generation"):
+            raise TrainingFailed(
+                f"Unknown task type {self.task_type!r}", "use classification, extraction or generation"
+            )
+        _check_rows(self.train_rows, "training")
+        _check_rows(self.val_rows, "validation")
+        if self.task_type == "classification" and not self.labels:
+            self.labels = sorted({str(row["output"]) for row in self.train_rows})
+
+        self.device = pick_device()
+        configure(self.device)
+        self.amp_dtype = autocast_dtype(self.device)
+        random.seed(self.hp.seed)
+        np.random.seed(self.hp.seed)
+        torch.manual_seed(self.hp.seed)
+
+        self.base_path = (
+            self.base_model.path if isinstance(self.base_model, CachedModel) else Path(self.base_model)
+        )
+        if not (self.base_path / "config.json").is_file():
+            raise TrainingFailed(
+                "The base model is not available on this worker",
+                f"expected a model folder at {self.base_path}",
+            )
+        self.tokenizer = load_tokenizer(self.base_path)
+        self.format = PromptFormat(self.tokenizer, self.instructions)
+        self.train_examples = encode_rows(self.format, self.train_rows, self.hp.max_seq_length)
+        self.val_examples = encode_rows(self.format, self.val_rows, self.hp.max_seq_length)
+        truncated = sum(example.truncated for example in self.train_examples)
+        if truncated:
+            self.event(
+                "warning",
+                f"{truncated} training examples were over {self.hp.max_seq_length} tokens and were cut",
+                {"truncated": truncated},
+            )
+        self.prefix_ids = None
+        prefix = _shared_prefix(self.train_examples + self.val_examples)
+        if len(prefix) >= MIN_SHARED_PREFIX:
+            self.train_examples = [_drop_prefix(example, len(prefix)) for example in self.train_examples]
+            self.val_examples = [_drop_prefix(example, len(prefix)) for example in self.val_examples]
+            self.prefix_ids = torch.tensor([prefix], device=self.device)
+        self.prefix_length = 0 if self.prefix_ids is None else len(prefix)
+        self.trie = None
+        if self.task_type == "classification":
+            self.trie = LabelTrie({label: self.format.answer_ids(label) for label in self.labels})
+
+        self.model = self.load_model()
+        trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
+        self.trainable_parameters = sum(parameter.numel() for parameter in trainable)
+        self.total_parameters = sum(parameter.numel() for parameter in self.model.parameters())
+        self.optimizer = torch.optim.AdamW(
+            trainable,
+            lr=self.hp.learning_rate,
+            weight_decay=self.hp.weight_decay,
+            fused=self.device.type == "cuda",
+        )
+        self.batches = LengthGroupedBatches(
+            [len(ex) for ex in self.train_examples], self.hp.batch_size, self.hp.seed
+        )
+        self.total_steps = self.hp.total_steps(len(self.batches))
+        self.steps_per_epoch = math.ceil(len(self.batches) / self.hp.gradient_accumulation_steps)
+        from transformers import get_scheduler
+
+        scheduler = {"constant": "constant_with_warmup"}.get(self.hp.lr_scheduler, self.hp.lr_scheduler)
+        self.scheduler = get_scheduler(
+            scheduler,
+            self.optimizer,
+            num_warmup_steps=math.ceil(self.hp.warmup_ratio * self.total_steps),
+            num_training_steps=self.total_steps,
+        )
+        weights_id = (
+            self.base_model.weights_checksum
+            if isinstance(self.base_model, CachedModel)
+            else str(self.base_path)
+        )
+        self.fingerprint = _fingerprint(
+            ENGINE_VERSION,
+            self.hp.model_dump(mode="json"),
+            weights_id,
+            self.instructions,
+            self.task_type,
+            self.labels,
+            self.train_rows,
+        )
+
+    def load_model(self):
+        from transformers import AutoModelForCausalLM
+
+        lora = self.hp.method == "lora"
+        # Frozen base weights may live in bf16 on a GPU; trained weights stay fp32 (autocast runs bf16).
+        dtype = torch.bfloat16 if (lora and self.amp_dtype == torch.bfloat16) else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(self.base_path, dtype=dtype).to(self.device)
+        model.config.use_cache = False
+        if lora:
+            from peft import LoraConfig, get_peft_model
+
+            config = LoraConfig(
+                task_type="CAUSAL_LM",
+                r=self.hp.lora_r,
+                lora_alpha=self.hp.lora_alpha,
+                lora_dropout=self.hp.lora_dropout,
+                target_modules=self.hp.lora_target_modules,
+                bias="none",
+            )
+            try:
+                model = get_peft_model(model, config)
+            except ValueError as error:
+                raise TrainingFailed(
+                    "The LoRA target modules do not match this model",
+                    "use 'all-linear' or existing module names",
+                ) from error
+        else:
+            for parameter in model.parameters():
+                parameter.requires_grad_(True)
+        model.train()
+        return model
+
+    # -- loss ----------------------------------------------------------------------------------------
+    def causal_lm(self):
+        return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+
+    def answer_loss_sum(self, batch: Batch) -> torch.Tensor:
+        """Summed cross-entropy over answer tokens; logits are computed only at those positions.
+
+        With a shared prefix (the chat template's system turn, identical for every example) the prefix
+        runs once per batch and its key/value cache, still part of the autograd graph, is repeated for
+        every row, so the batch only computes its examples' own tokens.
+        """
+        lm = self.causal_lm()
+        targets = batch.labels[:, 1:]
+        selected = targets != IGNORE_INDEX
+        if self.prefix_ids is None or getattr(lm.config, "final_logit_softcapping", None):
+            if getattr(lm.config, "final_logit_softcapping", None):
+                logits = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits[
+                    :, :-1
+                ]
+                return torch.nn.functional.cross_entropy(
+                    logits[selected].float(), targets[selected], reduction="sum"
+                )
+            hidden = lm.get_decoder()(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+            logits = lm.get_output_embeddings()(hidden.last_hidden_state[:, :-1][selected])
+            return torch.nn.functional.cross_entropy(logits.float(), targets[selected], reduction="sum")
+        decoder = lm.get_decoder()
+        rows, width = batch.input_ids.shape
+        prefix = self.prefix_ids
+        prefix_out = decoder(input_ids=prefix, use_cache=True)
+        cache = _cache_out(prefix_out)
+        cache.batch_repeat_interleave(rows)
+        attention_mask = torch.cat(
+            [batch.attention_mask.new_ones((rows, prefix.shape[1])), batch.attention_mask], 1
+        )
+        position_ids = torch.arange(prefix.shape[1], prefix.shape[1] + width, device=self.device).expand(
+            rows, -1
+        )
+        hidden = decoder(
+            input_ids=batch.input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=True,
+            **_cache_in(decoder, cache),
+        ).last_hidden_state
+        logits = lm.get_output_embeddings()(hidden[:, :-1][selected])
+        return torch.nn.functional.cross_entropy(logits.float(), targets[selected], reduction="sum")
+
+    # -- evaluation ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float, dict]:
+        self.model.eval()
+        try:
+            total, tokens = 0.0, 0
+            lengths = [len(example) for example in self.val_examples]
+            for indices in sequential_batches(lengths, self.hp.batch_size * 2):
+                batch = collate([self.val_examples[i] for i in indices], self.tokenizer.pad_token_id).to(
+                    self.device
+                )
+                with self.autocast():
+                    total += self.answer_loss_sum(batch).item()
+                tokens += batch.answer_tokens
+            val_loss = total / max(tokens, 1)
+            metrics: dict = {"val_examples": len(self.val_rows)}
+            inputs = [str(row["input"]) for row in self.val_rows]
+            gold = [str(row["output"]) for row in self.val_rows]
+            if self.task_type == "classification":
+                predicted = predict_labels(self.model, self.format, inputs, self.trie)
+                metrics["accuracy"] = sum(p == g for p, g in zip(predicted, gold, strict=True)) / len(gold)
+            elif self.task_type == "extraction":
+                longest = max(len(self.format.answer_ids(str(row["output"]))) for row in self.train_rows)
+                generated = greedy_decode(
+                    self.model,
+                    [self.format.prompt_ids(text) for text in inputs],
+                    pad_id=self.tokenizer.pad_token_id,
+                    stop_ids=self.format.stop_ids,
+                    max_new_tokens=min(512, int(longest * 1.5) + 8),
+                )
+                answers = [self.format.decode_answer(ids) for ids in generated]
+                metrics["exact_match"] = sum(
+                    _json_equal(a, g) for a, g in zip(answers, gold, strict=True)
+                ) / len(gold)
+            return val_loss, metrics
+        finally:
+            self.model.train()
+
+    # -- checkpoint ----------------------------------------------------------------------------------
+    def try_resume(self) -> dict | None:
+        latest = ckpt.latest_checkpoint(self.checkpoint_dir)
+        if latest is None:
+            return None
+        weights, state = ckpt.load_checkpoint(latest)
+        if state.get("fingerprint") != self.fingerprint:
+            self.event(
+                "warning",
+                "The checkpoint in the work folder belongs to a different configuration; starting over",
+                {"checkpoint": str(latest)},
+            )
+            shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+            return None
+        ckpt.load_trainable_state(self.model, weights)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        ckpt.restore_rng_states(state["rng"])
+        self.event("info", f"resumed from checkpoint at step {state['step']}", {"step": state["step"]})
+        return state
+
+    # -- main loop -----------------------------------------------------------------------------------
+    def execute(self) -> TrainingResult:
+        started = time.perf_counter()
+        self.setup()
+        self.checkpoint_dir = self.work_dir / "checkpoints"
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+
+        step, epoch, position = 0, 0, 0
+        trained_tokens, computed_tokens, previous_seconds = 0, 0, 0.0
+        best = {"val_loss": math.inf, "metrics": {}, "step": 0, "state": None, "bad_evals": 0}
+        history: list[dict] = []
+        state = self.try_resume()
+        if state is not None:
+            step, epoch, position = state["step"], state["epoch"], state["position"]
+            trained_tokens, computed_tokens = state["trained_tokens"], state["computed_tokens"]
+            previous_seconds = state["elapsed_seconds"]
+            best, history = state["best"], state["history"]
+        else:
+            self.event(
+                "info",
+                f"training {self.trainable_parameters:,} of {self.total_parameters:,} parameters "
+                f"for {self.total_steps} steps on {self.device.type}",
+                {"total_steps": self.total_steps, "examples": len(self.train_examples)},
+            )
+
+        plan = self.batches.plan(epoch)
+        recent_losses: deque[float] = deque(maxlen=max(1, self.steps_per_epoch))
+        session_start, session_tokens = time.perf_counter(), 0
+        last_eval_step, stopped_early = -1, False
+        accumulation = self.hp.gradient_accumulation_steps
+        pad_id = self.tokenizer.pad_token_id
+
+        while step < self.total_steps:
+            if self.reporter.should_stop():
+                self.event("info", f"cancelled at step {step}", {"step": step})
+                raise TrainingCancelled(f"cancelled at step {step}")
+            if position >= len(plan):
+                epoch, position = epoch + 1, 0
+                plan = self.batches.plan(epoch)
+            group = plan[position : position + accumulation]
+            position += len(group)
+            batches = [collate([self.train_examples[i] for i in indices], pad_id) for indices in group]
+            answer_tokens = sum(batch.answer_tokens for batch in batches)
+            step_loss = 0.0
+            for batch in batches:
+                batch = batch.to(self.device)
+                with self.autocast():
+                    loss = self.answer_loss_sum(batch) / max(answer_tokens, 1)
+                loss.backward()
+                step_loss += loss.item()
+            torch.nn.utils.clip_grad_norm_(
+                [p for p in self.model.parameters() if p.requires_grad], max_norm=1.0
+            )
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            step += 1
+            real_tokens = sum(
+                batch.real_tokens + self.prefix_length * len(batch.input_ids) for batch in batches
+            )
+            trained_tokens += real_tokens
+            computed_tokens += sum(batch.real_tokens + self.prefix_length for batch in batches)
+            session_tokens += real_tokens
+            recent_losses.append(step_loss)
+            history.append({"step": step, "loss": step_loss})
+
+            # Every step: the caller throttles what it stores.
+            now = time.perf_counter()
+            elapsed = now - session_start
+            seconds_per_step = elapsed / max(1, step - (state["step"] if state else 0))
+            self.reporter.progress(
+                step=step,
+                total_steps=self.total_steps,
+                epoch=epoch + position / max(1, len(plan)),
+                train_loss=step_loss,
+                learning_rate=self.scheduler.get_last_lr()[0],
+                tokens_per_second=session_tokens / max(elapsed, 1e-9),
+                eta_seconds=seconds_per_step * (self.total_steps - step),
+            )
+
+            if self.val_rows and self.hp.eval_interval_steps and step % self.hp.eval_interval_steps == 0:
+                last_eval_step = step
+                stopped_early = self.record_evaluation(step, best)
+            if (
+                step % self.hp.checkpoint_interval_steps == 0
+                and step < self.total_steps
+                and not stopped_early
+            ):
+                path = ckpt.save_checkpoint(
+                    self.checkpoint_dir,
+                    step=step,
+                    model=self.model,
+                    optimizer=self.optimizer,
+                    scheduler=self.scheduler,
+                    state={
+                        "epoch": epoch,
+                        "position": position,
+                        "trained_tokens": trained_tokens,
+                        "computed_tokens": computed_tokens,
+                        "elapsed_seconds": previous_seconds + time.perf_counter() - started,
+                        "best": best,
+                        "history": history,
+                        "fingerprint": self.fingerprint,
+                    },
+                )
+                self.reporter.checkpoint(step=step, path=path)
+            if stopped_early:
+                self.event(
+                    "info",
+                    f"early stopping at step {step}: validation loss has not improved for "
+                    f"{self.hp.early_stopping_patience} evaluations",
+                    {"step": step, "best_step": best["step"]},
+                )
+                break
+
+        metrics: dict = {"train_loss": float(np.mean(recent_losses)) if recent_losses else None}
+        if self.val_rows:
+            if last_eval_step != step and not stopped_early:
+                self.record_evaluation(step, best)
+            if best["state"] is not None and best["step"] != step:
+                ckpt.load_trainable_state(self.model, best["state"])
+                self.event("info", f"kept the weights of step {best['step']}, the best validation loss")
+            metrics.update({"val_loss": best["val_loss"], **best["metrics"]})
+        output_dir, artifacts = self.save_output(metrics, step)
+        duration = previous_seconds + time.perf_counter() - started
+        return TrainingResult(
+            output_dir=output_dir,
+            artifacts=artifacts,
+            metrics=metrics,
+            steps=step,
+            epochs=round(epoch + position / max(1, len(plan)), 4),
+            trained_tokens=trained_tokens,
+            computed_tokens=computed_tokens,
+            duration_seconds=duration,
+            hardware=self.hardware(),
+            peak_memory_bytes=self.peak_memory(),
+            events=self.events,
+        )
+
+    def record_evaluation(self, step: int, best: dict) -> bool:
+        """Evaluate, report, track the best weights; True when early stopping should end the run."""
+        val_loss, metrics = self.evaluate()
+        self.reporter.evaluation(step=step, val_loss=val_loss, metrics=metrics)
+        if val_loss < best["val_loss"] - 1e-6:
+            best.update(val_loss=val_loss, metrics=metrics, step=step, bad_evals=0)
+            best["state"] = ckpt.trainable_state(self.model) if self.hp.method == "lora" else None
+            return False
+        best["bad_evals"] += 1
+        patience = self.hp.early_stopping_patience
+        return patience is not None and best["bad_evals"] >= patience
+
+    # -- output --------------------------------------------------------------------------------------
+    def save_output(self, metrics: dict, step: int) -> tuple[Path, list[dict]]:
+        output_dir = self.work_dir / "output"
+        staging = self.work_dir / f".output-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        self.model.save_pretrained(staging, safe_serialization=True)
+        self.tokenizer.save_pretrained(staging)
+        base = (
+            self.base_model.as_dict()
+            if isinstance(self.base_model, CachedModel)
+            else {"path": str(self.base_path)}
+        )
+        training_config = {
+            "engine_version": ENGINE_VERSION,
+            "task_type": self.task_type,
+            "labels": self.labels,
+            "instructions": self.instructions,
+            "hyperparameters": self.hp.model_dump(mode="json"),
+            "base_model": base,
+            "steps": step,
+            "metrics": metrics,
+            "prompt": {
+                "answer_suffix_ids": self.format.end_ids,
+                "chat_template": bool(self.tokenizer.chat_template),
+            },
+        }
+        (staging / TRAINING_CONFIG_FILE).write_text(json.dumps(training_config, indent=2))
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        os.replace(staging, output_dir)
+        artifacts = [
+            {
+                "path": str(file.relative_to(output_dir)),
+                "size": file.stat().st_size,
+                "sha256": sha256_file(file),
+            }
+            for file in sorted(output_dir.rglob("*"))
+            if file.is_file()
+        ]
+        return output_dir, artifacts
+
+    def hardware(self) -> dict:
+        info = detect()
+        dtype = "bf16-autocast" if self.amp_dtype == torch.bfloat16 else "fp32"
+        return {
+            "device": info["device"],
+            "name": info["name"],
+            "threads": torch.get_num_threads(),
+            "dtype": dtype,
+        }
+
+    def peak_memory(self) -> int:
+        if self.device.type == "cuda":
+            return int(torch.cuda.max_memory_allocated())
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def _shared_prefix(examples: list[Example]) -> list[int]:
+    """Longest token prefix common to every example that stays inside each prompt (before the answer)."""
+    if not examples:
+        return []
+
+    def answer_start(example: Example) -> int:
+        return next((i for i, label in enumerate(example.labels) if label != IGNORE_INDEX), len(example))
+
+    first = examples[0].input_ids
+    # Keep at least one prompt token per example: the position that predicts the first answer token.
+    limit = min(answer_start(example) for example in examples) - 1
+    length = 0
+    while length < limit and all(example.input_ids[length] == first[length] for example in examples):
+        length += 1
+    return first[:length]
+
+
+def _drop_prefix(example: Example, length: int) -> Example:
+    return Example(example.input_ids[length:], example.labels[length:], example.truncated)
+
+
+def _json_equal(predicted: str, gold: str) -> bool:
+    try:
+        return json.loads(predicted) == json.loads(gold)
+    except (ValueError, TypeError):
+        return predicted.strip() == gold.strip()
+
+
+__all__ = ["NullReporter", "Reporter", "TrainingResult", "run_training"]
