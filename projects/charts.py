@@ -1,0 +1,85 @@
+"""Plotly figures for dataset pages, built from a version's stored statistics (no rows are read)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+ACCENT = "#2f5d8a"
+SECOND = "#8fb3d9"
+MUTED = "#6b7580"
+GRID = "#eceff3"
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+
+def _layout(*, x_title: str, y_title: str, height: int = 320, **extra) -> go.Layout:
+    axis = {"gridcolor": GRID, "zeroline": False, "linecolor": "#d5dae0", "ticks": "", "automargin": True}
+    return go.Layout(
+        template="none",  # a bare template keeps the JSON small; the look is set here
+        height=height,
+        margin={"l": 56, "r": 16, "t": 16, "b": 48},
+        font={"family": FONT, "size": 12, "color": "#1f2d3d"},
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="#ffffff",
+        bargap=0.08,
+        showlegend=False,
+        hoverlabel={"bgcolor": "#ffffff", "bordercolor": "#d5dae0", "font": {"family": FONT}},
+        xaxis={**axis, "title": {"text": x_title, "font": {"color": MUTED}}},
+        yaxis={**axis, "title": {"text": y_title, "font": {"color": MUTED}}, "rangemode": "tozero"},
+        **extra,
+    )
+
+
+def label_distribution_figure(distribution: dict[str, int], *, limit: int = 40) -> go.Figure:
+    """Rows per label, most frequent first; beyond `limit` labels the rest are summed as “other”."""
+    items = sorted(distribution.items(), key=lambda item: (-item[1], item[0]))
+    if len(items) > limit:
+        rest = sum(count for _, count in items[limit - 1 :])
+        items = [*items[: limit - 1], (f"other ({len(items) - limit + 1} labels)", rest)]
+    labels = [label for label, _ in items]
+    counts = [count for _, count in items]
+    figure = go.Figure(
+        go.Bar(
+            x=labels,
+            y=counts,
+            marker={"color": ACCENT},
+            text=counts,
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{x}: %{y} rows<extra></extra>",
+        ),
+        layout=_layout(x_title="Label", y_title="Rows"),
+    )
+    figure.update_xaxes(type="category", tickangle=-30 if len(labels) > 8 else 0)
+    return figure
+
+
+def length_histogram_figure(summary: dict, *, unit: str, color: str = ACCENT) -> go.Figure:
+    """A histogram of lengths from a stats summary ({histogram: {edges, counts}, p50, p95})."""
+    histogram = summary.get("histogram") or {}
+    edges, counts = histogram.get("edges") or [], histogram.get("counts") or []
+    starts, widths, ranges = [], [], []
+    for index, _ in enumerate(counts):
+        low, high = edges[index], edges[index + 1]
+        starts.append((low + high) / 2)
+        widths.append(high - low)
+        ranges.append(f"{low} to {high - 1}" if high - low > 1 else str(low))
+    figure = go.Figure(
+        go.Bar(
+            x=starts,
+            y=counts,
+            width=widths,
+            customdata=ranges,
+            marker={"color": color, "line": {"color": "#ffffff", "width": 1}},
+            hovertemplate=f"%{{customdata}} {unit}: %{{y}} rows<extra></extra>",
+        ),
+        layout=_layout(x_title=f"Length ({unit})", y_title="Rows", height=280),
+    )
+    for key, dash in (("p50", "dot"), ("p95", "dash")):
+        if summary.get(key) is not None:
+            figure.add_vline(
+                x=summary[key],
+                line={"color": MUTED, "width": 1, "dash": dash},
+                annotation={"text": f"{key} {summary[key]}", "font": {"size": 11, "color": MUTED}},
+                annotation_position="top right",
+            )
+    return figure
