@@ -18,7 +18,7 @@ app.conf.update(
     task_default_queue="default",
     task_queues=(Queue("default"), Queue("training"), Queue("evaluation")),
     task_routes={
-        "training.tasks.*": {"queue": "training"},
+        "training.tasks.training_job_run": {"queue": "training"},
         "evaluation.tasks.*": {"queue": "evaluation"},
     },
     # A task is acknowledged only once it has finished, so a lost worker's task is redelivered;

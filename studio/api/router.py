@@ -12,6 +12,7 @@ from projects.api.views import (
     ProjectViewSet,
     TeamViewSet,
 )
+from training.api.views import BaseModelViewSet, ModelVersionViewSet, TrainingJobViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_format_suffixes = False
@@ -22,6 +23,9 @@ router.register("projects", ProjectViewSet, basename="project")
 router.register("charters", CharterViewSet, basename="charter")
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("dataset-versions", DatasetVersionViewSet, basename="dataset-version")
+router.register("base-models", BaseModelViewSet, basename="base-model")
+router.register("training-jobs", TrainingJobViewSet, basename="training-job")
+router.register("model-versions", ModelVersionViewSet, basename="model-version")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 
 urlpatterns = router.urls

@@ -144,7 +144,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "DatasetKindEnum": "projects.choices.DatasetKind",
+        "ModelVersionKindEnum": "training.choices.ModelVersionKind",
+    },
 }
 
 # Celery: an embedded filesystem broker by default, Redis (or any kombu URL) when set.
@@ -171,3 +174,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Training jobs: a running job's lease lapses this long after its worker's last heartbeat.
+STUDIO_TRAINING_LEASE_SECONDS = env.int("STUDIO_TRAINING_LEASE_SECONDS", default=60)
+STUDIO_TRAINING_MAX_ATTEMPTS = env.int("STUDIO_TRAINING_MAX_ATTEMPTS", default=3)
+# How often each worker looks for jobs whose worker was lost (the reaper), in seconds.
+STUDIO_REAPER_INTERVAL_SECONDS = env.int("STUDIO_REAPER_INTERVAL_SECONDS", default=15)
+# Progress rows are written at most this often (seconds) while a job runs.
+STUDIO_PROGRESS_INTERVAL_SECONDS = env.float("STUDIO_PROGRESS_INTERVAL_SECONDS", default=2.0)
+STUDIO_CODE_VERSION = env.str("STUDIO_CODE_VERSION", default="")

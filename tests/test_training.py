@@ -1,0 +1,292 @@
+"""Fine-tuning jobs end to end through the API and a real Celery worker, on a tiny random Llama."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from governance.models import AuditEvent
+from projects.models import DatasetVersion
+from projects.tests.factories import CharterFactory, ProjectFactory, classification_rows, jsonl_bytes
+from tests.worker import wait_until
+from training.choices import JobStatus
+from training.models import ModelVersion, TrainingJob
+from training.tests.factories import BaseModelFactory
+
+FAST_WORKER = {"STUDIO_PROGRESS_INTERVAL_SECONDS": "0.2", "STUDIO_REAPER_INTERVAL_SECONDS": "1"}
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_path(tmp_path_factory):
+    from training.engine.tiny import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture
+def tiny_base_model(db, tiny_llama_path):
+    return BaseModelFactory(source=str(tiny_llama_path))
+
+
+@pytest.fixture
+def project(team, owner):
+    project = ProjectFactory(team=team, owner=owner, name="Support intents", slug="support-intents")
+    CharterFactory(project=project, version=1, data_classes=["internal"])
+    return project
+
+
+@pytest.fixture
+def dataset_version(api, project) -> DatasetVersion:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    file = SimpleUploadedFile("intents.jsonl", jsonl_bytes(classification_rows(12)))
+    response = api.as_user(project.owner).post(
+        "/api/v1/datasets/", {"project": project.pk, "file": file}, format="multipart"
+    )
+    assert response.status_code == 201, response.content
+    return DatasetVersion.objects.get(pk=response.json()["id"])
+
+
+def create_job(api, project, version, base_model, **hyperparameters):
+    config = {
+        "max_steps": 40,
+        "batch_size": 4,
+        "learning_rate": 3e-3,
+        "checkpoint_interval_steps": 5,
+        "eval_interval_steps": 10,
+        "epochs": None,
+        **hyperparameters,
+    }
+    return api.post(
+        "/api/v1/training-jobs/",
+        {
+            "project": project.pk,
+            "dataset_version": version.pk,
+            "base_model": base_model.key,
+            "preset": "custom",
+            "hyperparameters": config,
+        },
+        format="json",
+    )
+
+
+def job_state(job_id: int) -> TrainingJob:
+    return TrainingJob.objects.get(pk=job_id)
+
+
+# --- creation and refusal (no worker needed) -------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_bad_hyperparameters_are_a_400_naming_the_field(api, project, dataset_version, tiny_base_model):
+    response = create_job(api, project, dataset_version, tiny_base_model, learning_rate=-1)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert "hyperparameters.learning_rate" in error["details"]
+    assert "learning_rate" in error["message"]
+    unknown = create_job(api, project, dataset_version, tiny_base_model, lora_rank=8)
+    assert "hyperparameters.lora_rank" in unknown.json()["error"]["details"]
+    assert not TrainingJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_dataset_blocked_by_policy_is_refused_with_the_reason(api, project, tiny_base_model):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    rows = classification_rows(12)
+    rows[2] = {"input": "Send the refund to maria.lopez@fastpost.net today", "output": "billing"}
+    file = SimpleUploadedFile("pii.jsonl", jsonl_bytes(rows))
+    version = (
+        api.as_user(project.owner)
+        .post("/api/v1/datasets/", {"project": project.pk, "file": file}, format="multipart")
+        .json()
+    )
+    response = api.post(
+        "/api/v1/training-jobs/",
+        {"project": project.pk, "dataset_version": version["id"], "base_model": tiny_base_model.key},
+        format="json",
+    )
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "dataset_blocked_by_policy"
+    assert "personal data" in error["message"] and "Redact" in error["message"]
+    assert not TrainingJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_viewers_cannot_start_jobs_and_outsiders_get_404(
+    api, project, dataset_version, tiny_base_model, viewer, outsider
+):
+    assert create_job(api.as_user(viewer), project, dataset_version, tiny_base_model).status_code == 403
+    job = create_job(api.as_user(project.owner), project, dataset_version, tiny_base_model).json()
+    baseline = ModelVersion.objects.get(project=project, kind="baseline")
+    api.as_user(outsider)
+    for url in (
+        f"/api/v1/training-jobs/{job['id']}/",
+        f"/api/v1/training-jobs/{job['id']}/events/",
+        f"/api/v1/model-versions/{baseline.pk}/",
+    ):
+        assert api.get(url).status_code == 404, url
+    assert api.post(f"/api/v1/training-jobs/{job['id']}/cancel/").status_code == 404
+    assert create_job(api, project, dataset_version, tiny_base_model).status_code == 404
+    assert api.get("/api/v1/training-jobs/").json()["results"] == []
+    assert api.get("/api/v1/model-versions/").json()["results"] == []
+    api.as_user(viewer)
+    assert api.get(f"/api/v1/training-jobs/{job['id']}/").status_code == 200
+    assert api.post(f"/api/v1/training-jobs/{job['id']}/cancel/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_cancelling_a_queued_job_is_immediate_and_audited(api, project, dataset_version, tiny_base_model):
+    job = create_job(api.as_user(project.owner), project, dataset_version, tiny_base_model).json()
+    cancelled = api.post(f"/api/v1/training-jobs/{job['id']}/cancel/").json()
+    assert cancelled["status"] == "cancelled"
+    assert api.post(f"/api/v1/training-jobs/{job['id']}/cancel/").status_code == 409
+    retried = api.post(f"/api/v1/training-jobs/{job['id']}/retry/")
+    assert retried.status_code == 201
+    assert retried.json()["retry_of"] == job["id"]
+    assert retried.json()["hyperparameters"] == cancelled["hyperparameters"]
+    actions = set(
+        AuditEvent.objects.filter(target_type="training.trainingjob").values_list("action", flat=True)
+    )
+    assert {"training_job.create", "training_job.cancel", "training_job.retry"} <= actions
+
+
+@pytest.mark.django_db
+def test_base_models_catalog_lists_the_default(api, owner):
+    models = api.as_user(owner).get("/api/v1/base-models/").json()["results"]
+    default = next(m for m in models if m["is_default"])
+    assert default["key"] == "smollm2-135m-instruct"
+
+
+# --- through a real worker -------------------------------------------------------------------------
+
+
+@pytest.mark.worker
+def test_job_runs_on_a_worker_reports_progress_and_registers_a_model_version(
+    start_worker, api, project, dataset_version, tiny_base_model
+):
+    start_worker("default,training", **FAST_WORKER)
+    response = create_job(api.as_user(project.owner), project, dataset_version, tiny_base_model, max_steps=60)
+    assert response.status_code == 201, response.content
+    job_id = response.json()["id"]
+    seen_running = wait_until(
+        lambda: (lambda j: j.status == "running" and j.step > 0 and j)(job_state(job_id)),
+        timeout=120,
+        interval=0.1,
+        message="the job to report progress while running",
+    )
+    assert 0 < seen_running.step <= seen_running.total_steps == 60
+    assert seen_running.heartbeat_at is not None and seen_running.tokens_per_second
+    job = wait_until(
+        lambda: (lambda j: j.is_terminal and j)(job_state(job_id)), timeout=180, message="the job to end"
+    )
+    assert job.status == JobStatus.SUCCEEDED, (job.failure_reason, job.failure_traceback)
+    body = api.get(f"/api/v1/training-jobs/{job_id}/").json()
+    assert body["progress"] == 1.0 and body["step"] == 60 and body["val_loss"] is not None
+
+    version = ModelVersion.objects.get(pk=body["model_version"])
+    lineage = version.lineage
+    assert (
+        lineage["base_model"]["key"] == "tiny-llama" and len(lineage["base_model"]["weights_checksum"]) == 64
+    )
+    assert lineage["dataset_version"]["sha256"] == dataset_version.sha256
+    assert lineage["charter_version"] == 1 and lineage["config"]["max_steps"] == 60
+    assert (
+        lineage["code_version"] and lineage["hardware"]["device"] == "cpu" and lineage["trained_tokens"] > 0
+    )
+    names = {artifact["path"] for artifact in version.artifacts}
+    assert "adapter_model.safetensors" in names and all(len(a["sha256"]) == 64 for a in version.artifacts)
+    assert version.sample_predictions
+
+    events = [e["message"] for e in api.get(f"/api/v1/training-jobs/{job_id}/events/").json()["results"]]
+    assert events[0] == "Job created and queued" and any("validation loss" in m for m in events)
+    curves = api.get(f"/api/v1/training-jobs/{job_id}/curves/").json()
+    assert any(p["train_loss"] is not None for p in curves) and any(p["val_loss"] is not None for p in curves)
+
+    download = api.get(f"/api/v1/model-versions/{version.pk}/download/")
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
+    assert "adapter_model.safetensors" in archive.namelist()
+    assert ModelVersion.objects.filter(project=project, kind="baseline").count() == 1
+
+    changed = api.patch(
+        f"/api/v1/model-versions/{version.pk}/", {"description": "first cut", "tags": ["v1"]}, format="json"
+    )
+    assert changed.json()["description"] == "first cut"
+    assert api.patch(f"/api/v1/model-versions/{version.pk}/", {"metrics": {}}, format="json").json()[
+        "metrics"
+    ]
+    assert AuditEvent.objects.filter(action="training_job.succeeded", target_id=str(job_id)).exists()
+
+
+@pytest.mark.worker
+def test_cancel_takes_effect_within_seconds(start_worker, api, project, dataset_version, tiny_base_model):
+    start_worker("default,training", **FAST_WORKER)
+    job_id = create_job(
+        api.as_user(project.owner), project, dataset_version, tiny_base_model, max_steps=5000
+    ).json()["id"]
+    wait_until(lambda: job_state(job_id).step > 0, timeout=120, message="the job to start stepping")
+    assert api.post(f"/api/v1/training-jobs/{job_id}/cancel/").status_code == 200
+    job = wait_until(
+        lambda: (lambda j: j.is_terminal and j)(job_state(job_id)), timeout=15, message="the cancel"
+    )
+    assert job.status == JobStatus.CANCELLED
+    assert job.step < 5000
+    assert not ModelVersion.objects.filter(training_job=job).exists()
+
+
+@pytest.mark.worker
+def test_a_killed_worker_is_replaced_and_the_job_resumes_from_its_checkpoint(
+    start_worker, api, project, dataset_version, tiny_base_model, settings
+):
+    lease = {"STUDIO_TRAINING_LEASE_SECONDS": "3", **FAST_WORKER}
+    first = start_worker("default,training", **lease)
+    job_id = create_job(
+        api.as_user(project.owner),
+        project,
+        dataset_version,
+        tiny_base_model,
+        max_steps=300,
+        checkpoint_interval_steps=20,
+    ).json()["id"]
+    wait_until(
+        lambda: (job_state(job_id).last_checkpoint_step or 0) >= 20, timeout=120, message="a checkpoint"
+    )
+    first.kill()  # SIGKILL: no chance to clean up, exactly like an OOM kill or a lost machine
+    killed_at = job_state(job_id)
+    assert killed_at.status == JobStatus.RUNNING and killed_at.attempt == 1
+
+    start_worker("default,training", **lease)
+    job = wait_until(
+        lambda: (lambda j: j.is_terminal and j)(job_state(job_id)), timeout=240, message="the resumed job"
+    )
+    assert job.status == JobStatus.SUCCEEDED, (job.failure_reason, job.failure_traceback)
+    assert job.attempt == 2 and job.step == 300
+    messages = list(job.events.values_list("message", flat=True))
+    assert any(m.startswith("Worker lost") for m in messages)
+    assert any("resumed from checkpoint at step" in m.lower() for m in messages), messages
+    assert ModelVersion.objects.filter(training_job=job).count() == 1
+
+
+@pytest.mark.worker
+def test_past_the_attempt_cap_a_lost_job_fails_with_the_reason(
+    start_worker, api, project, dataset_version, tiny_base_model, settings
+):
+    settings.STUDIO_TRAINING_MAX_ATTEMPTS = 1
+    lease = {"STUDIO_TRAINING_LEASE_SECONDS": "3", **FAST_WORKER}
+    first = start_worker("default,training", **lease)
+    job_id = create_job(
+        api.as_user(project.owner), project, dataset_version, tiny_base_model, max_steps=5000
+    ).json()["id"]
+    wait_until(lambda: job_state(job_id).step > 0, timeout=120, message="the job to start stepping")
+    first.kill()
+    start_worker("default", **lease)
+    job = wait_until(
+        lambda: (lambda j: j.is_terminal and j)(job_state(job_id)), timeout=60, message="the reaper"
+    )
+    assert job.status == JobStatus.FAILED
+    assert "lost 1 times" in job.failure_reason and job.failure_hint
+    body = api.get(f"/api/v1/training-jobs/{job_id}/").json()
+    assert body["failure"]["reason"] == job.failure_reason

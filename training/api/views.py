@@ -1,0 +1,122 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from projects import selectors as project_selectors
+from studio.errors import Forbidden
+from training import selectors, services
+from training.api.serializers import (
+    BaseModelRegisterSerializer,
+    BaseModelSerializer,
+    ModelVersionSerializer,
+    ModelVersionUpdateSerializer,
+    TrainingJobCreateSerializer,
+    TrainingJobEventSerializer,
+    TrainingJobSerializer,
+    TrainingMetricPointSerializer,
+)
+from training.downloads import model_version_zip_response
+
+
+class BaseModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The base-model catalog. Administrators register local Hugging Face-format folders."""
+
+    serializer_class = BaseModelSerializer
+    lookup_field = "key"
+
+    def get_queryset(self):
+        return selectors.base_model_list(user=self.request.user)
+
+    @extend_schema(request=BaseModelRegisterSerializer, responses={201: BaseModelSerializer})
+    def create(self, request, *args, **kwargs):
+        if not request.user.is_staff:
+            raise Forbidden("Only administrators register base models.", code="permission_denied")
+        data = BaseModelRegisterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = services.base_model_register_folder(user=request.user, **data.validated_data)
+        return Response(BaseModelSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+class TrainingJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Fine-tuning jobs: create, follow (status, progress, metrics, events, curves), cancel, retry."""
+
+    serializer_class = TrainingJobSerializer
+    filterset_fields = ["project", "status"]
+
+    def get_queryset(self):
+        return selectors.training_job_list(user=self.request.user)
+
+    @extend_schema(request=TrainingJobCreateSerializer, responses={201: TrainingJobSerializer})
+    def create(self, request, *args, **kwargs):
+        data = TrainingJobCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        project = project_selectors.project_get(user=request.user, pk=fields["project"])
+        version = project_selectors.dataset_version_get(user=request.user, pk=fields["dataset_version"])
+        base_model = (
+            selectors.base_model_get(user=request.user, key=fields["base_model"])
+            if fields.get("base_model")
+            else None
+        )
+        job = services.training_job_create(
+            project=project,
+            user=request.user,
+            dataset_version=version,
+            base_model=base_model,
+            method=fields["method"],
+            preset=fields["preset"],
+            hyperparameters=fields.get("hyperparameters"),
+        )
+        return Response(TrainingJobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=TrainingJobEventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def events(self, request, pk=None):
+        job = self.get_object()
+        page = self.paginate_queryset(job.events.all())
+        return self.get_paginated_response(TrainingJobEventSerializer(page, many=True).data)
+
+    @extend_schema(responses=TrainingMetricPointSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def curves(self, request, pk=None):
+        job = self.get_object()
+        return Response(TrainingMetricPointSerializer(job.metric_points.all(), many=True).data)
+
+    @extend_schema(request=None, responses=TrainingJobSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        job = services.training_job_cancel(job=self.get_object(), user=request.user)
+        return Response(TrainingJobSerializer(job).data)
+
+    @extend_schema(request=None, responses={201: TrainingJobSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        job = services.training_job_retry(job=self.get_object(), user=request.user)
+        return Response(TrainingJobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Immutable model versions with lineage; only description and tags can change."""
+
+    serializer_class = ModelVersionSerializer
+    filterset_fields = ["project", "kind", "stage"]
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.model_version_list(user=self.request.user)
+
+    @extend_schema(request=ModelVersionUpdateSerializer, responses=ModelVersionSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        data = ModelVersionUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = services.model_version_update(
+            version=self.get_object(), user=request.user, **data.validated_data
+        )
+        return Response(ModelVersionSerializer(version).data)
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        return model_version_zip_response(self.get_object())

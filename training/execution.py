@@ -1,0 +1,306 @@
+"""Runs a claimed training job on this worker: loads its data, drives the engine, reports back.
+
+Imported by the Celery task only; it pulls in the engine (torch) lazily, never the web process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import traceback
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from projects.ingest.export import read_jsonl
+from training import services
+from training.choices import EventLevel
+from training.models import BaseModel, TrainingJob
+
+logger = logging.getLogger(__name__)
+SAMPLE_PREDICTIONS = 3
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def code_version() -> str:
+    if settings.STUDIO_CODE_VERSION:
+        return settings.STUDIO_CODE_VERSION
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class JobReporter:
+    """The engine's Reporter: throttled progress rows, curve points, events and the cancel check.
+
+    A heartbeat thread renews the lease even while one long step runs; losing the lease (another
+    worker took the job over) makes `should_stop` true, so a job never runs twice at once.
+    """
+
+    def __init__(self, job_id: int, worker: str):
+        self.job_id = job_id
+        self.worker = worker
+        self.interval = settings.STUDIO_PROGRESS_INTERVAL_SECONDS
+        self.lease_lost = threading.Event()
+        self.cancelled = False
+        self._last_write = 0.0
+        self._last_cancel_check = 0.0
+        self._stop_heartbeat = threading.Event()
+        self._heartbeat = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> JobReporter:
+        self._heartbeat.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop_heartbeat.set()
+        self._heartbeat.join(timeout=10)
+
+    def _beat(self) -> None:
+        period = max(1.0, settings.STUDIO_TRAINING_LEASE_SECONDS / 4)
+        try:
+            while not self._stop_heartbeat.wait(period):
+                if not services.training_job_heartbeat(job_id=self.job_id, worker=self.worker):
+                    self.lease_lost.set()
+                    return
+        finally:
+            connection.close()
+
+    def progress(
+        self, *, step, total_steps, epoch, train_loss, learning_rate, tokens_per_second, eta_seconds
+    ) -> None:
+        now = time.monotonic()
+        if now - self._last_write < self.interval and step < total_steps:
+            return
+        self._last_write = now
+        fields = {
+            "step": step,
+            "total_steps": total_steps,
+            "epoch": round(epoch, 4),
+            "train_loss": train_loss,
+            "learning_rate": learning_rate,
+            "tokens_per_second": tokens_per_second,
+            "eta_seconds": eta_seconds,
+        }
+        if not services.training_job_heartbeat(job_id=self.job_id, worker=self.worker, **fields):
+            self.lease_lost.set()
+            return
+        services.training_job_record_point(
+            job_id=self.job_id, step=step, train_loss=train_loss, learning_rate=learning_rate
+        )
+
+    def evaluation(self, *, step, val_loss, metrics) -> None:
+        services.training_job_heartbeat(
+            job_id=self.job_id, worker=self.worker, val_loss=val_loss, metrics=metrics
+        )
+        services.training_job_record_point(job_id=self.job_id, step=step, val_loss=val_loss, metrics=metrics)
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, int | float))
+        services.training_job_event(
+            self.job_id,
+            EventLevel.INFO,
+            f"Step {step}: validation loss {val_loss:.4f}" + (f", {shown}" if shown else ""),
+            {"step": step, "val_loss": val_loss, **metrics},
+        )
+
+    def event(self, level: str, message: str, data: dict | None = None) -> None:
+        services.training_job_event(
+            self.job_id, level if level in EventLevel.values else EventLevel.INFO, message, data
+        )
+
+    def checkpoint(self, *, step, path) -> None:
+        TrainingJob.objects.filter(pk=self.job_id).update(last_checkpoint_step=step)
+        services.training_job_event(
+            self.job_id, EventLevel.INFO, f"Checkpoint saved at step {step}", {"step": step}
+        )
+
+    def should_stop(self) -> bool:
+        if self.lease_lost.is_set():
+            return True
+        now = time.monotonic()
+        if now - self._last_cancel_check >= 1.0:
+            self._last_cancel_check = now
+            self.cancelled = services.cancel_requested(self.job_id)
+        return self.cancelled
+
+
+def _rows(job: TrainingJob) -> tuple[list[dict], list[dict]]:
+    version = job.dataset_version
+    splits = json.loads(version.splits_path.read_text())
+    train_idx, val_idx = set(splits["train"]), set(splits["val"])
+    train, val = [], []
+    with open(version.rows_path, "rb") as handle:
+        for index, row in enumerate(read_jsonl(handle)):
+            if index in train_idx:
+                train.append({"input": row["input"], "output": row["output"]})
+            elif index in val_idx:
+                val.append({"input": row["input"], "output": row["output"]})
+    return train, val
+
+
+def ensure_base_model_cached(base_model: BaseModel):
+    """The base model converted/validated into the model cache; records its checksums in the catalog."""
+    from training.engine.base_models import ensure_cached
+
+    source = None if base_model.source_type == "bundled_gguf" else base_model.source
+    cached = ensure_cached(source, Path(settings.MODEL_CACHE_DIR))
+    if base_model.weights_checksum != cached.weights_checksum or base_model.cached_at is None:
+        BaseModel.objects.filter(pk=base_model.pk).update(
+            source_checksum=cached.source_checksum,
+            weights_checksum=cached.weights_checksum,
+            parameter_count=cached.parameter_count,
+            context_length=cached.context_length,
+            architecture=cached.architecture,
+            cached_at=timezone.now(),
+        )
+    return cached
+
+
+def execute_training_job(job_id: int) -> None:
+    """Claim, run and settle one job. Safe to call twice for the same job: the lease decides."""
+    from training.engine.config import Hyperparameters
+    from training.engine.errors import EngineError, TrainingCancelled, TrainingFailed
+    from training.engine.runner import run_training
+
+    worker = worker_identity()
+    job = services.training_job_claim(job_id=job_id, worker=worker)
+    if job is None:
+        logger.info("Job %s is not ours to run (finished, cancelled or leased elsewhere)", job_id)
+        return
+    reporter = JobReporter(job_id, worker)
+    started = time.monotonic()
+    try:
+        with reporter:
+            cached = ensure_base_model_cached(job.base_model)
+            train_rows, val_rows = _rows(job)
+            reporter.event(
+                EventLevel.INFO,
+                f"Training on {len(train_rows)} examples, validating on {len(val_rows)}",
+                {"base_model": job.base_model.key, "worker": worker},
+            )
+            result = run_training(
+                work_dir=job.work_dir,
+                base_model=cached,
+                train_rows=train_rows,
+                val_rows=val_rows,
+                instructions=job.project.instructions,
+                task_type=job.project.task_type,
+                labels=job.dataset_version.labels or None,
+                hyperparameters=Hyperparameters(**job.hyperparameters),
+                reporter=reporter,
+            )
+            samples = _sample_predictions(result.output_dir, cached, job, val_rows or train_rows)
+        if reporter.lease_lost.is_set():
+            return
+        _register(job, worker, result, cached, samples, time.monotonic() - started)
+    except TrainingCancelled:
+        if not reporter.lease_lost.is_set():
+            services.training_job_mark_cancelled(job_id=job_id, worker=worker)
+    except TrainingFailed as error:
+        services.training_job_fail(
+            job_id=job_id,
+            worker=worker,
+            reason=error.reason_plain,
+            hint=error.hint,
+            traceback=traceback.format_exc(),
+        )
+    except EngineError as error:
+        services.training_job_fail(
+            job_id=job_id, worker=worker, reason=str(error), traceback=traceback.format_exc()
+        )
+    except Exception as error:
+        logger.exception("Training job %s failed", job_id)
+        services.training_job_fail(
+            job_id=job_id,
+            worker=worker,
+            reason=f"Unexpected error: {error.__class__.__name__}: {error}"[:300],
+            hint="See the traceback below; retry once the cause is fixed.",
+            traceback=traceback.format_exc(),
+        )
+    finally:
+        close_old_connections()
+
+
+def _sample_predictions(output_dir: Path, cached, job: TrainingJob, rows: list[dict]) -> list[dict]:
+    from training.engine.inference import load_model_version
+
+    inputs = [row["input"] for row in rows[:SAMPLE_PREDICTIONS]]
+    predictor = load_model_version(output_dir, cached)
+    answers = predictor.generate(inputs, max_new_tokens=48)
+    return [{"input": text, "output": answer} for text, answer in zip(inputs, answers, strict=True)]
+
+
+def _register(job: TrainingJob, worker: str, result, cached, samples: list[dict], seconds: float) -> None:
+    storage_name = f"{job.project_id}-{uuid.uuid4().hex}"
+    target = Path(settings.ARTIFACTS_DIR) / "models" / storage_name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(result.output_dir, target)
+    queued_seconds = (job.started_at - job.created_at).total_seconds() if job.started_at else None
+    lineage = {
+        "base_model": {
+            "key": job.base_model.key,
+            "name": job.base_model.name,
+            "source_checksum": cached.source_checksum,
+            "weights_checksum": cached.weights_checksum,
+            "parameter_count": cached.parameter_count,
+        },
+        "dataset_version": {
+            "id": job.dataset_version_id,
+            "dataset": job.dataset_version.dataset.name,
+            "number": job.dataset_version.number,
+            "sha256": job.dataset_version.sha256,
+            "split_seed": job.dataset_version.split_seed,
+        },
+        "charter_version": job.charter.version if job.charter else None,
+        "training_job": job.pk,
+        "config": job.hyperparameters,
+        "code_version": code_version(),
+        "hardware": result.hardware,
+        "durations": {
+            "queued_seconds": queued_seconds,
+            "training_seconds": round(result.duration_seconds, 2),
+            "total_seconds": round(seconds, 2),
+        },
+        "trained_tokens": result.trained_tokens,
+        "steps": result.steps,
+        "epochs": result.epochs,
+        "attempts": job.attempt,
+        "peak_memory_bytes": result.peak_memory_bytes,
+    }
+    version = services.training_job_succeed(
+        job_id=job.pk,
+        worker=worker,
+        metrics=result.metrics,
+        model_version_fields={
+            "storage_name": storage_name,
+            "artifacts": result.artifacts,
+            "training_config": json.loads((target / "training_config.json").read_text()),
+            "metrics": result.metrics,
+            "lineage": lineage,
+            "sample_predictions": samples,
+        },
+    )
+    if version is None:
+        shutil.rmtree(target, ignore_errors=True)
+    else:
+        TrainingJob.objects.filter(pk=job.pk).update(hardware=result.hardware)
+        shutil.rmtree(job.work_dir / "checkpoints", ignore_errors=True)

@@ -1,0 +1,58 @@
+"""Thin Celery tasks for training; each loads nothing itself and calls one function."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
+from django.db import connection
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="training.tasks.training_job_run", acks_late=True, reject_on_worker_lost=True)
+def training_job_run(job_id: int) -> None:
+    from training.execution import execute_training_job
+
+    execute_training_job(job_id)
+
+
+@shared_task(name="training.tasks.training_jobs_reap_stale")
+def training_jobs_reap_stale() -> list[int]:
+    from training.services import training_jobs_reap_stale as reap
+
+    return reap()
+
+
+_reaper_stop = threading.Event()
+
+
+def _reaper_loop() -> None:
+    from training.services import training_jobs_reap_stale as reap
+
+    interval = settings.STUDIO_REAPER_INTERVAL_SECONDS
+    while True:
+        try:
+            requeued = reap()
+            if requeued:
+                logger.warning("Requeued jobs whose worker was lost: %s", requeued)
+        except Exception:  # the reaper must outlive a database hiccup
+            logger.exception("Reaper pass failed")
+        finally:
+            connection.close()
+        if _reaper_stop.wait(interval):
+            return
+
+
+@worker_ready.connect
+def _start_reaper(sender=None, **kwargs) -> None:
+    """Every worker doubles as a reaper of jobs whose worker died, so no extra process is needed."""
+    threading.Thread(target=_reaper_loop, name="training-reaper", daemon=True).start()
+
+
+@worker_shutdown.connect
+def _stop_reaper(sender=None, **kwargs) -> None:
+    _reaper_stop.set()
