@@ -44,6 +44,7 @@ def label_distribution_figure(distribution: dict[str, int], *, limit: int = 40) 
             marker={"color": ACCENT},
             text=counts,
             textposition="outside",
+            width=0.6 if len(labels) <= 6 else None,
             cliponaxis=False,
             hovertemplate="%{x}: %{y} rows<extra></extra>",
         ),
@@ -60,7 +61,7 @@ def length_histogram_figure(summary: dict, *, unit: str, color: str = ACCENT) ->
     starts, widths, ranges = [], [], []
     for index, _ in enumerate(counts):
         low, high = edges[index], edges[index + 1]
-        starts.append((low + high) / 2)
+        starts.append(low + (high - low - 1) / 2)  # integer lengths: a bin covers low … high - 1
         widths.append(high - low)
         ranges.append(f"{low} to {high - 1}" if high - low > 1 else str(low))
     figure = go.Figure(
@@ -74,6 +75,8 @@ def length_histogram_figure(summary: dict, *, unit: str, color: str = ACCENT) ->
         ),
         layout=_layout(x_title=f"Length ({unit})", y_title="Rows", height=280),
     )
+    if edges and edges[-1] - edges[0] <= 12:
+        figure.update_xaxes(dtick=1)
     for key, dash in (("p50", "dot"), ("p95", "dash")):
         if summary.get(key) is not None:
             figure.add_vline(

@@ -390,7 +390,8 @@ def _place_charter_error(form, measures, error: ApplicationError) -> None:
 
 def _word_diff(before: str, after: str) -> tuple[str, str]:
     """Both texts as HTML with removed words in <del> (before) and added words in <ins> (after)."""
-    old, new = re.split(r"(\s+)", before), re.split(r"(\s+)", after)
+    # Words keep their trailing space, so a run of changed words is marked as one span.
+    old, new = re.findall(r"\S+\s*|\s+", before), re.findall(r"\S+\s*|\s+", after)
     left, right = [], []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
         old_part, new_part = escape("".join(old[i1:i2])), escape("".join(new[j1:j2]))
