@@ -126,3 +126,17 @@ def test_a_rejected_jsonl_shows_each_line_and_field_and_keeps_the_file(
     assert page.evaluate("document.getElementById('dataset-file').files[0].name") == "intents.jsonl"
     assert not DatasetVersion.objects.exists()
     assert [e for e in js_errors if "400" not in e] == []
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_sent(
+    page, live_server, login, owner, project, settings, js_errors
+):
+    settings.STUDIO_MAX_UPLOAD_BYTES = 2048
+    open_upload_page(page, live_server, login, owner, project)
+    page.locator("#dataset-file").set_input_files(
+        {"name": "tickets.csv", "mimeType": "text/csv", "buffer": tickets_csv()}
+    )
+    expect(page.locator("[data-upload-errors]")).to_contain_text("the limit is 2.0 KB")
+    expect(page.get_by_role("button", name="Upload")).to_be_disabled()
+    assert not DatasetVersion.objects.exists()
+    assert js_errors == []
