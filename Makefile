@@ -33,7 +33,8 @@ test: install system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_SETTINGS_MODULE=studio.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest $(PYTEST_ARGS)
+	# The converted SmolLM2 weights are cached once under var/ and reused by later runs.
+	STUDIO_MODEL_CACHE=$(CURDIR)/var/model-cache $(BIN)/pytest $(PYTEST_ARGS)
 
 lint:
 	$(BIN)/ruff check .

@@ -77,4 +77,18 @@ class ApplicationErrorPageMiddleware:
             raise Http404(exception.message) from exception
         if isinstance(exception, Forbidden):
             raise PermissionDenied(exception.message) from exception
-        return None
+        return self._back_with_message(request, exception)
+
+    @staticmethod
+    def _back_with_message(request, exception):
+        """Any other refusal (a conflict, bad input) goes back to the page it came from, saying why."""
+        from django.contrib import messages
+        from django.http import HttpResponseRedirect
+        from django.shortcuts import render
+        from django.utils.http import url_has_allowed_host_and_scheme
+
+        referer = request.META.get("HTTP_REFERER", "")
+        if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}):
+            messages.error(request, exception.message)
+            return HttpResponseRedirect(referer)
+        return render(request, "400.html", {"message": exception.message}, status=exception.status_code)

@@ -94,3 +94,16 @@ def test_sign_in_page_and_demo_logins(client):
 @pytest.mark.django_db
 def test_health_endpoint(client):
     assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+
+
+@pytest.mark.django_db
+def test_a_refused_browser_action_goes_back_with_the_reason(client, team, owner):
+    from projects.models import Membership
+
+    client.force_login(owner)
+    own = Membership.objects.get(team=team, user=owner)
+    response = client.post(
+        f"/members/{own.pk}/role/", {"role": "viewer"}, HTTP_REFERER=f"http://testserver/teams/{team.slug}/", follow=True
+    )
+    assert response.status_code == 200
+    assert b"at least one owner" in response.content
