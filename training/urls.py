@@ -1,10 +1,16 @@
 from django.urls import path
 
-from studio.pages import upcoming_section
+from training import views
 
 app_name = "training"
 
 urlpatterns = [
-    path("jobs/", upcoming_section("Training jobs", "Fine-tuning jobs appear here."), name="job_list"),
-    path("models/", upcoming_section("Models", "Model versions appear here."), name="model_list"),
+    path("jobs/", views.job_list, name="job_list"),
+    path("jobs/new/", views.job_create, name="job_create"),
+    path("jobs/<int:pk>/", views.job_detail, name="job_detail"),
+    path("jobs/<int:pk>/cancel/", views.job_cancel, name="job_cancel"),
+    path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),
+    path("models/", views.model_list, name="model_list"),
+    path("models/<int:pk>/", views.model_detail, name="model_detail"),
+    path("models/<int:pk>/download/", views.model_download, name="model_download"),
 ]

@@ -1,0 +1,60 @@
+"""Plotly figures for training pages. The job page draws the loss curves from here, and
+static/js/job_live.js keeps them current by replacing each trace's x/y (trace order is part of the contract:
+0 = train loss, 1 = validation loss)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import plotly.graph_objects as go
+
+from projects.charts import ACCENT, FONT, GRID, MUTED
+
+VALIDATION = "#d9822b"
+
+
+def loss_curves_figure(points: Iterable) -> go.Figure:
+    """Train loss per logged step and validation loss per evaluation."""
+    train_steps, train_loss, val_steps, val_loss = [], [], [], []
+    for point in points:
+        if point.train_loss is not None:
+            train_steps.append(point.step)
+            train_loss.append(point.train_loss)
+        if point.val_loss is not None:
+            val_steps.append(point.step)
+            val_loss.append(point.val_loss)
+    axis = {"gridcolor": GRID, "zeroline": False, "linecolor": "#d5dae0", "automargin": True}
+    figure = go.Figure(
+        data=[
+            go.Scatter(
+                x=train_steps,
+                y=train_loss,
+                name="Train loss",
+                mode="lines",
+                line={"color": ACCENT, "width": 2},
+                hovertemplate="step %{x}: train loss %{y:.4f}<extra></extra>",
+            ),
+            go.Scatter(
+                x=val_steps,
+                y=val_loss,
+                name="Validation loss",
+                mode="lines+markers",
+                line={"color": VALIDATION, "width": 2},
+                marker={"size": 7},
+                hovertemplate="step %{x}: validation loss %{y:.4f}<extra></extra>",
+            ),
+        ],
+        layout=go.Layout(
+            template="none",
+            height=340,
+            margin={"l": 56, "r": 16, "t": 24, "b": 48},
+            font={"family": FONT, "size": 12, "color": "#1f2d3d"},
+            paper_bgcolor="rgba(0,0,0,0)",
+            plot_bgcolor="#ffffff",
+            legend={"orientation": "h", "x": 0, "y": 1.08},
+            hovermode="x unified",
+            xaxis={**axis, "title": {"text": "Step", "font": {"color": MUTED}}, "rangemode": "tozero"},
+            yaxis={**axis, "title": {"text": "Loss", "font": {"color": MUTED}}, "rangemode": "tozero"},
+        ),
+    )
+    return figure
