@@ -57,4 +57,14 @@ def loss_curves_figure(points: Iterable) -> go.Figure:
             yaxis={**axis, "title": {"text": "Loss", "font": {"color": MUTED}}, "rangemode": "tozero"},
         ),
     )
+    if not train_steps and not val_steps:
+        figure.add_annotation(
+            text="No points yet: they appear after the first logged steps.",
+            showarrow=False,
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+            font={"color": MUTED, "size": 13},
+        )
     return figure

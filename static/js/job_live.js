@@ -167,7 +167,9 @@
       const data = chart.data.map(function (trace, index) {
         return Object.assign({}, trace, series[index] || {});
       });
-      return window.Plotly.react(chart, data, chart.layout, { responsive: true, displaylogo: false }).then(function () {
+      // The server's "no points yet" note goes once there are points.
+      const layout = points.length ? Object.assign({}, chart.layout, { annotations: [] }) : chart.layout;
+      return window.Plotly.react(chart, data, layout, { responsive: true, displaylogo: false }).then(function () {
         curvesShown = key;
       });
     });

@@ -169,3 +169,29 @@ def test_a_failure_shows_its_reason_and_offers_retry_without_a_reload(
     retry = TrainingJob.objects.get(retry_of=job)
     expect(page).to_have_url(f"{live_server.url}/jobs/{retry.pk}/")
     expect(page.locator('[data-live="status"] .badge')).to_have_attribute("data-status", "queued")
+
+
+def test_the_new_job_form_shows_what_a_preset_resolves_to_and_names_a_bad_field(
+    page, live_server, login, running_job, js_errors
+):
+    project = running_job.project
+    login(page, live_server, running_job.created_by.username, PASSWORD)
+    page.goto(f"{live_server.url}/jobs/new/?project={project.pk}")
+    resolved = page.get_by_test_id("resolved-settings")
+    lora_r = resolved.locator("tr", has_text="LoRA r").first
+    expect(lora_r).to_contain_text("16")  # balanced, preselected
+
+    page.get_by_label("Quick").check()
+    expect(lora_r).to_contain_text("8")
+    page.get_by_text("Advanced: every hyperparameter").click()
+    expect(page.get_by_label("LoRA r")).to_have_attribute("placeholder", "8")
+    page.get_by_label("Learning rate", exact=True).fill("-1")
+    page.get_by_role("button", name="Start training").click()
+
+    field = page.locator(".studio-field.has-error")
+    expect(field).to_have_count(1)
+    expect(field).to_contain_text("Learning rate")
+    expect(field).to_contain_text("greater than 0")
+    expect(page.get_by_label("Quick")).to_be_checked()  # the choices survive the round trip
+    assert TrainingJob.objects.count() == 1
+    assert js_errors == []
