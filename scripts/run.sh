@@ -27,6 +27,7 @@ pids+=($!)
 $BIN/python manage.py runserver "$HOST:$PORT" --noreload &
 pids+=($!)
 
+$BIN/python manage.py prepare_base_models
 sleep 2
 cat <<EOT
 

@@ -19,6 +19,7 @@ app.conf.update(
     task_queues=(Queue("default"), Queue("training"), Queue("evaluation")),
     task_routes={
         "training.tasks.training_job_run": {"queue": "training"},
+        "training.tasks.base_model_prepare": {"queue": "training"},
         "evaluation.tasks.*": {"queue": "evaluation"},
     },
     # A task is acknowledged only once it has finished, so a lost worker's task is redelivered;

@@ -105,3 +105,18 @@ def test_reviewer_reads_the_audit_log_of_every_team_but_members_only_their_own(
     teams = {e["team"] for e in api.get("/api/v1/audit-events/", {"page_size": 500}).json()["results"]}
     assert "outsiders" in teams
     assert Membership.objects.filter(user=reviewer).count() == 0
+
+
+def test_governance_reviewers_use_the_admin_console_read_only(client, team, owner, other_team, reviewer):
+    from projects.services import team_update
+
+    team_update(team=team, user=owner, description="Routes e-mails")
+    client.force_login(reviewer)
+    listing = client.get("/admin/governance/auditevent/", {"action": "team.update"})
+    assert listing.status_code == 200
+    assert b"team.update" in listing.content
+    assert client.get("/admin/projects/team/").status_code == 200
+    assert b"Legal" in client.get("/admin/projects/team/").content
+    event = AuditEvent.objects.get(action="team.update")
+    assert client.post(f"/admin/governance/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert AuditEvent.objects.filter(pk=event.pk).exists()

@@ -111,11 +111,12 @@ def test_a_valid_upload_creates_an_immutable_content_addressed_version(api, proj
 
 
 def test_warnings_are_shown_and_recorded_but_do_not_block(api, project):
-    rows = classification_rows(4) + [
+    rows = [
+        *classification_rows(4),
         {
             "input": "Hello, my invoice shows a charge of 100 euros that I do not recognise.",
             "output": "returns",
-        }
+        },
     ]
     rows.append(rows[1])
     body = upload(api.as_user(project.owner), project, jsonl_bytes(rows)).json()

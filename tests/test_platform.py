@@ -103,7 +103,10 @@ def test_a_refused_browser_action_goes_back_with_the_reason(client, team, owner)
     client.force_login(owner)
     own = Membership.objects.get(team=team, user=owner)
     response = client.post(
-        f"/members/{own.pk}/role/", {"role": "viewer"}, HTTP_REFERER=f"http://testserver/teams/{team.slug}/", follow=True
+        f"/members/{own.pk}/role/",
+        {"role": "viewer"},
+        HTTP_REFERER=f"http://testserver/teams/{team.slug}/",
+        follow=True,
     )
     assert response.status_code == 200
     assert b"at least one owner" in response.content

@@ -32,8 +32,9 @@ def sentiment_rows() -> list[dict]:
     ]
 
 
-def test_short_lora_run_on_smollm2_lowers_the_loss_and_the_reloaded_version_answers_the_same(start_worker, api, team,
-                                                                                               owner):
+def test_short_lora_run_on_smollm2_lowers_the_loss_and_the_reloaded_version_answers_the_same(
+    start_worker, api, team, owner
+):
     project = ProjectFactory(team=team, owner=owner, instructions="Is the review positive or negative?")
     CharterFactory(project=project, version=1)
     upload = api.as_user(owner).post(
@@ -48,9 +49,17 @@ def test_short_lora_run_on_smollm2_lowers_the_loss_and_the_reloaded_version_answ
     response = api.post(
         "/api/v1/training-jobs/",
         {
-            "project": project.pk, "dataset_version": upload.json()["id"], "preset": "custom",
-            "hyperparameters": {"max_steps": 24, "epochs": None, "batch_size": 8, "learning_rate": 1e-3,
-                                "eval_interval_steps": 12, "checkpoint_interval_steps": 12},
+            "project": project.pk,
+            "dataset_version": upload.json()["id"],
+            "preset": "custom",
+            "hyperparameters": {
+                "max_steps": 24,
+                "epochs": None,
+                "batch_size": 8,
+                "learning_rate": 1e-3,
+                "eval_interval_steps": 12,
+                "checkpoint_interval_steps": 12,
+            },
         },
         format="json",
     )
@@ -58,7 +67,9 @@ def test_short_lora_run_on_smollm2_lowers_the_loss_and_the_reloaded_version_answ
     assert response.json()["base_model"] == "smollm2-135m-instruct"
     job_id = response.json()["id"]
     job = wait_until(
-        lambda: (lambda j: j.is_terminal and j)(TrainingJob.objects.get(pk=job_id)), timeout=900, interval=1,
+        lambda: (lambda j: j.is_terminal and j)(TrainingJob.objects.get(pk=job_id)),
+        timeout=900,
+        interval=1,
         message="the SmolLM2 job",
     )
     assert job.status == JobStatus.SUCCEEDED, (job.failure_reason, job.failure_traceback)
@@ -69,7 +80,9 @@ def test_short_lora_run_on_smollm2_lowers_the_loss_and_the_reloaded_version_answ
     assert job.val_loss is not None and job.val_loss < losses[0]
 
     base = BaseModel.objects.get(key="smollm2-135m-instruct")
-    assert base.cached_at is not None and len(base.weights_checksum) == 64 and base.parameter_count > 100_000_000
+    assert (
+        base.cached_at is not None and len(base.weights_checksum) == 64 and base.parameter_count > 100_000_000
+    )
     version = ModelVersion.objects.get(training_job=job)
     assert version.lineage["base_model"]["weights_checksum"] == base.weights_checksum
     adapter = Path(version.artifacts_dir)

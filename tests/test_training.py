@@ -220,6 +220,18 @@ def test_job_runs_on_a_worker_reports_progress_and_registers_a_model_version(
     ]
     assert AuditEvent.objects.filter(action="training_job.succeeded", target_id=str(job_id)).exists()
 
+    assert api.get(f"/api/v1/model-versions/{version.pk}/download/", {"artifact": "merged"}).status_code == 409
+    assert api.post(f"/api/v1/model-versions/{version.pk}/export-merged/").status_code == 202
+    merged = wait_until(
+        lambda: (lambda r: r.status_code == 200 and r)(
+            api.get(f"/api/v1/model-versions/{version.pk}/download/", {"artifact": "merged"})
+        ),
+        timeout=120,
+        message="the merged export",
+    )
+    merged_files = zipfile.ZipFile(io.BytesIO(b"".join(merged.streaming_content))).namelist()
+    assert "model.safetensors" in merged_files and "config.json" in merged_files
+
 
 @pytest.mark.worker
 def test_cancel_takes_effect_within_seconds(start_worker, api, project, dataset_version, tiny_base_model):
@@ -290,3 +302,19 @@ def test_past_the_attempt_cap_a_lost_job_fails_with_the_reason(
     assert "lost 1 times" in job.failure_reason and job.failure_hint
     body = api.get(f"/api/v1/training-jobs/{job_id}/").json()
     assert body["failure"]["reason"] == job.failure_reason
+
+
+@pytest.mark.django_db
+def test_administrators_register_local_hugging_face_folders(api, owner, tiny_llama_path, tmp_path, django_user_model):
+    assert api.as_user(owner).post("/api/v1/base-models/", {"name": "Mine", "path": str(tiny_llama_path)},
+                                   format="json").status_code == 403
+    admin = django_user_model.objects.create_superuser("root", "root@example.test", "pw")
+    created = api.as_user(admin).post("/api/v1/base-models/", {"name": "Tiny Llama", "path": str(tiny_llama_path)},
+                                      format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["architecture"] == "LlamaForCausalLM" and created.json()["parameter_count"] > 0
+    (tmp_path / "config.json").write_text("{}")
+    refused = api.post("/api/v1/base-models/", {"name": "Broken", "path": str(tmp_path)}, format="json")
+    assert refused.status_code == 400
+    assert "tokenizer" in refused.json()["error"]["message"].lower()
+    assert AuditEvent.objects.filter(action="base_model.register").count() == 1

@@ -1,4 +1,4 @@
-"""Model version downloads: the adapter (or full weights) folder as a zip."""
+"""Model version downloads: the adapter (with tokenizer and config), or the merged standalone weights."""
 
 from __future__ import annotations
 
@@ -7,21 +7,36 @@ import zipfile
 
 from django.http import FileResponse
 
-from studio.errors import Conflict
+from studio.errors import Conflict, InvalidInput
 from training.models import ModelVersion
 
 
-def model_version_zip_response(version: ModelVersion) -> FileResponse:
+def model_version_zip_response(version: ModelVersion, artifact: str = "adapter") -> FileResponse:
     folder = version.artifacts_dir
     if folder is None or not folder.exists():
         raise Conflict(
             "This model version has no stored weights (a baseline is the prompted base model).",
             code="no_artifacts",
         )
+    if artifact == "adapter":
+        files = [(folder / item["path"], item["path"]) for item in version.artifacts]
+    elif artifact == "merged":
+        merged = folder / "merged"
+        if not merged.exists():
+            raise Conflict(
+                "The merged weights are not exported yet: POST export-merged first.", code="not_exported"
+            )
+        files = [
+            (path, str(path.relative_to(merged))) for path in sorted(merged.rglob("*")) if path.is_file()
+        ]
+    else:
+        raise InvalidInput(
+            "Choose artifact=adapter or artifact=merged.", details={"artifact": ["adapter or merged"]}
+        )
     spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for artifact in version.artifacts:
-            archive.write(folder / artifact["path"], arcname=artifact["path"])
+        for path, arcname in files:
+            archive.write(path, arcname=arcname)
     spool.seek(0)
-    name = f"{version.project.slug}-model-v{version.number}.zip"
+    name = f"{version.project.slug}-model-v{version.number}-{artifact}.zip"
     return FileResponse(spool, as_attachment=True, filename=name, content_type="application/zip")

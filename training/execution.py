@@ -177,7 +177,6 @@ def ensure_base_model_cached(base_model: BaseModel):
 
 def execute_training_job(job_id: int) -> None:
     """Claim, run and settle one job. Safe to call twice for the same job: the lease decides."""
-    from training.engine.config import Hyperparameters
     from training.engine.errors import EngineError, TrainingCancelled, TrainingFailed
     from training.engine.runner import run_training
 
@@ -205,7 +204,7 @@ def execute_training_job(job_id: int) -> None:
                 instructions=job.project.instructions,
                 task_type=job.project.task_type,
                 labels=job.dataset_version.labels or None,
-                hyperparameters=Hyperparameters(**job.hyperparameters),
+                hyperparameters=_hyperparameters_for_this_worker(job, len(train_rows), reporter),
                 reporter=reporter,
             )
             samples = _sample_predictions(result.output_dir, cached, job, val_rows or train_rows)
@@ -238,6 +237,25 @@ def execute_training_job(job_id: int) -> None:
         )
     finally:
         close_old_connections()
+
+
+def _hyperparameters_for_this_worker(job: TrainingJob, n_train: int, reporter: JobReporter):
+    """Presets adapt to the hardware: on its first attempt, a preset job is resolved for this device."""
+    from training.choices import Preset
+    from training.engine.config import Hyperparameters, resolve_preset
+    from training.engine.hardware import detect
+
+    hyperparameters = Hyperparameters(**job.hyperparameters)
+    device = detect()["device"]
+    if job.preset == Preset.CUSTOM or device == "cpu" or job.attempt > 1:
+        return hyperparameters
+    resolved = resolve_preset(job.preset, n_train_examples=n_train, device_type=device)
+    hyperparameters = Hyperparameters(**{**resolved.model_dump(), "method": job.method})
+    TrainingJob.objects.filter(pk=job.pk).update(hyperparameters=hyperparameters.model_dump(mode="json"))
+    reporter.event(
+        EventLevel.INFO, f"Preset “{job.preset}” resolved for {device}", hyperparameters.model_dump()
+    )
+    return hyperparameters
 
 
 def _sample_predictions(output_dir: Path, cached, job: TrainingJob, rows: list[dict]) -> list[dict]:
@@ -304,3 +322,24 @@ def _register(job: TrainingJob, worker: str, result, cached, samples: list[dict]
     else:
         TrainingJob.objects.filter(pk=job.pk).update(hardware=result.hardware)
         shutil.rmtree(job.work_dir / "checkpoints", ignore_errors=True)
+
+
+MERGED_FOLDER = "merged"
+
+
+def export_merged_weights(model_version_id: int) -> None:
+    """Write base weights with the adapter merged in beside the adapter, as a standalone HF folder."""
+    from training.engine.inference import load_model_version
+    from training.models import ModelVersion
+
+    version = ModelVersion.objects.select_related("base_model").get(pk=model_version_id)
+    target = version.artifacts_dir / MERGED_FOLDER
+    if target.exists():
+        return
+    cached = ensure_base_model_cached(version.base_model)
+    staging = version.artifacts_dir / f".{MERGED_FOLDER}-{uuid.uuid4().hex[:6]}"
+    try:
+        load_model_version(version.artifacts_dir, cached, device="cpu").merge_and_save(staging)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

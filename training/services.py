@@ -489,3 +489,22 @@ def base_model_register_folder(*, user, name: str, path: str) -> BaseModel:
     model.save()
     audit_event_record(actor=user, action="base_model.register", target=model, payload={"path": model.source})
     return model
+
+
+@transaction.atomic
+def model_version_request_merged_export(*, version: ModelVersion, user) -> bool:
+    """Queue the merged-weights export on a worker; True when it is already there."""
+    require(user, version.project.team, Action.RUN_JOBS)
+    if version.kind != ModelVersionKind.FINE_TUNED or not version.storage_name:
+        raise Conflict("Only fine-tuned versions have weights to merge.", code="no_artifacts")
+    if version.training_config.get("hyperparameters", {}).get("method") == Method.FULL:
+        raise Conflict(
+            "A fully fine-tuned version is already standalone: download it as is.", code="already_full"
+        )
+    if (version.artifacts_dir / "merged").exists():
+        return True
+    from training.tasks import model_version_export_merged
+
+    audit_event_record(actor=user, action="model_version.export_merged", target=version, payload={})
+    transaction.on_commit(lambda: model_version_export_merged.delay(version.pk))
+    return False

@@ -56,3 +56,19 @@ def _start_reaper(sender=None, **kwargs) -> None:
 @worker_shutdown.connect
 def _stop_reaper(sender=None, **kwargs) -> None:
     _reaper_stop.set()
+
+
+@shared_task(name="training.tasks.base_model_prepare")
+def base_model_prepare(base_model_id: int) -> None:
+    """Convert and cache a base model ahead of its first job (and give uploads real token counts)."""
+    from training.execution import ensure_base_model_cached
+    from training.models import BaseModel
+
+    ensure_base_model_cached(BaseModel.objects.get(pk=base_model_id))
+
+
+@shared_task(name="training.tasks.model_version_export_merged")
+def model_version_export_merged(model_version_id: int) -> None:
+    from training.execution import export_merged_weights
+
+    export_merged_weights(model_version_id)

@@ -6,125 +6,363 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('projects', '0001_initial'),
+        ("projects", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(max_length=120)),
-                ('slug', models.SlugField(max_length=60)),
-                ('description', models.TextField(blank=True)),
-                ('task_type', models.CharField(choices=[('classification', 'Classification — one label from a set'), ('extraction', 'Extraction — a JSON object'), ('generation', 'Generation — free text with constraints')], max_length=20)),
-                ('instructions', models.TextField(help_text='The system prompt that frames the task for the model, e.g. “Classify the customer e-mail.”')),
-                ('output_schema', models.JSONField(blank=True, help_text='Extraction only: a JSON Schema every output must satisfy.', null=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='owned_projects', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='projects', to='projects.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=120)),
+                ("slug", models.SlugField(max_length=60)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "task_type",
+                    models.CharField(
+                        choices=[
+                            ("classification", "Classification — one label from a set"),
+                            ("extraction", "Extraction — a JSON object"),
+                            ("generation", "Generation — free text with constraints"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "instructions",
+                    models.TextField(
+                        help_text="The system prompt that frames the task for the model, e.g. “Classify the customer e-mail.”"
+                    ),
+                ),
+                (
+                    "output_schema",
+                    models.JSONField(
+                        blank=True,
+                        help_text="Extraction only: a JSON Schema every output must satisfy.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="owned_projects",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="projects",
+                        to="projects.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(max_length=120)),
-                ('kind', models.CharField(choices=[('training', 'Training data (split into train/validation/test)'), ('golden', 'Golden test set (evaluation only)')], default='training', max_length=10)),
-                ('purpose', models.TextField(blank=True)),
-                ('source', models.TextField(blank=True, help_text='Where the examples come from.')),
-                ('data_owner', models.CharField(blank=True, help_text='Who answers for this data.', max_length=150)),
-                ('lawful_basis', models.CharField(choices=[('not_personal', 'Not personal data'), ('contract', 'Contract'), ('legitimate_interest', 'Legitimate interest'), ('consent', 'Consent'), ('legal_obligation', 'Legal obligation')], default='not_personal', max_length=30)),
-                ('retention_days', models.PositiveIntegerField(blank=True, help_text='Days the data may be kept after upload; empty for no limit.', null=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='datasets', to='projects.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("training", "Training data (split into train/validation/test)"),
+                            ("golden", "Golden test set (evaluation only)"),
+                        ],
+                        default="training",
+                        max_length=10,
+                    ),
+                ),
+                ("purpose", models.TextField(blank=True)),
+                ("source", models.TextField(blank=True, help_text="Where the examples come from.")),
+                (
+                    "data_owner",
+                    models.CharField(blank=True, help_text="Who answers for this data.", max_length=150),
+                ),
+                (
+                    "lawful_basis",
+                    models.CharField(
+                        choices=[
+                            ("not_personal", "Not personal data"),
+                            ("contract", "Contract"),
+                            ("legitimate_interest", "Legitimate interest"),
+                            ("consent", "Consent"),
+                            ("legal_obligation", "Legal obligation"),
+                        ],
+                        default="not_personal",
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "retention_days",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Days the data may be kept after upload; empty for no limit.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="datasets",
+                        to="projects.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', 'name'],
+                "ordering": ["project", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Charter',
+            name="Charter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('version', models.PositiveIntegerField()),
-                ('problem_statement', models.TextField()),
-                ('business_metric', models.CharField(max_length=200)),
-                ('non_goals', models.TextField(blank=True)),
-                ('data_classes', models.JSONField(default=list)),
-                ('residency', models.CharField(choices=[('eu', 'EU only'), ('us', 'US only'), ('uk', 'UK only'), ('any', 'No restriction')], default='any', max_length=10)),
-                ('automation', models.CharField(choices=[('full', 'Full automation'), ('human_review', 'Human review below a confidence threshold')], default='human_review', max_length=20)),
-                ('confidence_threshold', models.FloatField(blank=True, null=True)),
-                ('release_cadence', models.CharField(choices=[('on_demand', 'On demand'), ('weekly', 'Weekly'), ('monthly', 'Monthly'), ('quarterly', 'Quarterly')], default='on_demand', max_length=20)),
-                ('rollback_expectation', models.TextField(blank=True)),
-                ('success_measures', models.JSONField(default=list)),
-                ('change_note', models.CharField(blank=True, max_length=200)),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='charters', to='projects.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("version", models.PositiveIntegerField()),
+                ("problem_statement", models.TextField()),
+                ("business_metric", models.CharField(max_length=200)),
+                ("non_goals", models.TextField(blank=True)),
+                ("data_classes", models.JSONField(default=list)),
+                (
+                    "residency",
+                    models.CharField(
+                        choices=[
+                            ("eu", "EU only"),
+                            ("us", "US only"),
+                            ("uk", "UK only"),
+                            ("any", "No restriction"),
+                        ],
+                        default="any",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "automation",
+                    models.CharField(
+                        choices=[
+                            ("full", "Full automation"),
+                            ("human_review", "Human review below a confidence threshold"),
+                        ],
+                        default="human_review",
+                        max_length=20,
+                    ),
+                ),
+                ("confidence_threshold", models.FloatField(blank=True, null=True)),
+                (
+                    "release_cadence",
+                    models.CharField(
+                        choices=[
+                            ("on_demand", "On demand"),
+                            ("weekly", "Weekly"),
+                            ("monthly", "Monthly"),
+                            ("quarterly", "Quarterly"),
+                        ],
+                        default="on_demand",
+                        max_length=20,
+                    ),
+                ),
+                ("rollback_expectation", models.TextField(blank=True)),
+                ("success_measures", models.JSONField(default=list)),
+                ("change_note", models.CharField(blank=True, max_length=200)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="charters",
+                        to="projects.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', '-version'],
-                'get_latest_by': 'version',
+                "ordering": ["project", "-version"],
+                "get_latest_by": "version",
             },
         ),
         migrations.CreateModel(
-            name='DatasetVersion',
+            name="DatasetVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('number', models.PositiveIntegerField()),
-                ('operation', models.CharField(choices=[('upload', 'Upload'), ('redact', 'Redaction'), ('split', 'Re-split'), ('merge', 'Merge'), ('reviewed_examples', 'Reviewed production examples')], max_length=20)),
-                ('source_filename', models.CharField(blank=True, help_text='Shown only; never used as a path.', max_length=255)),
-                ('source_format', models.CharField(blank=True, max_length=20)),
-                ('column_mapping', models.JSONField(blank=True, default=dict)),
-                ('storage_name', models.CharField(help_text='Server-generated file name.', max_length=100, unique=True)),
-                ('sha256', models.CharField(db_index=True, help_text='SHA-256 of the normalised rows.', max_length=64)),
-                ('size_bytes', models.BigIntegerField()),
-                ('row_count', models.PositiveIntegerField()),
-                ('labels', models.JSONField(blank=True, default=list)),
-                ('stats', models.JSONField(blank=True, default=dict)),
-                ('warnings', models.JSONField(blank=True, default=list)),
-                ('pii_findings', models.JSONField(blank=True, default=list, help_text='The first findings, with row and field.')),
-                ('pii_summary', models.JSONField(blank=True, default=dict, help_text='Finding counts by type.')),
-                ('data_classes_found', models.JSONField(blank=True, default=list)),
-                ('split_seed', models.PositiveIntegerField(default=13)),
-                ('split_ratios', models.JSONField(default=list)),
-                ('split_counts', models.JSONField(blank=True, default=dict)),
-                ('contamination', models.JSONField(blank=True, default=dict)),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='projects.dataset')),
-                ('merged_from', models.ForeignKey(blank=True, help_text='Merge only: the other version merged into the parent.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='projects.datasetversion')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='projects.datasetversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("number", models.PositiveIntegerField()),
+                (
+                    "operation",
+                    models.CharField(
+                        choices=[
+                            ("upload", "Upload"),
+                            ("redact", "Redaction"),
+                            ("split", "Re-split"),
+                            ("merge", "Merge"),
+                            ("reviewed_examples", "Reviewed production examples"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "source_filename",
+                    models.CharField(
+                        blank=True, help_text="Shown only; never used as a path.", max_length=255
+                    ),
+                ),
+                ("source_format", models.CharField(blank=True, max_length=20)),
+                ("column_mapping", models.JSONField(blank=True, default=dict)),
+                (
+                    "storage_name",
+                    models.CharField(help_text="Server-generated file name.", max_length=100, unique=True),
+                ),
+                (
+                    "sha256",
+                    models.CharField(
+                        db_index=True, help_text="SHA-256 of the normalised rows.", max_length=64
+                    ),
+                ),
+                ("size_bytes", models.BigIntegerField()),
+                ("row_count", models.PositiveIntegerField()),
+                ("labels", models.JSONField(blank=True, default=list)),
+                ("stats", models.JSONField(blank=True, default=dict)),
+                ("warnings", models.JSONField(blank=True, default=list)),
+                (
+                    "pii_findings",
+                    models.JSONField(
+                        blank=True, default=list, help_text="The first findings, with row and field."
+                    ),
+                ),
+                (
+                    "pii_summary",
+                    models.JSONField(blank=True, default=dict, help_text="Finding counts by type."),
+                ),
+                ("data_classes_found", models.JSONField(blank=True, default=list)),
+                ("split_seed", models.PositiveIntegerField(default=13)),
+                ("split_ratios", models.JSONField(default=list)),
+                ("split_counts", models.JSONField(blank=True, default=dict)),
+                ("contamination", models.JSONField(blank=True, default=dict)),
+                ("note", models.CharField(blank=True, max_length=200)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="versions",
+                        to="projects.dataset",
+                    ),
+                ),
+                (
+                    "merged_from",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Merge only: the other version merged into the parent.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="projects.datasetversion",
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="projects.datasetversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['dataset', '-number'],
-                'get_latest_by': 'number',
-                'constraints': [models.UniqueConstraint(fields=('dataset', 'number'), name='dataset_version_unique_number', violation_error_message='This dataset version already exists.')],
+                "ordering": ["dataset", "-number"],
+                "get_latest_by": "number",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("dataset", "number"),
+                        name="dataset_version_unique_number",
+                        violation_error_message="This dataset version already exists.",
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='project',
-            constraint=models.UniqueConstraint(fields=('team', 'slug'), name='project_unique_slug_per_team', violation_error_message='A project with this slug already exists in the team.'),
+            model_name="project",
+            constraint=models.UniqueConstraint(
+                fields=("team", "slug"),
+                name="project_unique_slug_per_team",
+                violation_error_message="A project with this slug already exists in the team.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='charter',
-            constraint=models.UniqueConstraint(fields=('project', 'version'), name='charter_unique_version', violation_error_message='This charter version already exists.'),
+            model_name="charter",
+            constraint=models.UniqueConstraint(
+                fields=("project", "version"),
+                name="charter_unique_version",
+                violation_error_message="This charter version already exists.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='charter',
-            constraint=models.CheckConstraint(condition=models.Q(('confidence_threshold__isnull', True), models.Q(('confidence_threshold__gte', 0), ('confidence_threshold__lte', 1)), _connector='OR'), name='charter_threshold_between_0_and_1', violation_error_message='The confidence threshold must be between 0 and 1.'),
+            model_name="charter",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("confidence_threshold__isnull", True),
+                    models.Q(("confidence_threshold__gte", 0), ("confidence_threshold__lte", 1)),
+                    _connector="OR",
+                ),
+                name="charter_threshold_between_0_and_1",
+                violation_error_message="The confidence threshold must be between 0 and 1.",
+            ),
         ),
     ]

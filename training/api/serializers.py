@@ -145,3 +145,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 class ModelVersionUpdateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     tags = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
+
+
+class MergedExportSerializer(serializers.Serializer):
+    ready = serializers.BooleanField(help_text="True once the merged weights can be downloaded.")

@@ -1,5 +1,5 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -10,6 +10,7 @@ from training import selectors, services
 from training.api.serializers import (
     BaseModelRegisterSerializer,
     BaseModelSerializer,
+    MergedExportSerializer,
     ModelVersionSerializer,
     ModelVersionUpdateSerializer,
     TrainingJobCreateSerializer,
@@ -102,7 +103,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
     serializer_class = ModelVersionSerializer
     filterset_fields = ["project", "kind", "stage"]
-    http_method_names = ["get", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
         return selectors.model_version_list(user=self.request.user)
@@ -116,7 +117,18 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         )
         return Response(ModelVersionSerializer(version).data)
 
-    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("artifact", str, enum=["adapter", "merged"], description="Default adapter.")
+        ],
+        responses={(200, "application/zip"): OpenApiTypes.BINARY},
+    )
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
-        return model_version_zip_response(self.get_object())
+        return model_version_zip_response(self.get_object(), request.query_params.get("artifact", "adapter"))
+
+    @extend_schema(request=None, responses={200: MergedExportSerializer, 202: MergedExportSerializer})
+    @action(detail=True, methods=["post"], url_path="export-merged")
+    def export_merged(self, request, pk=None):
+        ready = services.model_version_request_merged_export(version=self.get_object(), user=request.user)
+        return Response({"ready": ready}, status=status.HTTP_200_OK if ready else status.HTTP_202_ACCEPTED)

