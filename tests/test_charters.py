@@ -55,10 +55,17 @@ def test_charter_input_errors_name_the_field(api, project):
 
 
 def test_viewers_cannot_edit_and_outsiders_cannot_see_charters(api, project, viewer, outsider):
-    assert api.as_user(viewer).post("/api/v1/charters/", {"project": project.pk, **CHARTER},
-                                    format="json").status_code == 403
-    charter = api.as_user(project.owner).post("/api/v1/charters/", {"project": project.pk, **CHARTER},
-                                               format="json").json()
+    assert (
+        api.as_user(viewer)
+        .post("/api/v1/charters/", {"project": project.pk, **CHARTER}, format="json")
+        .status_code
+        == 403
+    )
+    charter = (
+        api.as_user(project.owner)
+        .post("/api/v1/charters/", {"project": project.pk, **CHARTER}, format="json")
+        .json()
+    )
     api.as_user(outsider)
     assert api.get(f"/api/v1/charters/{charter['id']}/").status_code == 404
     assert api.get(f"/api/v1/charters/{charter['id']}/diff/").status_code == 404

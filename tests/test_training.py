@@ -220,8 +220,9 @@ def test_job_runs_on_a_worker_reports_progress_and_registers_a_model_version(
     ]
     assert AuditEvent.objects.filter(action="training_job.succeeded", target_id=str(job_id)).exists()
 
-    assert api.get(f"/api/v1/model-versions/{version.pk}/download/", {"artifact": "merged"}).status_code == 409
-    assert api.post(f"/api/v1/model-versions/{version.pk}/export-merged/").status_code == 202
+    url = f"/api/v1/model-versions/{version.pk}"
+    assert api.get(f"{url}/download/", {"artifact": "merged"}).status_code == 409
+    assert api.post(f"{url}/export-merged/").status_code == 202
     merged = wait_until(
         lambda: (lambda r: r.status_code == 200 and r)(
             api.get(f"/api/v1/model-versions/{version.pk}/download/", {"artifact": "merged"})
@@ -305,12 +306,13 @@ def test_past_the_attempt_cap_a_lost_job_fails_with_the_reason(
 
 
 @pytest.mark.django_db
-def test_administrators_register_local_hugging_face_folders(api, owner, tiny_llama_path, tmp_path, django_user_model):
-    assert api.as_user(owner).post("/api/v1/base-models/", {"name": "Mine", "path": str(tiny_llama_path)},
-                                   format="json").status_code == 403
+def test_administrators_register_local_hugging_face_folders(
+    api, owner, tiny_llama_path, tmp_path, django_user_model
+):
+    folder = {"name": "Tiny Llama", "path": str(tiny_llama_path)}
+    assert api.as_user(owner).post("/api/v1/base-models/", folder, format="json").status_code == 403
     admin = django_user_model.objects.create_superuser("root", "root@example.test", "pw")
-    created = api.as_user(admin).post("/api/v1/base-models/", {"name": "Tiny Llama", "path": str(tiny_llama_path)},
-                                      format="json")
+    created = api.as_user(admin).post("/api/v1/base-models/", folder, format="json")
     assert created.status_code == 201, created.content
     assert created.json()["architecture"] == "LlamaForCausalLM" and created.json()["parameter_count"] > 0
     (tmp_path / "config.json").write_text("{}")
