@@ -102,6 +102,8 @@ class TrainingResult:
     # Tokens actually run through the model: a prompt prefix shared by a batch counts once per batch
     # (trained_tokens counts every example's non-padding tokens in full).
     computed_tokens: int = 0
+    # Seconds spent in optimizer steps (no model loading, evaluation or saving): throughput = tokens / this.
+    train_seconds: float = 0.0
     events: list[dict] = field(default_factory=list)
 
 
@@ -447,6 +449,7 @@ class _Run:
         last_eval_step, stopped_early = -1, False
         accumulation = self.hp.gradient_accumulation_steps
         pad_id = self.tokenizer.pad_token_id
+        train_seconds = 0.0
 
         while step < self.total_steps:
             if self.reporter.should_stop():
@@ -455,6 +458,7 @@ class _Run:
             if position >= len(plan):
                 epoch, position = epoch + 1, 0
                 plan = self.batches.plan(epoch)
+            step_started = time.perf_counter()
             group = plan[position : position + accumulation]
             position += len(group)
             batches = [collate([self.train_examples[i] for i in indices], pad_id) for indices in group]
@@ -473,6 +477,9 @@ class _Run:
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
             step += 1
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            train_seconds += time.perf_counter() - step_started
             real_tokens = sum(
                 batch.real_tokens + self.prefix_length * len(batch.input_ids) for batch in batches
             )
@@ -549,6 +556,7 @@ class _Run:
             epochs=round(epoch + position / max(1, len(plan)), 4),
             trained_tokens=trained_tokens,
             computed_tokens=computed_tokens,
+            train_seconds=train_seconds,
             duration_seconds=duration,
             hardware=self.hardware(),
             peak_memory_bytes=self.peak_memory(),

@@ -333,3 +333,99 @@ def test_reloaded_version_gives_identical_answers(tiny_model, tmp_path, monkeypa
 
     merged = reloaded.merge_and_save(tmp_path / "merged")
     assert (merged / "model.safetensors").is_file() and (merged / "tokenizer.json").is_file()
+
+
+# -- the real SmolLM2 (slow) ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def smollm2(model_cache):
+    import time
+
+    started = time.perf_counter()
+    cached = ensure_cached(None, model_cache)
+    return cached, time.perf_counter() - started
+
+
+def review_rows(count: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    things = [
+        "pizza",
+        "hotel room",
+        "film",
+        "phone",
+        "service",
+        "coffee",
+        "book",
+        "concert",
+        "shoes",
+        "flight",
+    ]
+    good = ["I loved the {}", "the {} was wonderful", "what a great {}", "the {} made my day"]
+    bad = ["I hated the {}", "the {} was awful", "what a terrible {}", "the {} ruined my day"]
+    rows = []
+    for index in range(count):
+        label = "positive" if index % 2 == 0 else "negative"
+        template = rng.choice(good if label == "positive" else bad)
+        rows.append({"input": template.format(rng.choice(things)), "output": label})
+    return rows
+
+
+@pytest.mark.slow
+def test_smollm2_converts_once_learns_and_reloads_identically(smollm2, model_cache, tmp_path, monkeypatch):
+    import time
+
+    import torch
+
+    from training.engine import runner
+    from training.engine.inference import Predictor, load_model_version
+
+    cached, _first_seconds = smollm2
+    started = time.perf_counter()
+    assert ensure_cached(None, model_cache) == cached
+    assert time.perf_counter() - started < 1.0  # converted once per cache, later calls return at once
+    assert cached.architecture == "LlamaForCausalLM" and 130e6 < cached.parameter_count < 140e6
+    assert cached.context_length == 8192 and len(cached.source_checksum) == len(cached.weights_checksum) == 64
+    assert (
+        json.loads((cached.path / "checksum.json").read_text())["weights_checksum"] == cached.weights_checksum
+    )
+
+    trained = {}
+    save_output = runner._Run.save_output
+
+    def keep_model(self, metrics, step):
+        trained["model"], trained["tokenizer"] = self.model, self.tokenizer
+        return save_output(self, metrics, step)
+
+    monkeypatch.setattr(runner._Run, "save_output", keep_model)
+    reporter = RecordingReporter()
+    hp = Hyperparameters(
+        max_steps=12, batch_size=8, learning_rate=1e-3, lora_r=8, lora_alpha=16, warmup_ratio=0
+    )
+    instructions = "Is the review positive or negative?"
+    result = run_training(
+        work_dir=tmp_path,
+        base_model=cached,
+        train_rows=review_rows(40, seed=1),
+        val_rows=review_rows(8, seed=2),
+        instructions=instructions,
+        task_type="classification",
+        labels=["positive", "negative"],
+        hyperparameters=hp,
+        reporter=reporter,
+    )
+    assert result.steps == 12
+    assert sum(reporter.losses[-3:]) / 3 < 0.5 * sum(reporter.losses[:3]) / 3
+    assert result.metrics["accuracy"] >= 0.75
+    assert (result.output_dir / "adapter_model.safetensors").is_file()
+
+    config = json.loads((result.output_dir / "training_config.json").read_text())
+    in_memory = Predictor(trained["model"], trained["tokenizer"], config, torch.device("cpu"))
+    inputs = [row["input"] for row in review_rows(6, seed=3)]
+    generated, classified = in_memory.generate(inputs, max_new_tokens=4), in_memory.classify(inputs)
+    reloaded = load_model_version(result.output_dir, cached)
+    assert reloaded.generate(inputs, max_new_tokens=4) == generated
+    again = reloaded.classify(inputs)
+    assert [label for label, _ in again] == [label for label, _ in classified]
+    assert [conf for _, conf in again] == pytest.approx([conf for _, conf in classified], abs=1e-4)
+    assert [label for label, _ in again] == [row["output"] for row in review_rows(6, seed=3)]
