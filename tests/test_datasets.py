@@ -309,3 +309,25 @@ def test_dataset_version_list_uses_constant_queries(api, project, django_assert_
         upload(api, project, jsonl_bytes(classification_rows(12)))
     with django_assert_max_num_queries(baseline):
         assert api.get("/api/v1/dataset-versions/").json()["count"] == 5
+
+
+def test_lengths_are_counted_in_the_base_models_tokens_once_its_tokenizer_is_cached(
+    api, project, settings, tmp_path
+):
+    import shutil
+
+    from training.engine.tiny import build_byte_tokenizer
+
+    cached = tmp_path / "smollm2-135m-instruct"
+    cached.mkdir()
+    build_byte_tokenizer().save_pretrained(cached)
+    (cached / "config.json").write_text(json.dumps({"max_position_embeddings": 64}))
+    settings.MODEL_CACHE_DIR = tmp_path
+    rows = classification_rows(12)
+    rows[0] = {"input": "Hello " * 40, "output": "billing"}
+    body = upload(api.as_user(project.owner), project, jsonl_bytes(rows)).json()
+    assert body["stats"]["length_unit"] == "tokens"
+    assert body["stats"]["tokenizer"] == "SmolLM2-135M-Instruct"
+    assert "too_long_for_context" in {w["code"] for w in body["warnings"]}
+    shutil.rmtree(cached)
+    assert upload(api, project, jsonl_bytes(rows)).json()["stats"]["length_unit"] == "characters"

@@ -32,7 +32,8 @@ def upload(project, user, rows, **kwargs):
 
 
 @pytest.fixture
-def version(project, owner, charter):
+def version(project, owner, charter, settings, tmp_path):
+    settings.MODEL_CACHE_DIR = tmp_path  # no cached tokenizer: lengths are counted in characters
     rows = classification_rows(12)
     rows[3] = {"input": "Please reply to jane.doe@acme-mail.com about my refund.", "output": "billing"}
     return upload(project, owner, rows, name="Intents", card={"purpose": "Train the intent router"})

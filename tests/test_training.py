@@ -156,6 +156,9 @@ def test_cancelling_a_queued_job_is_immediate_and_audited(api, project, dataset_
 
 @pytest.mark.django_db
 def test_base_models_catalog_lists_the_default(api, owner):
+    from training.catalog import default_base_model
+
+    default_base_model()  # migrations seed it; a flushed test database may not have it
     models = api.as_user(owner).get("/api/v1/base-models/").json()["results"]
     default = next(m for m in models if m["is_default"])
     assert default["key"] == "smollm2-135m-instruct"

@@ -23,6 +23,7 @@ from projects.policy import assert_trainable
 from projects.roles import Action, require
 from studio.errors import Conflict, InvalidInput
 from studio.validation import parse
+from training.catalog import default_base_model
 from training.choices import TERMINAL_STATUSES, EventLevel, JobStatus, Method, ModelVersionKind, Preset
 from training.engine.config import Hyperparameters, resolve_preset
 from training.models import BaseModel, ModelVersion, TrainingJob, TrainingJobEvent, TrainingMetricPoint
@@ -92,7 +93,7 @@ def training_job_create(
         raise InvalidInput(
             f"“{method}” is not a method.", details={"method": [f"Choose one of {', '.join(Method.values)}."]}
         )
-    base_model = base_model or BaseModel.objects.filter(is_default=True, is_active=True).first()
+    base_model = base_model or BaseModel.objects.filter(is_default=True).first() or default_base_model()
     if base_model is None or not base_model.is_active:
         raise InvalidInput(
             "Choose an active base model.", details={"base_model": ["No such active base model."]}

@@ -3,16 +3,9 @@ from django.db import migrations
 
 def add_default(apps, schema_editor):
     BaseModel = apps.get_model("training", "BaseModel")
-    BaseModel.objects.get_or_create(
-        key="smollm2-135m-instruct",
-        defaults={
-            "name": "SmolLM2-135M-Instruct",
-            "source_type": "bundled_gguf",
-            "architecture": "LlamaForCausalLM",
-            "context_length": 8192,
-            "is_default": True,
-        },
-    )
+    from training.catalog import DEFAULT_BASE_MODEL_FIELDS, DEFAULT_BASE_MODEL_KEY
+
+    BaseModel.objects.get_or_create(key=DEFAULT_BASE_MODEL_KEY, defaults=DEFAULT_BASE_MODEL_FIELDS)
 
 
 class Migration(migrations.Migration):

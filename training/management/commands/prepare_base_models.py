@@ -9,8 +9,10 @@ class Command(BaseCommand):
     help = "Ask a training worker to convert and cache the active base models that are not cached yet."
 
     def handle(self, *args, **options):
+        from training.catalog import default_base_model
         from training.tasks import base_model_prepare
 
+        default_base_model()
         pending = BaseModel.objects.filter(is_active=True, cached_at__isnull=True)
         for model in pending:
             base_model_prepare.delay(model.pk)
