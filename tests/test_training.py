@@ -323,3 +323,18 @@ def test_administrators_register_local_hugging_face_folders(
     assert refused.status_code == 400
     assert "tokenizer" in refused.json()["error"]["message"].lower()
     assert AuditEvent.objects.filter(action="base_model.register").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_admin_console_registers_a_folder_and_explains_a_bad_one(
+    client, tiny_llama_path, tmp_path, django_user_model
+):
+    from training.models import BaseModel
+
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.test", "pw"))
+    bad = client.post("/admin/training/basemodel/add/", {"name": "Broken", "path": str(tmp_path)})
+    assert bad.status_code == 200
+    assert b"config.json is missing" in bad.content
+    good = client.post("/admin/training/basemodel/add/", {"name": "Tiny Llama", "path": str(tiny_llama_path)})
+    assert good.status_code == 302
+    assert BaseModel.objects.get(key="tiny-llama").architecture == "LlamaForCausalLM"
