@@ -56,6 +56,9 @@ REVIEWER_VIEW_PERMISSIONS = [
     ("projects", "team"),
     ("projects", "membership"),
     ("governance", "auditevent"),
+    ("training", "trainingjob"),
+    ("training", "modelversion"),
+    ("training", "basemodel"),
 ]
 
 
