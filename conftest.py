@@ -1,14 +1,14 @@
-"""Fixtures shared by every test: people in each role, API clients, and (opt-in) a real Celery worker."""
+"""Fixtures shared by every test: people in each role, API clients, and (opt-in) a real Celery worker.
+
+Django-dependent imports live inside the fixtures, so the Django-free engine and ingest tests can also
+run with `-p no:django`.
+"""
 
 from __future__ import annotations
 
 import os
 
 import pytest
-from rest_framework.test import APIClient
-
-from projects.roles import Role
-from projects.tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 pytest_plugins = ["tests.worker"]
 
@@ -17,59 +17,63 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 PASSWORD = "pw-for-tests"
 
 
-@pytest.fixture
-def team(db):
-    return TeamFactory(name="Support", slug="support")
+def _team(name: str, slug: str):
+    from projects.tests.factories import TeamFactory
 
-
-@pytest.fixture
-def other_team(db):
-    return TeamFactory(name="Legal", slug="legal")
+    return TeamFactory(name=name, slug=slug)
 
 
 def _member(team, username: str, role: str):
+    from projects.tests.factories import MembershipFactory, UserFactory
+
     return MembershipFactory(team=team, user=UserFactory(username=username), role=role).user
 
 
 @pytest.fixture
+def team(db):
+    return _team("Support", "support")
+
+
+@pytest.fixture
+def other_team(db):
+    return _team("Legal", "legal")
+
+
+@pytest.fixture
 def owner(team):
-    return _member(team, "olivia", Role.OWNER)
+    return _member(team, "olivia", "owner")
 
 
 @pytest.fixture
 def product_owner(team):
-    return _member(team, "pablo", Role.PRODUCT_OWNER)
+    return _member(team, "pablo", "product_owner")
 
 
 @pytest.fixture
 def ml_engineer(team):
-    return _member(team, "mia", Role.ML_ENGINEER)
+    return _member(team, "mia", "ml_engineer")
 
 
 @pytest.fixture
 def viewer(team):
-    return _member(team, "victor", Role.VIEWER)
+    return _member(team, "victor", "viewer")
 
 
 @pytest.fixture
 def member_by_role(owner, product_owner, ml_engineer, viewer):
-    return {
-        Role.OWNER: owner,
-        Role.PRODUCT_OWNER: product_owner,
-        Role.ML_ENGINEER: ml_engineer,
-        Role.VIEWER: viewer,
-    }
+    return {"owner": owner, "product_owner": product_owner, "ml_engineer": ml_engineer, "viewer": viewer}
 
 
 @pytest.fixture
 def outsider(other_team):
     """Owner of another team: sees nothing of `team`."""
-    return _member(other_team, "oscar", Role.OWNER)
+    return _member(other_team, "oscar", "owner")
 
 
 @pytest.fixture
 def reviewer(db):
     from governance.services import governance_reviewer_grant
+    from projects.tests.factories import UserFactory
 
     return governance_reviewer_grant(user=UserFactory(username="rita"))
 
@@ -77,6 +81,7 @@ def reviewer(db):
 @pytest.fixture
 def api():
     """An API client; `api.as_user(user)` authenticates it."""
+    from rest_framework.test import APIClient
 
     class StudioAPIClient(APIClient):
         def as_user(self, user):

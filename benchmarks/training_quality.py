@@ -1,6 +1,6 @@
 """Quality benchmark: the `balanced` preset on clinc150 (151 intents), accuracy on the held-out test set.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/training_quality.py [--data /work/shared/data/clinc150]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/training_quality.py [--data ../shared/data/clinc150]
 
 Trains on train_small.jsonl (10 examples per intent), evaluates on test_small.jsonl (3 per intent, never
 seen in training nor used to choose anything but the preset), and prints accuracy and wall time
@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# The real data beside the checkout (../shared/data); not part of the project.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -54,7 +56,7 @@ class PrintReporter(NullReporter):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/data/clinc150"))
+    parser.add_argument("--data", type=Path, default=SHARED_DATA / "clinc150")
     parser.add_argument("--preset", default="balanced")
     parser.add_argument(
         "--cache", type=Path, default=Path(os.environ.get("STUDIO_MODEL_CACHE", "/tmp/slm-model-cache"))

@@ -28,6 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+# The real data beside the checkout (../shared/data); not part of the project.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,7 +156,7 @@ def naive_run(cached, rows: list[dict], batch_size: int, steps: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/data/clinc150/train_small.jsonl"))
+    parser.add_argument("--data", type=Path, default=SHARED_DATA / "clinc150" / "train_small.jsonl")
     parser.add_argument("--engine-steps", type=int, default=20)
     parser.add_argument("--naive-steps", type=int, default=3)
     parser.add_argument("--engine-batches", default="16,32,64")

@@ -1,0 +1,39 @@
+"""Run every benchmark one after the other (each prints its own figures side by side).
+
+    make benchmarks        # or: .venv/bin/python benchmarks/run_all.py [--skip-quality]
+
+Run on a quiet machine: the figures are wall-clock rates on this machine's cores. The real data
+lives beside the checkout in ../shared/data and is not part of the project.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("STUDIO_MODEL_CACHE", ROOT / "var" / "model-cache"))
+
+
+def run(*args: str) -> None:
+    print(f"\n$ {' '.join(args)}", flush=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "STUDIO_MODEL_CACHE": str(CACHE)}
+    subprocess.run([sys.executable, *args], cwd=ROOT, env=env, check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--skip-quality", action="store_true", help="skip the ~10-minute CLINC150 run")
+    args = parser.parse_args()
+    tokenizer = CACHE / "smollm2-135m-instruct" / "tokenizer.json"
+    run("benchmarks/ingest_throughput.py")
+    if tokenizer.exists():
+        run("benchmarks/ingest_throughput.py", "--tokenizer", str(tokenizer))
+    run("benchmarks/training_throughput.py", "--engine-batches", "16,32")
+    if not args.skip_quality:
+        run("benchmarks/training_quality.py", "--cache", str(CACHE))
+
+
+if __name__ == "__main__":
+    main()
