@@ -10,6 +10,7 @@ seen in training nor used to choose anything but the preset), and prints accurac
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -24,7 +25,7 @@ from training.engine.base_models import ensure_cached
 from training.engine.config import resolve_preset
 from training.engine.data import PromptFormat
 from training.engine.hardware import detect
-from training.engine.inference import LabelTrie, load_model_version, predict_labels
+from training.engine.inference import LabelTrie, load_model_version, predict_labels, score_labels
 from training.engine.runner import NullReporter, run_training
 
 INSTRUCTIONS = "Classify the user's request into its intent label."
@@ -62,6 +63,13 @@ def main() -> None:
         "--cache", type=Path, default=Path(os.environ.get("STUDIO_MODEL_CACHE", "/tmp/slm-model-cache"))
     )
     parser.add_argument("--set", action="append", default=[], help="override a hyperparameter: name=value")
+    parser.add_argument("--keep", type=Path, help="keep the trained adapter in this folder")
+    parser.add_argument(
+        "--scoring",
+        choices=["greedy", "full"],
+        default="greedy",
+        help="label-constrained greedy decoding, or full scoring of the likeliest labels",
+    )
     args = parser.parse_args()
 
     train = read_jsonl(args.data / "train_small.jsonl")
@@ -94,8 +102,18 @@ def main() -> None:
         predictor = load_model_version(result.output_dir, cached)
         fmt = PromptFormat(predictor.tokenizer, INSTRUCTIONS)
         trie = LabelTrie({label: fmt.answer_ids(label) for label in labels})
-        predicted = predict_labels(predictor.model, fmt, [row["input"] for row in test], trie, batch_size=32)
+        if args.scoring == "greedy":
+            predicted = predict_labels(
+                predictor.model, fmt, [row["input"] for row in test], trie, batch_size=32
+            )
+        else:
+            predicted = [
+                max(scores, key=scores.get)
+                for scores in (score_labels(predictor.model, fmt, row["input"], trie) for row in test)
+            ]
         finished = time.perf_counter()
+        if args.keep:
+            shutil.copytree(result.output_dir, args.keep, dirs_exist_ok=True)
 
     accuracy = sum(p == row["output"] for p, row in zip(predicted, test, strict=True)) / len(test)
     print()
