@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from projects.tests.factories import CharterFactory, ProjectFactory, classification_rows, jsonl_bytes
 from training.choices import EventLevel, JobStatus
-from training.engine.config import resolve_preset
+from training.engine.config import PRESETS, resolve_preset
 from training.models import ModelVersion, TrainingJob, TrainingJobEvent, TrainingMetricPoint
 from training.tests.factories import BaseModelFactory
 
@@ -179,12 +179,12 @@ def test_the_new_job_form_shows_what_a_preset_resolves_to_and_names_a_bad_field(
     page.goto(f"{live_server.url}/jobs/new/?project={project.pk}")
     resolved = page.get_by_test_id("resolved-settings")
     lora_r = resolved.locator("tr", has_text="LoRA r").first
-    expect(lora_r).to_contain_text("16")  # balanced, preselected
+    expect(lora_r).to_contain_text(str(PRESETS["balanced"]["lora_r"]))  # balanced, preselected
 
     page.get_by_label("Quick").check()
-    expect(lora_r).to_contain_text("8")
+    expect(lora_r).to_contain_text(str(PRESETS["quick"]["lora_r"]))
     page.get_by_text("Advanced: every hyperparameter").click()
-    expect(page.get_by_label("LoRA r")).to_have_attribute("placeholder", "8")
+    expect(page.get_by_label("LoRA r")).to_have_attribute("placeholder", str(PRESETS["quick"]["lora_r"]))
     page.get_by_label("Learning rate", exact=True).fill("-1")
     page.get_by_role("button", name="Start training").click()
 
