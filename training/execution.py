@@ -114,7 +114,11 @@ class JobReporter:
             job_id=self.job_id, worker=self.worker, val_loss=val_loss, metrics=metrics
         )
         services.training_job_record_point(job_id=self.job_id, step=step, val_loss=val_loss, metrics=metrics)
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, int | float))
+        shown = ", ".join(
+            f"{k} {v}" if isinstance(v, int) else f"{k} {v:.3f}"
+            for k, v in metrics.items()
+            if isinstance(v, int | float)
+        )
         services.training_job_event(
             self.job_id,
             EventLevel.INFO,
