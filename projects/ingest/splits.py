@@ -112,15 +112,17 @@ def contamination(
     """How many test inputs also occur in train after case/whitespace folding.
 
     Returns {"count": n, "test_size": m, "sample": [up to `sample` test inputs, 200 chars each]}.
-    Train inputs are held as 64-bit hashes (8 bytes each plus set overhead).
+    Train inputs are held as a sorted array of 64-bit digests (8 bytes each).
     """
-    seen = {hash(fold_text(text)) for text in train_inputs_iter}
+    seen = np.sort(np.fromiter((_group_hash(text, 0) for text in train_inputs_iter), dtype=np.uint64))
     count = 0
     total = 0
     examples: list[str] = []
     for text in test_inputs_iter:
         total += 1
-        if hash(fold_text(text)) in seen:
+        digest = np.uint64(_group_hash(text, 0))
+        position = int(np.searchsorted(seen, digest))
+        if position < len(seen) and seen[position] == digest:
             count += 1
             if len(examples) < sample:
                 examples.append(text[:200])

@@ -79,10 +79,18 @@ def _split_ratios(split_ratios) -> SplitRatios:
     return parse(SplitRatios, split_ratios or {}, prefix="split_ratios.", what="split ratios")
 
 
-def _input_iter(path: Path, indices: set[int] | None = None) -> Iterable[str]:
+def _row_mask(count: int, indices: list[int]) -> bytearray:
+    """One byte per row (not a set of Python ints), so large files stay cheap."""
+    mask = bytearray(count)
+    for index in indices:
+        mask[index] = 1
+    return mask
+
+
+def _input_iter(path: Path, mask: bytearray | None = None) -> Iterable[str]:
     with open(path, "rb") as handle:
         for index, row in enumerate(read_jsonl(handle)):
-            if indices is None or index in indices:
+            if mask is None or mask[index]:
                 yield row["input"]
 
 
@@ -92,10 +100,11 @@ def _contamination_report(
     """Where the same input sits on both sides of a train/test boundary, within this version and across
     the project's other datasets (golden test sets against training splits, and the reverse)."""
     report: dict = {}
+    rows = sum(len(indices) for indices in splits.values())
+    train = _row_mask(rows, splits["train"])
     if kind == DatasetKind.TRAINING:
-        train = set(splits["train"])
         report["test_split"] = contamination(
-            _input_iter(rows_path, train), _input_iter(rows_path, set(splits["test"]))
+            _input_iter(rows_path, train), _input_iter(rows_path, _row_mask(rows, splits["test"]))
         )
         others = DatasetVersion.objects.filter(dataset__project=project, dataset__kind=DatasetKind.GOLDEN)
     else:
@@ -106,14 +115,11 @@ def _contamination_report(
     for version in latest.values():
         label = f"{version.dataset.name} v{version.number}"
         if kind == DatasetKind.TRAINING:
-            result = contamination(
-                _input_iter(rows_path, set(splits["train"])), _input_iter(version.rows_path)
-            )
+            result = contamination(_input_iter(rows_path, train), _input_iter(version.rows_path))
         else:
             other_splits = json.loads(version.splits_path.read_text())
-            result = contamination(
-                _input_iter(version.rows_path, set(other_splits["train"])), _input_iter(rows_path)
-            )
+            other_train = _row_mask(version.row_count, other_splits["train"])
+            result = contamination(_input_iter(version.rows_path, other_train), _input_iter(rows_path))
         report.setdefault("other_datasets", {})[label] = result
     return report
 
