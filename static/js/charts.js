@@ -48,7 +48,11 @@
     el.style.minHeight = "";
     delete layout.height;
     delete layout.width;
-    const config = Object.assign({}, figure.config || {}, { responsive: true, displaylogo: false });
+    const config = Object.assign({}, figure.config || {}, {
+      responsive: true,
+      displaylogo: false,
+      topojsonURL: "/static/vendor/plotly/topojson/",  // never the CDN, even for a geo chart
+    });
     return loadPlotly().then(function (Plotly) {
       el.innerHTML = "";
       return Plotly.newPlot(el, figure.data || [], layout, config);
