@@ -504,3 +504,28 @@ def test_baseline_page_explains_it_is_the_prompted_base_model(client, owner, pro
     assert "Examples in the prompt" in page
     response = client.get(reverse("training:model_download", args=[baseline.pk]), follow=True)
     assert "no stored weights" in text(response)
+
+
+def test_merged_weights_are_exported_on_request_then_downloadable(
+    client, owner, viewer, project, version, base_model, settings, django_capture_on_commit_callbacks
+):
+    from governance.models import AuditEvent
+
+    _, model = succeeded_job(project, version, base_model, settings)
+    client.force_login(viewer)
+    assert client.post(f"/models/{model.pk}/export-merged/").status_code == 403
+    client.force_login(owner)
+    page = text(client.get(f"/models/{model.pk}/"))
+    assert 'data-testid="export-merged"' in page and 'data-testid="download-merged"' not in page
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(f"/models/{model.pk}/export-merged/", follow=True)
+    assert "A worker is merging" in text(response)
+    assert len(callbacks) == 1  # the export task is queued once the request's transaction commits
+    assert AuditEvent.objects.filter(action="model_version.export_merged", target_id=str(model.pk)).exists()
+    merged = model.artifacts_dir / "merged"  # what the worker writes
+    merged.mkdir()
+    (merged / "model.safetensors").write_bytes(b"\x00merged")
+    assert 'data-testid="download-merged"' in text(client.get(f"/models/{model.pk}/"))
+    download = client.get(f"/models/{model.pk}/download/merged/")
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
+    assert archive.namelist() == ["model.safetensors"]

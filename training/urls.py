@@ -13,4 +13,11 @@ urlpatterns = [
     path("models/", views.model_list, name="model_list"),
     path("models/<int:pk>/", views.model_detail, name="model_detail"),
     path("models/<int:pk>/download/", views.model_download, name="model_download"),
+    path(
+        "models/<int:pk>/download/merged/",
+        views.model_download,
+        {"artifact": "merged"},
+        name="model_download_merged",
+    ),
+    path("models/<int:pk>/export-merged/", views.model_export_merged, name="model_export_merged"),
 ]

@@ -291,6 +291,7 @@ def model_detail(request, pk: int):
         if version.kind == ModelVersionKind.BASELINE
         else [],
         "artifacts_total": sum(artifact.get("size", 0) for artifact in version.artifacts),
+        "merged_ready": bool(version.artifacts_dir and (version.artifacts_dir / "merged").exists()),
         "can_edit": can_edit,
         "form": form,
         "breadcrumbs": [
@@ -302,10 +303,28 @@ def model_detail(request, pk: int):
 
 
 @login_required
-def model_download(request, pk: int):
+def model_download(request, pk: int, artifact: str = "adapter"):
     version = selectors.model_version_get(user=request.user, pk=pk)
     try:
-        return model_version_zip_response(version)
+        return model_version_zip_response(version, artifact)
     except Conflict as error:
         messages.error(request, error.message)
         return redirect("training:model_detail", pk=version.pk)
+
+
+@login_required
+@require_POST
+def model_export_merged(request, pk: int):
+    version = selectors.model_version_get(user=request.user, pk=pk)
+    try:
+        ready = services.model_version_request_merged_export(version=version, user=request.user)
+    except Conflict as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            "The merged weights are ready to download."
+            if ready
+            else "A worker is merging the adapter into the base weights; reload this page in a minute.",
+        )
+    return redirect("training:model_detail", pk=version.pk)
