@@ -48,11 +48,7 @@
     el.style.minHeight = "";
     delete layout.height;
     delete layout.width;
-    const config = Object.assign({}, figure.config || {}, {
-      responsive: true,
-      displaylogo: false,
-      topojsonURL: "/static/vendor/plotly/topojson/",  // never the CDN, even for a geo chart
-    });
+    const config = Object.assign({}, figure.config || {}, { responsive: true, displaylogo: false });
     return loadPlotly().then(function (Plotly) {
       el.innerHTML = "";
       return Plotly.newPlot(el, figure.data || [], layout, config);
