@@ -5,7 +5,7 @@ import re
 from django.conf import settings
 from django.http import JsonResponse
 
-from studio.request_context import bind_request_id, reset_request_id
+from studio.request_context import bind_request_id, current_request_id, reset_request_id
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -19,8 +19,6 @@ class RequestIdMiddleware:
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
         token = bind_request_id(incoming if _SAFE_REQUEST_ID.match(incoming) else None)
-        from studio.request_context import current_request_id
-
         request.id = current_request_id()
         try:
             response = self.get_response(request)

@@ -39,16 +39,14 @@ def member_team_ids(user) -> models.QuerySet:
 
 
 class TeamScopedQuerySet(models.QuerySet):
-    """A queryset whose model reaches its team through `team_path` (None for the Team model itself)."""
-
-    team_path: str | None = "team"
+    """A queryset whose model reaches its team through the model's `team_path` (None for Team itself)."""
 
     def for_user(self, user) -> TeamScopedQuerySet:
         if not getattr(user, "is_authenticated", False):
             return self.none()
         if sees_every_team(user):
             return self.all()
-        path = self.model.team_path if hasattr(self.model, "team_path") else self.team_path
+        path = self.model.team_path
         lookup = "pk__in" if path is None else f"{path}__in"
         return self.filter(**{lookup: member_team_ids(user)})
 

@@ -20,13 +20,6 @@ def training_job_run(job_id: int) -> None:
     execute_training_job(job_id)
 
 
-@shared_task(name="training.tasks.training_jobs_reap_stale")
-def training_jobs_reap_stale() -> list[int]:
-    from training.services import training_jobs_reap_stale as reap
-
-    return reap()
-
-
 _reaper_stop = threading.Event()
 
 
