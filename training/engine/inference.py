@@ -4,17 +4,20 @@ import copy
 import inspect
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 from training.engine.base_models import CachedModel, load_tokenizer
+from training.engine.constrained import JsonSchemaGrammar, TokenConstraint
 from training.engine.data import PromptFormat
 from training.engine.hardware import autocast_dtype, configure, pick_device
 
 TRAINING_CONFIG_FILE = "training_config.json"
 _TERMINAL = -1
+# Label mass a batched classification may leave unscored (every probability is exact to within it).
+DEFAULT_TOLERANCE = 1e-4
 
 
 def _cache_in(model, cache) -> dict:
@@ -27,6 +30,10 @@ def _cache_in(model, cache) -> dict:
 def _cache_out(output):
     cache = getattr(output, "cache", None)
     return cache if cache is not None else output.past_key_values
+
+
+def _vocab_size(model) -> int:
+    return model.get_output_embeddings().weight.shape[0]
 
 
 def _autocast(device: torch.device):
@@ -66,6 +73,25 @@ class LabelTrie:
         return None if node is None else node.get(_TERMINAL)
 
 
+class LabelConstraint:
+    """One answer constrained to the label answers of a trie (a ``TokenConstraint``)."""
+
+    def __init__(self, trie: LabelTrie):
+        self.trie = trie
+        self.prefix: list[int] = []
+
+    def allowed_token_mask(self, vocab_size: int) -> torch.Tensor:
+        mask = torch.zeros(vocab_size, dtype=torch.bool)
+        mask[self.trie.allowed(self.prefix)] = True
+        return mask
+
+    def advance(self, token_id: int) -> None:
+        self.prefix.append(token_id)
+
+    def is_complete(self) -> bool:
+        return self.trie.label(self.prefix) is not None
+
+
 @torch.no_grad()
 def greedy_decode(
     model,
@@ -75,13 +101,12 @@ def greedy_decode(
     stop_ids: set[int],
     max_new_tokens: int,
     batch_size: int = 16,
-    allowed: Callable[[list[int]], list[int]] | None = None,
-    is_done: Callable[[list[int]], bool] | None = None,
+    constraints: Sequence[TokenConstraint | None] | None = None,
 ) -> list[list[int]]:
     """Greedy continuation of each prompt (left-padded batches, KV cache, deterministic argmax).
 
-    ``allowed(generated)`` restricts the next token (label-constrained decoding); decoding of a row ends
-    at a stop token, when ``is_done(generated)`` is true, or after ``max_new_tokens``.
+    ``constraints[i]`` (one per prompt, consumed) restricts prompt i's next tokens (labels, JSON Schema);
+    decoding of a row ends at a stop token, when its constraint is complete, or after ``max_new_tokens``.
     """
     device = next(model.parameters()).device
     results: list[list[int]] = [[] for _ in prompts]
@@ -99,6 +124,7 @@ def greedy_decode(
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         generated: list[list[int]] = [[] for _ in rows]
         done = [False] * len(rows)
+        row_constraints = [constraints[row] for row in rows] if constraints is not None else None
         with _autocast(device):
             out = model(
                 input_ids=input_ids,
@@ -109,19 +135,18 @@ def greedy_decode(
             )
         for _ in range(max_new_tokens):
             logits = out.logits[:, -1, :].float()
-            if allowed is not None:
-                mask = torch.full_like(logits, -math.inf)
-                for position in range(len(rows)):
-                    tokens = allowed(generated[position]) if not done[position] else [pad_id]
-                    mask[position, tokens or [pad_id]] = 0.0
-                logits = logits + mask
+            if row_constraints is not None:
+                _mask_disallowed(logits, row_constraints, done)
             next_tokens = logits.argmax(-1)
             for position, token in enumerate(next_tokens.tolist()):
                 if done[position]:
                     next_tokens[position] = pad_id
                     continue
                 generated[position].append(token)
-                if token in stop_ids or (is_done is not None and is_done(generated[position])):
+                constraint = row_constraints[position] if row_constraints is not None else None
+                if constraint is not None:
+                    constraint.advance(token)
+                if token in stop_ids or (constraint is not None and constraint.is_complete()):
                     done[position] = True
             if all(done):
                 break
@@ -140,6 +165,18 @@ def greedy_decode(
     return results
 
 
+def _mask_disallowed(
+    logits: torch.Tensor, constraints: list[TokenConstraint | None], done: list[bool]
+) -> None:
+    """Set the logits of every token a row's constraint forbids to -inf (in place)."""
+    for position, constraint in enumerate(constraints):
+        if constraint is None or done[position]:
+            continue
+        allowed = constraint.allowed_token_mask(logits.shape[-1])
+        if allowed is not None:
+            logits[position].masked_fill_(~allowed.to(logits.device), -math.inf)
+
+
 def predict_labels(model, fmt: PromptFormat, inputs: list[str], trie: LabelTrie, batch_size: int = 16):
     """The label greedy decoding picks when only label answers are allowed (fast classification eval)."""
     prompts = [fmt.prompt_ids(text) for text in inputs]
@@ -150,8 +187,7 @@ def predict_labels(model, fmt: PromptFormat, inputs: list[str], trie: LabelTrie,
         stop_ids=set(),
         max_new_tokens=trie.depth,
         batch_size=batch_size,
-        allowed=trie.allowed,
-        is_done=lambda prefix: trie.label(prefix) is not None,
+        constraints=[LabelConstraint(trie) for _ in prompts],
     )
     return [trie.label(ids) for ids in generated]
 
@@ -231,34 +267,67 @@ class Predictor:
         return self._formats[key]
 
     def generate(
-        self, inputs: list[str], *, instructions: str | None = None, max_new_tokens: int = 64
+        self,
+        inputs: list[str],
+        *,
+        instructions: str | None = None,
+        max_new_tokens: int = 64,
+        schema: dict | None = None,
     ) -> list[str]:
-        """Greedy answers (deterministic), batched."""
+        """Greedy answers (deterministic), batched; with a JSON ``schema`` every answer is held to it.
+
+        A constrained answer is always a prefix of a schema-valid document: it is complete unless it ran
+        out of ``max_new_tokens``.
+        """
         fmt = self._format(instructions)
+        prompts = [fmt.prompt_ids(text) for text in inputs]
+        constraints = None
+        if schema is not None:
+            grammar = JsonSchemaGrammar(
+                self.tokenizer, schema, stop_ids=fmt.stop_ids, vocab_size=_vocab_size(self.model)
+            )
+            constraints = [grammar.constraint() for _ in prompts]
         generated = greedy_decode(
             self.model,
-            [fmt.prompt_ids(text) for text in inputs],
+            prompts,
             pad_id=self.tokenizer.pad_token_id,
             stop_ids=fmt.stop_ids,
             max_new_tokens=max_new_tokens,
+            constraints=constraints,
         )
         return [fmt.decode_answer(ids) for ids in generated]
 
     def classify(
-        self, inputs: list[str], labels: list[str] | None = None, instructions: str | None = None
+        self,
+        inputs: list[str],
+        labels: list[str] | None = None,
+        instructions: str | None = None,
+        *,
+        temperature: float = 1.0,
     ) -> list[tuple[str, float]]:
         """(label, confidence) per input; confidence = softmax over the labels' answer log-probabilities."""
+        scores = self.label_scores(inputs, labels, instructions, temperature=temperature)
+        return [(score.label, score.confidence) for score in scores]
+
+    def label_scores(
+        self,
+        inputs: list[str],
+        labels: list[str] | None = None,
+        instructions: str | None = None,
+        *,
+        temperature: float = 1.0,
+        tolerance: float = DEFAULT_TOLERANCE,
+    ):
+        """Every label's log-probability per input, batched (``classify.score_label_batch``)."""
+        # classify builds on this module's decoding helpers, so it is imported here, not at the top.
+        from training.engine.classify import LabelTree, score_label_batch
+
         labels = labels or self.labels
         if not labels:
             raise ValueError("classify needs the label set")
         fmt = self._format(instructions)
-        trie = LabelTrie({label: fmt.answer_ids(label) for label in labels})
-        results = []
-        for text in inputs:
-            probabilities = score_labels(self.model, fmt, text, trie)
-            best = max(probabilities, key=probabilities.get)
-            results.append((best, probabilities[best]))
-        return results
+        tree = LabelTree({label: fmt.answer_ids(label) for label in labels})
+        return score_label_batch(self.model, fmt, inputs, tree, temperature=temperature, tolerance=tolerance)
 
     def merge_and_save(self, out_dir: Path) -> Path:
         """Base weights with the adapter merged in, saved as a standalone HF folder."""

@@ -1,19 +1,13 @@
 """Tests of the Django-free training engine (run with ``-p no:django``; no database is touched).
 
-Fast tests use a tiny random Llama built in about a second; ``slow`` tests use the real SmolLM2,
-converted once per session into a temporary cache (or ``STUDIO_MODEL_CACHE`` when set).
+Fast tests use a tiny random Llama built in about a second; ``slow`` tests use the real SmolLM2
+(both fixtures live in ``conftest.py``).
 """
 
 import json
-import os
 import random
-from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-
 from pydantic import ValidationError
 
 from training.engine.base_models import (
@@ -35,19 +29,6 @@ from training.engine.runner import NullReporter, run_training
 
 ANIMALS = ["cat", "dog", "bird"]
 INSTRUCTIONS = "Name the animal."
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    from training.engine.tiny import build_tiny_llama
-
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
-
-
-@pytest.fixture(scope="session")
-def model_cache(tmp_path_factory) -> Path:
-    configured = os.environ.get("STUDIO_MODEL_CACHE")
-    return Path(configured) if configured else tmp_path_factory.mktemp("model-cache")
 
 
 def animal_rows(count_per_label: int, seed: int = 0) -> list[dict]:
@@ -336,15 +317,6 @@ def test_reloaded_version_gives_identical_answers(tiny_model, tmp_path, monkeypa
 
 
 # -- the real SmolLM2 (slow) ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def smollm2(model_cache):
-    import time
-
-    started = time.perf_counter()
-    cached = ensure_cached(None, model_cache)
-    return cached, time.perf_counter() - started
 
 
 def review_rows(count: int, seed: int) -> list[dict]:

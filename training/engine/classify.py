@@ -1,0 +1,310 @@
+"""Batched label scoring: every label's log-probability for many inputs at once, with a temperature.
+
+A label's score is the summed log-probability of its answer tokens (label + end-of-turn) after the prompt,
+exactly what ``inference.score_labels`` computes one text at a time; the label distribution is the
+softmax of the scores divided by the temperature. Three things make it fast:
+
+- the prompt prefix every input shares (the chat template's system turn) runs once per batch;
+- all labels are scored together by *tree attention*: the label answers' token trie is flattened into one
+  sequence per input, each trie node attending to the prompt and to its own ancestors only, so a prefix
+  shared by several labels ("card" in card_declined and card_query) runs once, in one forward pass;
+- labels whose first token the model finds negligible are not scored at all (``tolerance``). The first
+  token's probability bounds the probability of every label that starts with it, so an input is scored
+  on the likeliest first tokens only while the mass left out is provably within ``tolerance`` of the
+  label mass scored; otherwise it is scored again on every label.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from training.engine.data import PromptFormat
+from training.engine.inference import DEFAULT_TOLERANCE, _autocast, _cache_in, _cache_out
+
+_LOGIT_CHUNK = 256  # positions whose full-vocabulary log-softmax is held in memory at once
+
+
+@dataclass(frozen=True)
+class LabelScores:
+    """One input's answer: the likeliest label, its probability and every label's log-probability.
+
+    ``log_probs`` follows the scorer's label order and is normalised over the labels (after the
+    temperature). A label left unscored by the tolerance holds ``-inf``; ``unscored_mass`` bounds the
+    probability all such labels could have had together (0.0 when every label was scored).
+    """
+
+    label: str
+    confidence: float
+    log_probs: tuple[float, ...]
+    unscored_mass: float
+
+
+class LabelTree:
+    """The label answers' token trie, flattened into nodes for tree attention.
+
+    Node ``n`` stands for a proper prefix of at least one label answer and holds that prefix's last
+    token; its logits give the next token of every label passing through it. An edge is one token of a
+    label answer after its parent node (``-1`` = the prompt itself); a label's score is the sum of the
+    log-probabilities of its edges.
+    """
+
+    def __init__(self, sequences: dict[str, list[int]]):
+        if not sequences or any(not ids for ids in sequences.values()):
+            raise ValueError("every label needs at least one answer token")
+        self.labels = list(sequences)
+        node_of: dict[tuple[int, ...], int] = {}
+        edge_of: dict[tuple[int, int], int] = {}
+        node_tokens, node_parents, node_depths = [], [], []
+        edge_parents, edge_tokens, paths = [], [], []
+        for ids in sequences.values():
+            path, parent = [], -1
+            for depth, token in enumerate(ids):
+                edge = edge_of.setdefault((parent, token), len(edge_tokens))
+                if edge == len(edge_tokens):
+                    edge_parents.append(parent)
+                    edge_tokens.append(token)
+                path.append(edge)
+                if depth + 1 < len(ids):
+                    prefix = tuple(ids[: depth + 1])
+                    if prefix not in node_of:
+                        node_of[prefix] = len(node_tokens)
+                        node_tokens.append(token)
+                        node_parents.append(parent)
+                        node_depths.append(depth + 1)
+                    parent = node_of[prefix]
+            paths.append(path)
+        count = len(node_tokens)
+        self.node_tokens = torch.tensor(node_tokens, dtype=torch.long)
+        self.node_depths = torch.tensor(node_depths, dtype=torch.long)
+        # ancestors[i, j]: node i may attend to node j (j is i or one of its ancestors).
+        self.ancestors = torch.eye(count, dtype=torch.bool)
+        for node, parent in enumerate(node_parents):  # parents are numbered before their children
+            if parent >= 0:
+                self.ancestors[node] |= self.ancestors[parent]
+        self.edge_parents = torch.tensor(edge_parents, dtype=torch.long)
+        self.edge_tokens = torch.tensor(edge_tokens, dtype=torch.long)
+        width = max(len(path) for path in paths)
+        self.label_edges = torch.tensor([path + [-1] * (width - len(path)) for path in paths])
+        first_tokens = sorted({ids[0] for ids in sequences.values()})
+        self.first_tokens = torch.tensor(first_tokens, dtype=torch.long)
+        index = {token: i for i, token in enumerate(first_tokens)}
+        self.label_first = torch.tensor([index[ids[0]] for ids in sequences.values()])
+        # Which first-token group each node belongs to (the first token of the prefix it stands for).
+        self.node_first = torch.tensor([index[prefix[0]] for prefix in node_of])
+        self.labels_per_first = torch.bincount(self.label_first, minlength=len(first_tokens))
+
+    def __len__(self) -> int:
+        return len(self.node_tokens)
+
+
+@torch.no_grad()
+def score_label_batch(
+    model,
+    fmt: PromptFormat,
+    texts: list[str],
+    tree: LabelTree,
+    *,
+    temperature: float = 1.0,
+    tolerance: float = DEFAULT_TOLERANCE,
+    batch_size: int = 16,
+) -> list[LabelScores]:
+    """Every label's log-probability for each text, batched (see the module docstring).
+
+    ``temperature`` divides the label scores before the softmax (calibration; fitted elsewhere).
+    ``tolerance`` bounds every reported probability's distance from the exact one (the share of the
+    tempered label mass that may be left unscored); 0 scores every label of every input.
+    """
+    if not temperature > 0:
+        raise ValueError("temperature must be positive")
+    if not tolerance >= 0:
+        raise ValueError("tolerance must not be negative")
+    device = next(model.parameters()).device
+    prompts = [fmt.prompt_ids(text) for text in texts]
+    results: list[LabelScores | None] = [None] * len(texts)
+    pending = list(range(len(texts)))
+    for batch_tolerance in (tolerance, 0.0) if tolerance > 0 else (0.0,):
+        retry = []
+        for indices in _length_sorted_batches(pending, prompts, batch_size):
+            batch = [prompts[index] for index in indices]
+            scored = _score_batch(model, batch, tree, device, temperature, batch_tolerance)
+            for index, result in zip(indices, scored, strict=True):
+                if result is None:
+                    retry.append(index)
+                results[index] = result
+        pending = retry
+    return results  # type: ignore[return-value]  # the exact pass fills every row
+
+
+def _length_sorted_batches(indices: list[int], prompts: list[list[int]], batch_size: int):
+    order = sorted(indices, key=lambda index: -len(prompts[index]))
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+def _shared_prefix(prompts: list[list[int]]) -> list[int]:
+    """The longest token prefix of every prompt that leaves each at least one token of its own."""
+    limit = min(len(prompt) for prompt in prompts) - 1
+    first = prompts[0]
+    length = 0
+    while length < limit and all(prompt[length] == first[length] for prompt in prompts):
+        length += 1
+    return first[:length]
+
+
+def _additive(allowed: torch.Tensor) -> torch.Tensor:
+    """A boolean (rows, query, key) attention pattern as the 4D additive mask all attention backends take."""
+    mask = torch.zeros(allowed.shape, dtype=torch.float32)
+    mask.masked_fill_(~allowed, torch.finfo(torch.float32).min)
+    return mask[:, None]
+
+
+def _causal_lm(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _score_batch(
+    model, prompts: list[list[int]], tree: LabelTree, device, temperature: float, tolerance: float
+) -> list[LabelScores | None]:
+    """Score one batch; a row whose unscored mass is not provably within ``tolerance`` comes back None."""
+    rows = len(prompts)
+    prefix = _shared_prefix(prompts)
+    shared = len(prefix)
+    own = [prompt[shared:] for prompt in prompts]
+    width = max(len(ids) for ids in own)
+
+    # 1. The shared prefix once, then every row's own prompt tokens (left-padded) on top of its cache.
+    cache = None
+    if shared:
+        with _autocast(device):
+            prefix_ids = torch.tensor([prefix], device=device)
+            cache = _cache_out(model(input_ids=prefix_ids, use_cache=True, logits_to_keep=1))
+        cache.batch_repeat_interleave(rows)
+    input_ids = torch.zeros((rows, width), dtype=torch.long)
+    real = torch.zeros((rows, width), dtype=torch.bool)
+    for row, ids in enumerate(own):
+        input_ids[row, width - len(ids) :] = torch.tensor(ids)
+        real[row, width - len(ids) :] = True
+    lengths = real.sum(1)
+    positions = (shared + real.cumsum(1) - 1).clamp(min=0)
+    causal = torch.ones((width, width), dtype=torch.bool).tril()
+    prompt_allowed = (causal & real[:, None, :]) | torch.eye(width, dtype=torch.bool)  # pads see themselves
+    prompt_allowed = torch.cat([torch.ones((rows, width, shared), dtype=torch.bool), prompt_allowed], 2)
+    with _autocast(device):
+        out = model(
+            input_ids=input_ids.to(device),
+            attention_mask=_additive(prompt_allowed).to(device),
+            position_ids=positions.to(device),
+            use_cache=True,
+            logits_to_keep=1,
+            **_cache_in(model, cache),
+        )
+    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1).cpu()
+
+    # 2. Which first-token groups each row scores: the likeliest, until the tail is within tolerance.
+    group_log = first[:, tree.first_tokens]
+    exponent = max(0.0, 1.0 - 1.0 / temperature)
+    # log of an upper bound on the tempered mass sum(p(label) ** (1/T)) of each group's labels
+    group_bound = group_log / temperature + exponent * tree.labels_per_first.log()
+    if tolerance == 0:
+        selected = torch.ones_like(group_bound, dtype=torch.bool)
+    else:
+        ordered, order = group_bound.double().sort(dim=1, descending=True)
+        weights = (ordered - ordered[:, :1]).exp()
+        kept = weights.cumsum(1)
+        tail = weights.sum(1, keepdim=True) - kept
+        enough = tail <= tolerance * kept
+        enough[:, -1] = True  # every group kept leaves no tail (whatever the rounding says)
+        count = enough.double().argmax(1) + 1  # groups needed (the first position where the tail is small)
+        selected = torch.zeros_like(group_bound, dtype=torch.bool)
+        selected.scatter_(1, order, torch.arange(order.shape[1]) < count[:, None])
+
+    # 3. The selected groups' trie nodes, one tree-attention forward pass over all rows.
+    node_selected = selected[:, tree.node_first]  # (rows, nodes)
+    tree_width = int(node_selected.sum(1).max()) if len(tree) else 0
+    edge_log = torch.full((rows, len(tree.edge_tokens)), -math.inf)
+    roots = tree.edge_parents < 0
+    edge_log[:, roots] = first[:, tree.edge_tokens[roots]]
+    if tree_width:
+        slot_nodes = torch.zeros((rows, tree_width), dtype=torch.long)
+        slot_real = torch.zeros((rows, tree_width), dtype=torch.bool)
+        slot_of = torch.full((rows, len(tree)), -1, dtype=torch.long)
+        for row in range(rows):
+            nodes = node_selected[row].nonzero().flatten()
+            slot_nodes[row, : len(nodes)] = nodes
+            slot_real[row, : len(nodes)] = True
+            slot_of[row, nodes] = torch.arange(len(nodes))
+        tree_allowed = tree.ancestors[slot_nodes[:, :, None], slot_nodes[:, None, :]]
+        tree_allowed &= slot_real[:, :, None] & slot_real[:, None, :]
+        tree_allowed |= torch.eye(tree_width, dtype=torch.bool)  # padding slots see themselves
+        allowed = torch.cat(
+            [
+                torch.ones((rows, tree_width, shared), dtype=torch.bool),
+                real[:, None, :].expand(rows, tree_width, width),
+                tree_allowed,
+            ],
+            2,
+        )
+        lm = _causal_lm(model)
+        decoder = lm.get_decoder()
+        with _autocast(device):
+            hidden = decoder(
+                input_ids=tree.node_tokens[slot_nodes].to(device),
+                attention_mask=_additive(allowed).to(device),
+                position_ids=(shared + lengths[:, None] - 1 + tree.node_depths[slot_nodes]).to(device),
+                use_cache=True,
+                **_cache_in(decoder, _cache_out(out)),
+            ).last_hidden_state
+        # Edges below a selected node: log-probability of their token at that node's slot.
+        parents = tree.edge_parents.clamp(min=0)
+        slots = slot_of[:, parents]  # (rows, edges)
+        wanted = (slots >= 0) & ~roots
+        flat = torch.full((rows, tree_width), -1, dtype=torch.long)
+        flat[slot_real] = torch.arange(int(slot_real.sum()))
+        pair_rows, pair_edges = wanted.nonzero(as_tuple=True)
+        pair_positions = flat[pair_rows, slots[pair_rows, pair_edges]]
+        edge_log[pair_rows, pair_edges] = _token_log_probs(
+            lm, hidden[slot_real.to(device)], pair_positions, tree.edge_tokens[pair_edges]
+        )
+
+    # 4. Label scores, the tail check, and the tempered distribution.
+    path = tree.label_edges
+    steps = edge_log[:, path.clamp(min=0)].masked_fill(path < 0, 0.0)
+    label_selected = selected[:, tree.label_first]
+    scores = steps.sum(2).masked_fill(~label_selected, -math.inf)
+    tempered = scores / temperature
+    scored_mass = torch.logsumexp(tempered.double(), dim=1)
+    unscored = group_bound.double().masked_fill(selected, -math.inf)
+    unscored_mass = torch.logsumexp(unscored, dim=1)
+    log_probs = torch.log_softmax(tempered, dim=1)
+    results: list[LabelScores | None] = []
+    for row in range(rows):
+        if tolerance and unscored_mass[row] > math.log(tolerance) + scored_mass[row]:
+            results.append(None)
+            continue
+        best = int(log_probs[row].argmax())
+        share = torch.sigmoid(unscored_mass[row] - scored_mass[row]).item()
+        results.append(
+            LabelScores(
+                label=tree.labels[best],
+                confidence=math.exp(log_probs[row, best].item()),
+                log_probs=tuple(log_probs[row].tolist()),
+                unscored_mass=share,
+            )
+        )
+    return results
+
+
+def _token_log_probs(lm, hidden: torch.Tensor, positions: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """log p(tokens[i] | hidden[positions[i]]), by a full-vocabulary log-softmax over chunks of positions."""
+    head = lm.get_output_embeddings()
+    softcap = getattr(lm.config, "final_logit_softcapping", None)
+    values = torch.empty(len(positions))
+    for start in range(0, hidden.shape[0], _LOGIT_CHUNK):
+        logits = head(hidden[start : start + _LOGIT_CHUNK]).float()
+        if softcap:
+            logits = torch.tanh(logits / softcap) * softcap
+        log_probs = torch.log_softmax(logits, dim=-1).cpu()
+        inside = (positions >= start) & (positions < start + _LOGIT_CHUNK)
+        values[inside] = log_probs[positions[inside] - start, tokens[inside]]
+    return values

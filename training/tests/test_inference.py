@@ -1,0 +1,190 @@
+"""Inference primitives evaluation and serving call: batched label scores, JSON Schema answers.
+
+Django-free (run with ``-p no:django``). Fast tests use the tiny random Llama (byte-level tokenizer, so
+every label is several tokens and labels share prefixes); ``slow`` tests use the real SmolLM2.
+"""
+
+import json
+import math
+
+import jsonschema
+import pytest
+import torch
+
+from training.engine.base_models import load_tokenizer
+from training.engine.classify import LabelTree, score_label_batch
+from training.engine.constrained import JsonSchemaGrammar, SchemaUnsupported
+from training.engine.data import PromptFormat
+from training.engine.inference import LabelTrie, Predictor, score_labels
+
+LABELS = ["cat", "catalog", "dog", "doge", "bird watching", "b"]
+TEXTS = [
+    "hi",
+    "it says meow, loudly, twice in a row",
+    "a list of products",
+    "x" * 40,
+    "woof",
+    "much wow, very coin",
+    "binoculars and a notebook at dawn",
+]
+INSTRUCTIONS = "Name the thing."
+
+
+def load_tiny(path):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(path).eval(), load_tokenizer(path)
+
+
+def exact_probabilities(model, fmt: PromptFormat, texts: list[str]) -> list[dict[str, float]]:
+    """The one-text-at-a-time path, scoring every label (no shortlist)."""
+    trie = LabelTrie({label: fmt.answer_ids(label) for label in LABELS})
+    return [score_labels(model, fmt, text, trie, shortlist=len(LABELS)) for text in texts]
+
+
+# -- batched label scores ---------------------------------------------------------------------------
+
+
+def test_batched_scores_equal_the_one_text_path_with_multi_token_labels_and_padding(tiny_model):
+    model, tokenizer = load_tiny(tiny_model)
+    fmt = PromptFormat(tokenizer, INSTRUCTIONS)
+    tree = LabelTree({label: fmt.answer_ids(label) for label in LABELS})
+    expected = exact_probabilities(model, fmt, TEXTS)
+
+    # batches of 3 rows of different lengths: left padding in the prompt, padding slots in the label tree
+    scored = score_label_batch(model, fmt, TEXTS, tree, tolerance=0.0, batch_size=3)
+
+    for result, reference in zip(scored, expected, strict=True):
+        probabilities = [math.exp(value) for value in result.log_probs]
+        assert probabilities == pytest.approx([reference[label] for label in LABELS], abs=1e-4)
+        assert result.label == max(reference, key=reference.get)
+        assert result.confidence == pytest.approx(max(reference.values()), abs=1e-4)
+        assert sum(probabilities) == pytest.approx(1.0, abs=1e-5) and result.unscored_mass == 0.0
+    assert len({round(result.confidence, 6) for result in scored}) > 1  # the answers depend on the input
+
+
+def test_labels_left_unscored_by_the_tolerance_move_no_probability_more_than_it(tiny_model):
+    model, tokenizer = load_tiny(tiny_model)
+    fmt = PromptFormat(tokenizer, INSTRUCTIONS)
+    # One-token answers: a label's probability is its first token's, so low-probability letters are pruned.
+    letters = {
+        letter: tokenizer(letter, add_special_tokens=False)["input_ids"] for letter in "abcdefghijklmn"
+    }
+    tree = LabelTree({**letters, "catalog": tokenizer("catalog", add_special_tokens=False)["input_ids"]})
+    exact = score_label_batch(model, fmt, TEXTS, tree, tolerance=0.0)
+
+    for tolerance in (0.01, 0.2):
+        pruned = score_label_batch(model, fmt, TEXTS, tree, tolerance=tolerance)
+        skipped = 0
+        for result, reference in zip(pruned, exact, strict=True):
+            assert 0 < result.unscored_mass <= tolerance
+            for value, expected in zip(result.log_probs, reference.log_probs, strict=True):
+                assert math.exp(value) == pytest.approx(math.exp(expected), abs=tolerance)
+                skipped += value == -math.inf
+            assert result.label == reference.label
+        assert skipped > 0
+
+
+def test_temperature_rescales_the_label_distribution(tiny_model):
+    model, tokenizer = load_tiny(tiny_model)
+    fmt = PromptFormat(tokenizer, INSTRUCTIONS)
+    tree = LabelTree({label: fmt.answer_ids(label) for label in LABELS})
+    plain = score_label_batch(model, fmt, TEXTS, tree, tolerance=0.0)
+    for temperature in (0.5, 2.0):
+        tempered = score_label_batch(model, fmt, TEXTS, tree, tolerance=0.0, temperature=temperature)
+        for before, after in zip(plain, tempered, strict=True):
+            rescaled = torch.log_softmax(torch.tensor(before.log_probs) / temperature, dim=0)
+            assert list(after.log_probs) == pytest.approx(rescaled.tolist(), abs=1e-4)
+            assert after.label == before.label
+            assert (after.confidence > before.confidence) == (temperature < 1)
+    with pytest.raises(ValueError, match="temperature"):
+        score_label_batch(model, fmt, TEXTS, tree, temperature=0.0)
+
+
+# -- JSON Schema answers ----------------------------------------------------------------------------
+
+BOOKING_SCHEMA = {
+    "$defs": {"name": {"type": "string", "pattern": "^[A-Z][a-z]+$", "maxLength": 12}},
+    "type": "object",
+    "properties": {
+        "people": {
+            "oneOf": [
+                {"type": "integer", "minimum": 1, "maximum": 20},
+                {"type": "string", "enum": ["a couple", "a few"]},
+            ]
+        },
+        "guests": {"type": "array", "items": {"$ref": "#/$defs/name"}, "maxItems": 3},
+        "time": {"type": "string", "pattern": "^[0-9]{1,2}:[0-9]{2}$"},
+        "seating": {"enum": ["indoor", "outdoor", "bar"]},
+    },
+    "required": ["people", "seating"],
+    "additionalProperties": False,
+}
+BOOKINGS = [f"table for {n} under Smith at {n}pm {'please ' * n}" for n in range(1, 7)]
+
+
+def test_a_random_model_held_to_a_schema_always_answers_valid_json(tiny_model):
+    model, tokenizer = load_tiny(tiny_model)
+    predictor = Predictor(model, tokenizer, {"instructions": "Extract the booking."}, torch.device("cpu"))
+
+    free = predictor.generate(BOOKINGS, max_new_tokens=40)
+    constrained = predictor.generate(BOOKINGS, max_new_tokens=200, schema=BOOKING_SCHEMA)
+
+    assert not any(answer.startswith("{") for answer in free)  # garbage without the constraint
+    for answer in constrained:
+        jsonschema.validate(json.loads(answer), BOOKING_SCHEMA)
+    assert len(set(constrained)) > 1
+
+
+def test_the_end_of_turn_is_allowed_only_once_the_document_is_complete(tiny_model):
+    _, tokenizer = load_tiny(tiny_model)
+    fmt = PromptFormat(tokenizer, "")
+    [stop] = fmt.stop_ids
+    grammar = JsonSchemaGrammar(tokenizer, BOOKING_SCHEMA, stop_ids=fmt.stop_ids)
+    constraint = grammar.constraint()
+    vocab_size = len(tokenizer)
+
+    for token in tokenizer('{"people":"a few","seating":"bar"}', add_special_tokens=False)["input_ids"]:
+        allowed = constraint.allowed_token_mask(vocab_size)
+        assert allowed[token] and not allowed[stop] and not constraint.is_complete()
+        constraint.advance(token)
+    allowed = constraint.allowed_token_mask(vocab_size)
+    assert allowed.nonzero().flatten().tolist() == [stop]
+    constraint.advance(stop)
+    assert constraint.is_complete()
+
+
+def test_a_schema_that_cannot_be_compiled_is_a_plain_error(tiny_model):
+    _, tokenizer = load_tiny(tiny_model)
+    broken = {"type": "object", "properties": {"name": {"$ref": "#/$defs/missing"}}}
+    with pytest.raises(SchemaUnsupported, match="missing"):
+        JsonSchemaGrammar(tokenizer, broken, stop_ids={tokenizer.eos_token_id})
+
+
+# -- the real SmolLM2 (slow) ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_smollm2_batched_scores_match_and_extractions_satisfy_the_schema(smollm2):
+    from transformers import AutoModelForCausalLM
+
+    cached, _ = smollm2
+    model = AutoModelForCausalLM.from_pretrained(cached.path, dtype=torch.float32).eval()
+    tokenizer = load_tokenizer(cached.path)
+    fmt = PromptFormat(tokenizer, "Classify the request.")
+    labels = ["book_table", "cancel_booking", "opening_hours", "card_declined", "card_lost"]
+    texts = ["a table for two tonight", "cancel my reservation please", "when do you open on sunday?"]
+    tree = LabelTree({label: fmt.answer_ids(label) for label in labels})
+    trie = LabelTrie({label: fmt.answer_ids(label) for label in labels})
+    for result, text in zip(score_label_batch(model, fmt, texts, tree, tolerance=0.0), texts, strict=True):
+        reference = score_labels(model, fmt, text, trie, shortlist=len(labels))
+        assert [math.exp(v) for v in result.log_probs] == pytest.approx(
+            [reference[label] for label in labels], abs=1e-4
+        )
+
+    predictor = Predictor(
+        model, tokenizer, {"instructions": "Extract the booking as JSON."}, torch.device("cpu")
+    )
+    answers = predictor.generate(BOOKINGS[:3], max_new_tokens=60, schema=BOOKING_SCHEMA)
+    for answer in answers:
+        jsonschema.validate(json.loads(answer), BOOKING_SCHEMA)
