@@ -159,21 +159,54 @@ def _additive(allowed: torch.Tensor) -> torch.Tensor:
     return mask[:, None]
 
 
-def _causal_lm(model):
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
+@dataclass
+class _PromptPass:
+    """Each row's next-token log-probabilities after its prompt, and the cache and layout that gave them."""
+
+    first: torch.Tensor  # (rows, vocabulary) log-probabilities, on the CPU
+    cache: object
+    shared: int  # prompt tokens every row shares, run once
+    real: torch.Tensor  # (rows, width) the rows' own prompt tokens, left-padded to one width
 
 
 def _score_batch(
     model, prompts: list[list[int]], tree: LabelTree, device, temperature: float, tolerance: float
 ) -> list[LabelScores | None]:
     """Score one batch; a row whose unscored mass is not provably within ``tolerance`` comes back None."""
+    prompt = _run_prompts(model, prompts, device)
+    # log of an upper bound on each first-token group's tempered label mass, sum(p(label) ** (1/T)):
+    # p(label) <= p(first token), and for T > 1 the sum over n labels is at most n ** (1 - 1/T) times that.
+    group_bound = prompt.first[:, tree.first_tokens] / temperature
+    group_bound += max(0.0, 1.0 - 1.0 / temperature) * tree.labels_per_first.log()
+    selected = _select_groups(group_bound, tolerance)
+    scores = _label_scores(model, prompt, tree, selected, device) / temperature
+    scored_mass = torch.logsumexp(scores.double(), dim=1)
+    unscored_mass = torch.logsumexp(group_bound.double().masked_fill(selected, -math.inf), dim=1)
+    log_probs = torch.log_softmax(scores, dim=1)
+    results: list[LabelScores | None] = []
+    for row in range(len(prompts)):
+        if tolerance and unscored_mass[row] > math.log(tolerance) + scored_mass[row]:
+            results.append(None)
+            continue
+        best = int(log_probs[row].argmax())
+        results.append(
+            LabelScores(
+                label=tree.labels[best],
+                confidence=math.exp(log_probs[row, best].item()),
+                log_probs=tuple(log_probs[row].tolist()),
+                unscored_mass=torch.sigmoid(unscored_mass[row] - scored_mass[row]).item(),
+            )
+        )
+    return results
+
+
+def _run_prompts(model, prompts: list[list[int]], device) -> _PromptPass:
+    """The shared prefix once, then every row's own prompt tokens (left-padded) on top of its cache."""
     rows = len(prompts)
     prefix = _shared_prefix(prompts)
     shared = len(prefix)
     own = [prompt[shared:] for prompt in prompts]
     width = max(len(ids) for ids in own)
-
-    # 1. The shared prefix once, then every row's own prompt tokens (left-padded) on top of its cache.
     cache = None
     if shared:
         with _autocast(device):
@@ -185,47 +218,49 @@ def _score_batch(
     for row, ids in enumerate(own):
         input_ids[row, width - len(ids) :] = torch.tensor(ids)
         real[row, width - len(ids) :] = True
-    lengths = real.sum(1)
-    positions = (shared + real.cumsum(1) - 1).clamp(min=0)
     causal = torch.ones((width, width), dtype=torch.bool).tril()
-    prompt_allowed = (causal & real[:, None, :]) | torch.eye(width, dtype=torch.bool)  # pads see themselves
-    prompt_allowed = torch.cat([torch.ones((rows, width, shared), dtype=torch.bool), prompt_allowed], 2)
+    allowed = (causal & real[:, None, :]) | torch.eye(width, dtype=torch.bool)  # a pad sees itself
+    allowed = torch.cat([torch.ones((rows, width, shared), dtype=torch.bool), allowed], 2)
     with _autocast(device):
         out = model(
             input_ids=input_ids.to(device),
-            attention_mask=_additive(prompt_allowed).to(device),
-            position_ids=positions.to(device),
+            attention_mask=_additive(allowed).to(device),
+            position_ids=(shared + real.cumsum(1) - 1).clamp(min=0).to(device),
             use_cache=True,
             logits_to_keep=1,
             **_cache_in(model, cache),
         )
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1).cpu()
+    return _PromptPass(first=first, cache=_cache_out(out), shared=shared, real=real)
 
-    # 2. Which first-token groups each row scores: the likeliest, until the tail is within tolerance.
-    group_log = first[:, tree.first_tokens]
-    exponent = max(0.0, 1.0 - 1.0 / temperature)
-    # log of an upper bound on the tempered mass sum(p(label) ** (1/T)) of each group's labels
-    group_bound = group_log / temperature + exponent * tree.labels_per_first.log()
+
+def _select_groups(group_bound: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """(rows, groups) True for the first-token groups to score: the likeliest, until the rest is small."""
     if tolerance == 0:
-        selected = torch.ones_like(group_bound, dtype=torch.bool)
-    else:
-        ordered, order = group_bound.double().sort(dim=1, descending=True)
-        weights = (ordered - ordered[:, :1]).exp()
-        kept = weights.cumsum(1)
-        tail = weights.sum(1, keepdim=True) - kept
-        enough = tail <= tolerance * kept
-        enough[:, -1] = True  # every group kept leaves no tail (whatever the rounding says)
-        count = enough.double().argmax(1) + 1  # groups needed (the first position where the tail is small)
-        selected = torch.zeros_like(group_bound, dtype=torch.bool)
-        selected.scatter_(1, order, torch.arange(order.shape[1]) < count[:, None])
+        return torch.ones_like(group_bound, dtype=torch.bool)
+    ordered, order = group_bound.double().sort(dim=1, descending=True)
+    weights = (ordered - ordered[:, :1]).exp()
+    kept = weights.cumsum(1)
+    enough = weights.sum(1, keepdim=True) - kept <= tolerance * kept
+    enough[:, -1] = True  # keeping every group leaves no tail, whatever the rounding says
+    count = enough.double().argmax(1) + 1  # the first position where the tail is small enough
+    selected = torch.zeros_like(group_bound, dtype=torch.bool)
+    selected.scatter_(1, order, torch.arange(order.shape[1]) < count[:, None])
+    return selected
 
-    # 3. The selected groups' trie nodes, one tree-attention forward pass over all rows.
-    node_selected = selected[:, tree.node_first]  # (rows, nodes)
-    tree_width = int(node_selected.sum(1).max()) if len(tree) else 0
+
+def _label_scores(
+    model, prompt: _PromptPass, tree: LabelTree, selected: torch.Tensor, device
+) -> torch.Tensor:
+    """(rows, labels) summed answer-token log-probabilities; -inf for labels of unselected groups."""
+    rows, width = prompt.real.shape
     edge_log = torch.full((rows, len(tree.edge_tokens)), -math.inf)
     roots = tree.edge_parents < 0
-    edge_log[:, roots] = first[:, tree.edge_tokens[roots]]
+    edge_log[:, roots] = prompt.first[:, tree.edge_tokens[roots]]
+    node_selected = selected[:, tree.node_first]
+    tree_width = int(node_selected.sum(1).max()) if len(tree) else 0
     if tree_width:
+        # Each row's selected trie nodes in slots; padding slots repeat node 0 and are never read.
         slot_nodes = torch.zeros((rows, tree_width), dtype=torch.long)
         slot_real = torch.zeros((rows, tree_width), dtype=torch.bool)
         slot_of = torch.full((rows, len(tree)), -1, dtype=torch.long)
@@ -234,71 +269,49 @@ def _score_batch(
             slot_nodes[row, : len(nodes)] = nodes
             slot_real[row, : len(nodes)] = True
             slot_of[row, nodes] = torch.arange(len(nodes))
-        tree_allowed = tree.ancestors[slot_nodes[:, :, None], slot_nodes[:, None, :]]
-        tree_allowed &= slot_real[:, :, None] & slot_real[:, None, :]
-        tree_allowed |= torch.eye(tree_width, dtype=torch.bool)  # padding slots see themselves
+        # A node attends to the prompt and to its ancestors; a padding slot to the prompt and itself.
+        among_nodes = tree.ancestors[slot_nodes[:, :, None], slot_nodes[:, None, :]]
+        among_nodes &= slot_real[:, :, None] & slot_real[:, None, :]
+        among_nodes |= torch.eye(tree_width, dtype=torch.bool)
         allowed = torch.cat(
             [
-                torch.ones((rows, tree_width, shared), dtype=torch.bool),
-                real[:, None, :].expand(rows, tree_width, width),
-                tree_allowed,
+                torch.ones((rows, tree_width, prompt.shared), dtype=torch.bool),
+                prompt.real[:, None, :].expand(rows, tree_width, width),
+                among_nodes,
             ],
             2,
         )
-        lm = _causal_lm(model)
-        decoder = lm.get_decoder()
+        last_prompt_position = prompt.shared + prompt.real.sum(1, keepdim=True) - 1
+        decoder = model.get_decoder()
         with _autocast(device):
             hidden = decoder(
                 input_ids=tree.node_tokens[slot_nodes].to(device),
                 attention_mask=_additive(allowed).to(device),
-                position_ids=(shared + lengths[:, None] - 1 + tree.node_depths[slot_nodes]).to(device),
+                position_ids=(last_prompt_position + tree.node_depths[slot_nodes]).to(device),
                 use_cache=True,
-                **_cache_in(decoder, _cache_out(out)),
+                **_cache_in(decoder, prompt.cache),
             ).last_hidden_state
-        # Edges below a selected node: log-probability of their token at that node's slot.
-        parents = tree.edge_parents.clamp(min=0)
-        slots = slot_of[:, parents]  # (rows, edges)
-        wanted = (slots >= 0) & ~roots
+        # The edges below selected nodes: their token's log-probability at their parent's slot.
+        slots = slot_of[:, tree.edge_parents.clamp(min=0)]
+        pair_rows, pair_edges = ((slots >= 0) & ~roots).nonzero(as_tuple=True)
         flat = torch.full((rows, tree_width), -1, dtype=torch.long)
         flat[slot_real] = torch.arange(int(slot_real.sum()))
-        pair_rows, pair_edges = wanted.nonzero(as_tuple=True)
-        pair_positions = flat[pair_rows, slots[pair_rows, pair_edges]]
         edge_log[pair_rows, pair_edges] = _token_log_probs(
-            lm, hidden[slot_real.to(device)], pair_positions, tree.edge_tokens[pair_edges]
+            model,
+            hidden[slot_real.to(device)],
+            flat[pair_rows, slots[pair_rows, pair_edges]],
+            tree.edge_tokens[pair_edges],
         )
-
-    # 4. Label scores, the tail check, and the tempered distribution.
-    path = tree.label_edges
-    steps = edge_log[:, path.clamp(min=0)].masked_fill(path < 0, 0.0)
-    label_selected = selected[:, tree.label_first]
-    scores = steps.sum(2).masked_fill(~label_selected, -math.inf)
-    tempered = scores / temperature
-    scored_mass = torch.logsumexp(tempered.double(), dim=1)
-    unscored = group_bound.double().masked_fill(selected, -math.inf)
-    unscored_mass = torch.logsumexp(unscored, dim=1)
-    log_probs = torch.log_softmax(tempered, dim=1)
-    results: list[LabelScores | None] = []
-    for row in range(rows):
-        if tolerance and unscored_mass[row] > math.log(tolerance) + scored_mass[row]:
-            results.append(None)
-            continue
-        best = int(log_probs[row].argmax())
-        share = torch.sigmoid(unscored_mass[row] - scored_mass[row]).item()
-        results.append(
-            LabelScores(
-                label=tree.labels[best],
-                confidence=math.exp(log_probs[row, best].item()),
-                log_probs=tuple(log_probs[row].tolist()),
-                unscored_mass=share,
-            )
-        )
-    return results
+    steps = edge_log[:, tree.label_edges.clamp(min=0)].masked_fill(tree.label_edges < 0, 0.0)
+    return steps.sum(2).masked_fill(~selected[:, tree.label_first], -math.inf)
 
 
-def _token_log_probs(lm, hidden: torch.Tensor, positions: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+def _token_log_probs(
+    model, hidden: torch.Tensor, positions: torch.Tensor, tokens: torch.Tensor
+) -> torch.Tensor:
     """log p(tokens[i] | hidden[positions[i]]), by a full-vocabulary log-softmax over chunks of positions."""
-    head = lm.get_output_embeddings()
-    softcap = getattr(lm.config, "final_logit_softcapping", None)
+    head = model.get_output_embeddings()
+    softcap = getattr(model.config, "final_logit_softcapping", None)
     values = torch.empty(len(positions))
     for start in range(0, hidden.shape[0], _LOGIT_CHUNK):
         logits = head(hidden[start : start + _LOGIT_CHUNK]).float()
