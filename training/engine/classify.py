@@ -244,6 +244,8 @@ def _select_groups(group_bound: torch.Tensor, tolerance: float) -> torch.Tensor:
     enough = weights.sum(1, keepdim=True) - kept <= tolerance * kept
     enough[:, -1] = True  # keeping every group leaves no tail, whatever the rounding says
     count = enough.double().argmax(1) + 1  # the first position where the tail is small enough
+    # An unsure row would keep most groups and probably fail the tail check: score it whole at once.
+    count[count > order.shape[1] // 2] = order.shape[1]
     selected = torch.zeros_like(group_bound, dtype=torch.bool)
     selected.scatter_(1, order, torch.arange(order.shape[1]) < count[:, None])
     return selected

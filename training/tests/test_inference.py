@@ -68,16 +68,17 @@ def test_labels_left_unscored_by_the_tolerance_move_no_probability_more_than_it(
     fmt = PromptFormat(tokenizer, INSTRUCTIONS)
     # One-token answers: a label's probability is its first token's, so low-probability letters are pruned.
     letters = {
-        letter: tokenizer(letter, add_special_tokens=False)["input_ids"] for letter in "abcdefghijklmn"
+        letter: tokenizer(letter, add_special_tokens=False)["input_ids"]
+        for letter in "abcdefghijklmnopqrstuvwxyz"
     }
     tree = LabelTree({**letters, "catalog": tokenizer("catalog", add_special_tokens=False)["input_ids"]})
     exact = score_label_batch(model, fmt, TEXTS, tree, tolerance=0.0)
 
-    for tolerance in (0.01, 0.2):
+    for tolerance in (0.05, 0.3):
         pruned = score_label_batch(model, fmt, TEXTS, tree, tolerance=tolerance)
         skipped = 0
         for result, reference in zip(pruned, exact, strict=True):
-            assert 0 < result.unscored_mass <= tolerance
+            assert result.unscored_mass <= tolerance
             for value, expected in zip(result.log_probs, reference.log_probs, strict=True):
                 assert math.exp(value) == pytest.approx(math.exp(expected), abs=tolerance)
                 skipped += value == -math.inf
