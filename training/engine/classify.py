@@ -14,6 +14,7 @@ softmax of the scores divided by the temperature. Three things make it fast:
   label mass scored; otherwise it is scored again on every label.
 """
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -168,6 +169,12 @@ class _PromptPass:
     shared: int  # prompt tokens every row shares, run once
     real: torch.Tensor  # (rows, width) the rows' own prompt tokens, left-padded to one width
 
+    def select(self, rows: list[int], device) -> "_PromptPass":
+        """These rows only, on a copy of the cache (a tree pass extends the cache it is given)."""
+        cache = copy.deepcopy(self.cache)
+        cache.batch_select_indices(torch.tensor(rows, device=device))
+        return _PromptPass(first=self.first[rows], cache=cache, shared=self.shared, real=self.real[rows])
+
 
 def _score_batch(
     model, prompts: list[list[int]], tree: LabelTree, device, temperature: float, tolerance: float
@@ -255,57 +262,83 @@ def _label_scores(
     model, prompt: _PromptPass, tree: LabelTree, selected: torch.Tensor, device
 ) -> torch.Tensor:
     """(rows, labels) summed answer-token log-probabilities; -inf for labels of unselected groups."""
-    rows, width = prompt.real.shape
-    edge_log = torch.full((rows, len(tree.edge_tokens)), -math.inf)
+    edge_log = torch.full((len(selected), len(tree.edge_tokens)), -math.inf)
     roots = tree.edge_parents < 0
     edge_log[:, roots] = prompt.first[:, tree.edge_tokens[roots]]
     node_selected = selected[:, tree.node_first]
-    tree_width = int(node_selected.sum(1).max()) if len(tree) else 0
-    if tree_width:
-        # Each row's selected trie nodes in slots; padding slots repeat node 0 and are never read.
-        slot_nodes = torch.zeros((rows, tree_width), dtype=torch.long)
-        slot_real = torch.zeros((rows, tree_width), dtype=torch.bool)
-        slot_of = torch.full((rows, len(tree)), -1, dtype=torch.long)
-        for row in range(rows):
-            nodes = node_selected[row].nonzero().flatten()
-            slot_nodes[row, : len(nodes)] = nodes
-            slot_real[row, : len(nodes)] = True
-            slot_of[row, nodes] = torch.arange(len(nodes))
-        # A node attends to the prompt and to its ancestors; a padding slot to the prompt and itself.
-        among_nodes = tree.ancestors[slot_nodes[:, :, None], slot_nodes[:, None, :]]
-        among_nodes &= slot_real[:, :, None] & slot_real[:, None, :]
-        among_nodes |= torch.eye(tree_width, dtype=torch.bool)
-        allowed = torch.cat(
-            [
-                torch.ones((rows, tree_width, prompt.shared), dtype=torch.bool),
-                prompt.real[:, None, :].expand(rows, tree_width, width),
-                among_nodes,
-            ],
-            2,
-        )
-        last_prompt_position = prompt.shared + prompt.real.sum(1, keepdim=True) - 1
-        decoder = model.get_decoder()
-        with _autocast(device):
-            hidden = decoder(
-                input_ids=tree.node_tokens[slot_nodes].to(device),
-                attention_mask=_additive(allowed).to(device),
-                position_ids=(last_prompt_position + tree.node_depths[slot_nodes]).to(device),
-                use_cache=True,
-                **_cache_in(decoder, prompt.cache),
-            ).last_hidden_state
-        # The edges below selected nodes: their token's log-probability at their parent's slot.
-        slots = slot_of[:, tree.edge_parents.clamp(min=0)]
-        pair_rows, pair_edges = ((slots >= 0) & ~roots).nonzero(as_tuple=True)
-        flat = torch.full((rows, tree_width), -1, dtype=torch.long)
-        flat[slot_real] = torch.arange(int(slot_real.sum()))
-        edge_log[pair_rows, pair_edges] = _token_log_probs(
-            model,
-            hidden[slot_real.to(device)],
-            flat[pair_rows, slots[pair_rows, pair_edges]],
-            tree.edge_tokens[pair_edges],
-        )
+    groups = _width_groups(node_selected.sum(1))
+    for rows in groups:
+        if not node_selected[rows].any():
+            continue
+        part = prompt if len(groups) == 1 else prompt.select(rows, device)
+        pair_rows, pair_edges, values = _tree_pass(model, part, tree, node_selected[rows], device)
+        edge_log[torch.tensor(rows)[pair_rows], pair_edges] = values
     steps = edge_log[:, tree.label_edges.clamp(min=0)].masked_fill(tree.label_edges < 0, 0.0)
     return steps.sum(2).masked_fill(~selected[:, tree.label_first], -math.inf)
+
+
+def _width_groups(node_counts: torch.Tensor) -> list[list[int]]:
+    """Rows in groups of similar tree width (each at most twice its narrowest, or 8 nodes), so that one
+    unsure row, which needs most of the tree, does not widen every other row's pass."""
+    groups: list[list[int]] = []
+    for row in node_counts.argsort().tolist():
+        if groups and node_counts[row] <= max(8, 2 * node_counts[groups[-1][0]]):
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    return groups
+
+
+def _tree_pass(model, prompt: _PromptPass, tree: LabelTree, node_selected: torch.Tensor, device):
+    """One tree-attention forward pass over each row's selected trie nodes.
+
+    Returns (row, edge, log-probability) for every label edge below a selected node: the probability of
+    the edge's token at its parent node.
+    """
+    rows, width = prompt.real.shape
+    tree_width = int(node_selected.sum(1).max())
+    # Each row's selected trie nodes in slots; padding slots repeat node 0 and are never read.
+    slot_nodes = torch.zeros((rows, tree_width), dtype=torch.long)
+    slot_real = torch.zeros((rows, tree_width), dtype=torch.bool)
+    slot_of = torch.full((rows, len(tree)), -1, dtype=torch.long)
+    for row in range(rows):
+        nodes = node_selected[row].nonzero().flatten()
+        slot_nodes[row, : len(nodes)] = nodes
+        slot_real[row, : len(nodes)] = True
+        slot_of[row, nodes] = torch.arange(len(nodes))
+    # A node attends to the prompt and to its ancestors; a padding slot to the prompt and itself.
+    among_nodes = tree.ancestors[slot_nodes[:, :, None], slot_nodes[:, None, :]]
+    among_nodes &= slot_real[:, :, None] & slot_real[:, None, :]
+    among_nodes |= torch.eye(tree_width, dtype=torch.bool)
+    allowed = torch.cat(
+        [
+            torch.ones((rows, tree_width, prompt.shared), dtype=torch.bool),
+            prompt.real[:, None, :].expand(rows, tree_width, width),
+            among_nodes,
+        ],
+        2,
+    )
+    last_prompt_position = prompt.shared + prompt.real.sum(1, keepdim=True) - 1
+    decoder = model.get_decoder()
+    with _autocast(device):
+        hidden = decoder(
+            input_ids=tree.node_tokens[slot_nodes].to(device),
+            attention_mask=_additive(allowed).to(device),
+            position_ids=(last_prompt_position + tree.node_depths[slot_nodes]).to(device),
+            use_cache=True,
+            **_cache_in(decoder, prompt.cache),
+        ).last_hidden_state
+    slots = slot_of[:, tree.edge_parents.clamp(min=0)]
+    pair_rows, pair_edges = ((slots >= 0) & (tree.edge_parents >= 0)).nonzero(as_tuple=True)
+    flat = torch.full((rows, tree_width), -1, dtype=torch.long)
+    flat[slot_real] = torch.arange(int(slot_real.sum()))
+    values = _token_log_probs(
+        model,
+        hidden[slot_real.to(device)],
+        flat[pair_rows, slots[pair_rows, pair_edges]],
+        tree.edge_tokens[pair_edges],
+    )
+    return pair_rows, pair_edges, values
 
 
 def _token_log_probs(

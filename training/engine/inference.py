@@ -17,7 +17,7 @@ from training.engine.hardware import autocast_dtype, configure, pick_device
 TRAINING_CONFIG_FILE = "training_config.json"
 _TERMINAL = -1
 # Label mass a batched classification may leave unscored (every probability is exact to within it).
-DEFAULT_TOLERANCE = 1e-4
+DEFAULT_TOLERANCE = 1e-3
 
 
 def _cache_in(model, cache) -> dict:
