@@ -7,7 +7,7 @@ One model version (a LoRA adapter on SmolLM2-135M-Instruct: ``--adapter`` from `
 clinc150/train_small.jsonl), the first 300 examples of clinc150/test_small.jsonl, 151 labels:
 
 1. studio: ``classify.score_label_batch`` (batches of 16, the shared prompt prefix once per batch, every
-   label's log-probability by tree attention, negligible labels skipped within tolerance 1e-4);
+   label's log-probability by tree attention, negligible labels skipped within the default tolerance);
 2. per-text loop: ``inference.score_labels`` one text at a time (the path it replaces: the prompt once,
    its cache repeated for the 24 likeliest first tokens' labels);
 3. generate loop: Hugging Face ``model.generate`` once per example, greedy, at most 64 new tokens, the
@@ -36,7 +36,7 @@ from training.engine.classify import LabelTree, score_label_batch
 from training.engine.config import resolve_preset
 from training.engine.data import PromptFormat
 from training.engine.hardware import detect
-from training.engine.inference import LabelTrie, load_model_version, score_labels
+from training.engine.inference import DEFAULT_TOLERANCE, LabelTrie, load_model_version, score_labels
 from training.engine.runner import run_training
 
 INSTRUCTIONS = "Classify the user's request into its intent label."
@@ -101,6 +101,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=60, help="examples per turn of each method")
     parser.add_argument("--threads", type=int, help="torch threads (default: every core)")
     parser.add_argument("--exact", action="store_true", help="also time the scorer with tolerance 0")
+    parser.add_argument("--skip-per-text", action="store_true", help="leave out the slow per-text loop")
     args = parser.parse_args()
 
     test = read_jsonl(args.data / "test_small.jsonl")[: args.examples]
@@ -119,7 +120,8 @@ def main() -> None:
     print(f"model version: {adapter}")
     print(f"{len(test)} examples of test_small.jsonl, {len(labels)} labels, {len(tree)} label-trie nodes")
 
-    methods = ["studio", "per-text", "generate"] + (["exact"] if args.exact else [])
+    methods = ["studio"] + ([] if args.skip_per_text else ["per-text"]) + ["generate"]
+    methods += ["exact"] if args.exact else []
     seconds = dict.fromkeys(methods, 0.0)
     predicted: dict[str, list[str]] = {method: [] for method in methods}
     scored_labels: list[int] = []
@@ -128,7 +130,7 @@ def main() -> None:
         for method in methods:
             started = time.perf_counter()
             if method == "studio":
-                answers, counts = studio(predictor, fmt, tree, texts, 1e-4)
+                answers, counts = studio(predictor, fmt, tree, texts, DEFAULT_TOLERANCE)
                 scored_labels += counts
             elif method == "exact":
                 answers, _ = studio(predictor, fmt, tree, texts, 0.0)
@@ -152,7 +154,7 @@ def main() -> None:
         for method in methods
     }
     names = {
-        "studio": "studio batched scoring (tolerance 1e-4)",
+        "studio": f"studio batched scoring (tolerance {DEFAULT_TOLERANCE:g})",
         "exact": "studio batched scoring (tolerance 0)",
         "per-text": "per-text score_labels loop (shortlist 24)",
         "generate": "generate() loop, max 64 new tokens",
