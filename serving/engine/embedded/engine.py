@@ -1,0 +1,224 @@
+"""The ``embedded`` backend: models in this process (CPU or one GPU), batched by a scheduler per model.
+
+Versions of one base model share a single copy of it (their LoRA adapters sit side by side on it);
+a full fine-tune gets its own. Request threads tokenize and check limits themselves, then hand the
+request to the model's scheduler and read the answer from its queue.
+"""
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from serving.engine.config import EngineLimits
+from serving.engine.embedded.runtime import BASE, ModelRuntime
+from serving.engine.embedded.scheduler import Scheduler
+from serving.engine.embedded.work import GenerationWork, LabelWork, Work
+from serving.engine.errors import (
+    AdapterExists,
+    ContextLengthExceeded,
+    EngineClosed,
+    InvalidRequest,
+    UnknownAdapter,
+)
+from serving.engine.prompts import PromptBuilder
+from serving.engine.protocol import (
+    AdapterInfo,
+    Classification,
+    ClassifyRequest,
+    GenerateRequest,
+    Health,
+    TokenStream,
+)
+from serving.engine.text import IncrementalText
+from serving.engine.versions import TokenizerPool, VersionFiles, base_version, read_version
+
+
+@dataclass(frozen=True)
+class _Served:
+    info: AdapterInfo
+    builder: PromptBuilder
+    scheduler: Scheduler
+    weights: str  # the key of the scheduler in EmbeddedEngine._schedulers
+    adapter: str  # the adapter's name inside the model, or BASE
+
+
+class EmbeddedEngine:
+    backend = "embedded"
+
+    def __init__(self, *, limits: EngineLimits | None = None, device: str | None = None):
+        self.limits = limits or EngineLimits()
+        self.device = torch.device(device) if device else None
+        self._tokenizers = TokenizerPool()
+        self._schedulers: dict[str, Scheduler] = {}
+        self._served: dict[str, _Served] = {}
+        self._lock = threading.Lock()  # guards _served for request threads
+        self._admin = threading.Lock()  # one load or unload at a time
+        self._closed = False
+
+    # -- adapters --------------------------------------------------------------------------------
+    def load(self, name: str, artifacts_dir: Path, *, base_model: Path | None = None) -> AdapterInfo:
+        return self._serve(name, read_version(artifacts_dir, base_model))
+
+    def load_base(self, name: str, base_model: Path, *, training_config: dict | None = None) -> AdapterInfo:
+        return self._serve(name, base_version(base_model, training_config))
+
+    def _serve(self, name: str, files: VersionFiles) -> AdapterInfo:
+        with self._admin:
+            with self._lock:
+                if self._closed:
+                    raise EngineClosed("the engine is shutting down")
+                if name in self._served:
+                    raise AdapterExists(f"{name!r} is already loaded; unload it first or use another name")
+            builder = self._tokenizers.builder(files)
+            builder.stop_ids  # noqa: B018 - renders the chat template once, so a broken one fails the load
+            weights = str((files.path if files.kind == "full" else files.base_path).resolve())
+            if weights not in self._schedulers:
+                self._schedulers[weights] = Scheduler(ModelRuntime(Path(weights), self.device), self.limits)
+            scheduler = self._schedulers[weights]
+            adapter = BASE
+            try:
+                if files.kind == "lora":
+                    adapter = scheduler.call(lambda: scheduler.runtime.add_adapter(files.path)).result()
+            except Exception:
+                self._close_unused(weights)
+                raise
+            served = _Served(files.info(name), builder, scheduler, weights, adapter)
+            with self._lock:
+                self._served[name] = served
+            return served.info
+
+    def unload(self, name: str, *, timeout: float | None = None) -> None:
+        with self._admin:
+            with self._lock:
+                served = self._served.pop(name, None)
+            if served is None:
+                raise UnknownAdapter(f"no model is loaded under {name!r}")
+            if served.adapter != BASE:
+                served.scheduler.remove_adapter_when_idle(served.adapter).result(timeout)
+            self._close_unused(served.weights, timeout)
+
+    def _close_unused(self, weights: str, timeout: float | None = None) -> None:
+        """Free a model once no loaded name uses it."""
+        with self._lock:
+            in_use = any(other.weights == weights for other in self._served.values())
+        if not in_use:
+            self._schedulers.pop(weights).close(timeout)
+
+    def adapters(self) -> list[AdapterInfo]:
+        with self._lock:
+            return [served.info for served in self._served.values()]
+
+    def _lookup(self, name: str) -> _Served:
+        with self._lock:
+            if self._closed:
+                raise EngineClosed("the engine is shutting down and takes no new requests")
+            served = self._served.get(name)
+        if served is None:
+            raise UnknownAdapter(f"no model is loaded under {name!r}")
+        return served
+
+    def _submit(self, name: str, served: _Served, work: Work) -> None:
+        # Under the lock, so that an unload either sees this request waiting or refuses it.
+        with self._lock:
+            if self._served.get(name) is not served:
+                raise UnknownAdapter(f"no model is loaded under {name!r}")
+            served.scheduler.submit(work)
+
+    def _check_length(self, prompt_ids: list[int], max_tokens: int, runtime: ModelRuntime) -> None:
+        if not prompt_ids:
+            raise InvalidRequest("the prompt is empty")
+        if len(prompt_ids) > self.limits.max_input_tokens:
+            raise ContextLengthExceeded(
+                f"the input has {len(prompt_ids)} tokens; this endpoint takes at most "
+                f"{self.limits.max_input_tokens}",
+                details={"prompt_tokens": len(prompt_ids), "limit": self.limits.max_input_tokens},
+            )
+        if len(prompt_ids) + max_tokens > runtime.context_length:
+            raise ContextLengthExceeded(
+                f"the model's context is {runtime.context_length} tokens; the input has {len(prompt_ids)} "
+                f"and max_tokens asks for {max_tokens} more",
+                details={"prompt_tokens": len(prompt_ids), "context_length": runtime.context_length},
+            )
+
+    # -- requests --------------------------------------------------------------------------------
+    def generate(self, request: GenerateRequest) -> TokenStream:
+        served = self._lookup(request.adapter)
+        max_tokens = request.max_tokens or self.limits.default_max_tokens
+        if max_tokens > self.limits.max_tokens_cap:
+            raise InvalidRequest(
+                f"max_tokens is {max_tokens}; this endpoint allows at most {self.limits.max_tokens_cap}",
+                details={"field": "max_tokens", "limit": self.limits.max_tokens_cap},
+            )
+        builder = served.builder
+        if request.messages is not None:
+            prompt_ids = builder.chat_ids(request.messages)
+        else:
+            prompt_ids = builder.prompt_ids(request.prompt)
+        self._check_length(prompt_ids, max_tokens, served.scheduler.runtime)
+        work = GenerationWork(
+            served.adapter,
+            prompt_ids,
+            request.deadline,
+            max_tokens=max_tokens,
+            stop_ids=builder.stop_ids,
+            text=IncrementalText(builder.tokenizer, request.stop),
+            temperature=request.temperature,
+            top_p=request.top_p,
+            seed=request.seed,
+            constraint=request.constraint,
+        )
+        self._submit(request.adapter, served, work)
+        chunks = work.results(lambda: served.scheduler.alive)
+        return TokenStream(chunks, prompt_tokens=len(prompt_ids), cancel=work.cancel)
+
+    def classify(self, request: ClassifyRequest) -> Classification:
+        served = self._lookup(request.adapter)
+        sequences = served.builder.label_sequences(request.labels)
+        prompt_ids = served.builder.chat_ids(request.chat())
+        longest = max(len(ids) for ids in sequences.values())
+        self._check_length(prompt_ids, longest, served.scheduler.runtime)
+        work = LabelWork(
+            served.adapter, prompt_ids, request.deadline, sequences=sequences, temperature=request.temperature
+        )
+        self._submit(request.adapter, served, work)
+        try:
+            [result] = work.results(lambda: served.scheduler.alive)
+        finally:
+            work.cancel()
+        return result
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def health(self) -> Health:
+        with self._lock:
+            names = tuple(self._served)
+            schedulers = dict(self._schedulers)
+        models = {
+            Path(key).name: {
+                "device": str(scheduler.runtime.device),
+                "dtype": scheduler.runtime.dtype_name,
+                "queued": scheduler.queued,
+                "active": scheduler.active,
+                "batching": scheduler.stats_dict(),
+            }
+            for key, scheduler in schedulers.items()
+        }
+        return Health(
+            ready=not self._closed and all(scheduler.alive for scheduler in schedulers.values()),
+            backend=self.backend,
+            adapters=names,
+            queued=sum(scheduler.queued for scheduler in schedulers.values()),
+            active=sum(scheduler.active for scheduler in schedulers.values()),
+            details={"models": models, "limits": self.limits.model_dump()},
+        )
+
+    def close(self, *, timeout: float | None = None) -> None:
+        with self._lock:
+            self._closed = True
+        with self._admin:
+            for scheduler in self._schedulers.values():
+                scheduler.close(timeout)
+            self._schedulers.clear()
+            with self._lock:
+                self._served.clear()
