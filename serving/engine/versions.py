@@ -17,7 +17,12 @@ from serving.engine.protocol import AdapterInfo
 from training.engine.inference import TRAINING_CONFIG_FILE
 
 ADAPTER_CONFIG_FILE = "adapter_config.json"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+)
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,14 @@ def _is_model_folder(path: Path) -> bool:
     return (path / "config.json").is_file()
 
 
-def read_version(artifacts_dir: Path, base_model: Path | None = None) -> VersionFiles:
-    """Check a version's folder; raises AdapterLoadFailed naming what is missing or wrong."""
+def read_version(
+    artifacts_dir: Path, base_model: Path | None = None, *, base_weights_here: bool = True
+) -> VersionFiles:
+    """Check a version's folder; raises AdapterLoadFailed naming what is missing or wrong.
+
+    ``base_weights_here`` False skips checking that the base model is on this machine (a remote
+    backend holds it).
+    """
     folder = Path(artifacts_dir)
     if not folder.is_dir():
         raise AdapterLoadFailed(f"{folder} is not a folder")
@@ -72,7 +83,7 @@ def read_version(artifacts_dir: Path, base_model: Path | None = None) -> Version
         if not recorded:
             raise AdapterLoadFailed(f"{TRAINING_CONFIG_FILE} does not name the base model; pass base_model")
         base_model = Path(recorded)
-    if not _is_model_folder(Path(base_model)):
+    if base_weights_here and not _is_model_folder(Path(base_model)):
         raise AdapterLoadFailed(f"the base model {base_model} is not available on this machine")
     return VersionFiles("lora", folder, Path(base_model), training_config)
 

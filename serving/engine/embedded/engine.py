@@ -11,17 +11,12 @@ from pathlib import Path
 
 import torch
 
+from serving.engine.admission import check_length, generation_prompt, max_tokens_for
 from serving.engine.config import EngineLimits
 from serving.engine.embedded.runtime import BASE, ModelRuntime
 from serving.engine.embedded.scheduler import Scheduler
 from serving.engine.embedded.work import GenerationWork, LabelWork, Work
-from serving.engine.errors import (
-    AdapterExists,
-    ContextLengthExceeded,
-    EngineClosed,
-    InvalidRequest,
-    UnknownAdapter,
-)
+from serving.engine.errors import AdapterExists, EngineClosed, UnknownAdapter
 from serving.engine.prompts import PromptBuilder
 from serving.engine.protocol import (
     AdapterInfo,
@@ -126,44 +121,19 @@ class EmbeddedEngine:
                 raise UnknownAdapter(f"no model is loaded under {name!r}")
             served.scheduler.submit(work)
 
-    def _check_length(self, prompt_ids: list[int], max_tokens: int, runtime: ModelRuntime) -> None:
-        if not prompt_ids:
-            raise InvalidRequest("the prompt is empty")
-        if len(prompt_ids) > self.limits.max_input_tokens:
-            raise ContextLengthExceeded(
-                f"the input has {len(prompt_ids)} tokens; this endpoint takes at most "
-                f"{self.limits.max_input_tokens}",
-                details={"prompt_tokens": len(prompt_ids), "limit": self.limits.max_input_tokens},
-            )
-        if len(prompt_ids) + max_tokens > runtime.context_length:
-            raise ContextLengthExceeded(
-                f"the model's context is {runtime.context_length} tokens; the input has {len(prompt_ids)} "
-                f"and max_tokens asks for {max_tokens} more",
-                details={"prompt_tokens": len(prompt_ids), "context_length": runtime.context_length},
-            )
-
     # -- requests --------------------------------------------------------------------------------
     def generate(self, request: GenerateRequest) -> TokenStream:
         served = self._lookup(request.adapter)
-        max_tokens = request.max_tokens or self.limits.default_max_tokens
-        if max_tokens > self.limits.max_tokens_cap:
-            raise InvalidRequest(
-                f"max_tokens is {max_tokens}; this endpoint allows at most {self.limits.max_tokens_cap}",
-                details={"field": "max_tokens", "limit": self.limits.max_tokens_cap},
-            )
-        builder = served.builder
-        if request.messages is not None:
-            prompt_ids = builder.chat_ids(request.messages)
-        else:
-            prompt_ids = builder.prompt_ids(request.prompt)
-        self._check_length(prompt_ids, max_tokens, served.scheduler.runtime)
+        max_tokens = max_tokens_for(request, self.limits)
+        prompt_ids = generation_prompt(served.builder, request)
+        check_length(prompt_ids, max_tokens, self.limits, served.scheduler.runtime.context_length)
         work = GenerationWork(
             served.adapter,
             prompt_ids,
             request.deadline,
             max_tokens=max_tokens,
-            stop_ids=builder.stop_ids,
-            text=IncrementalText(builder.tokenizer, request.stop),
+            stop_ids=served.builder.stop_ids,
+            text=IncrementalText(served.builder.tokenizer, request.stop),
             temperature=request.temperature,
             top_p=request.top_p,
             seed=request.seed,
@@ -178,7 +148,7 @@ class EmbeddedEngine:
         sequences = served.builder.label_sequences(request.labels)
         prompt_ids = served.builder.chat_ids(request.chat())
         longest = max(len(ids) for ids in sequences.values())
-        self._check_length(prompt_ids, longest, served.scheduler.runtime)
+        check_length(prompt_ids, longest, self.limits, served.scheduler.runtime.context_length)
         work = LabelWork(
             served.adapter, prompt_ids, request.deadline, sequences=sequences, temperature=request.temperature
         )

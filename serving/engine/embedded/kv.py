@@ -68,8 +68,12 @@ class KVBatch:
         cache = DynamicCache()
         cache_index = index.to(self.cache.layers[0].keys.device)
         for number, layer in enumerate(self.cache.layers):
-            cache.update(layer.keys.index_select(0, cache_index), layer.values.index_select(0, cache_index), number)
-        return KVBatch(cache, self.attention_mask.index_select(0, index), self.positions.index_select(0, index))
+            cache.update(
+                layer.keys.index_select(0, cache_index), layer.values.index_select(0, cache_index), number
+            )
+        return KVBatch(
+            cache, self.attention_mask.index_select(0, index), self.positions.index_select(0, index)
+        )
 
 
 def prefill(
@@ -88,9 +92,13 @@ def prefill(
     return KVBatch(cache, attention_mask, attention_mask.sum(-1)), logits[:, -1]
 
 
-def decode_step(runtime: ModelRuntime, batch: KVBatch, tokens: list[int], adapters: list[str]) -> torch.Tensor:
+def decode_step(
+    runtime: ModelRuntime, batch: KVBatch, tokens: list[int], adapters: list[str]
+) -> torch.Tensor:
     """Feed one token per row; the cache grows by one column. Returns the next-token logits."""
-    batch.attention_mask = torch.cat([batch.attention_mask, batch.attention_mask.new_ones((len(batch), 1))], 1)
+    batch.attention_mask = torch.cat(
+        [batch.attention_mask, batch.attention_mask.new_ones((len(batch), 1))], 1
+    )
     input_ids = torch.tensor(tokens, dtype=torch.long)[:, None]
     logits, batch.cache = runtime.forward(
         input_ids, batch.attention_mask, batch.positions[:, None], batch.cache, adapters

@@ -26,8 +26,10 @@ def _shortlist(sequences: dict[str, list[int]], first: torch.Tensor, size: int) 
 def score_label_batch(
     runtime: ModelRuntime, works: list[LabelWork], *, shortlist: int, rows_per_forward: int
 ) -> list[dict[str, float]]:
-    """Probabilities over each request's labels: softmax of summed log-probs / the request's temperature."""
-    batch, last_logits = prefill(runtime, [work.prompt_ids for work in works], [work.adapter for work in works])
+    """Each request's scored labels (its shortlist) with their summed answer-token log-probabilities."""
+    batch, last_logits = prefill(
+        runtime, [work.prompt_ids for work in works], [work.adapter for work in works]
+    )
     first = torch.log_softmax(last_logits, dim=-1).cpu()
     scores: list[dict[str, float]] = []
     continuations: list[tuple[int, str, list[int]]] = []
@@ -40,16 +42,10 @@ def score_label_batch(
     for start in range(0, len(continuations), rows_per_forward):
         part = continuations[start : start + rows_per_forward]
         copies = batch.gather([index for index, _, _ in part])
-        logits = continue_rows(runtime, copies, [ids[:-1] for _, _, ids in part], [works[i].adapter for i, _, _ in part])
+        feeds = [ids[:-1] for _, _, ids in part]
+        logits = continue_rows(runtime, copies, feeds, [works[index].adapter for index, _, _ in part])
         log_probs = torch.log_softmax(logits, dim=-1).cpu()
         for row, (index, label, ids) in enumerate(part):
             targets = torch.tensor(ids[1:])
             scores[index][label] += float(log_probs[row, torch.arange(len(targets)), targets].sum())
-    results = []
-    for work, scored in zip(works, scores, strict=True):
-        labels = list(scored)
-        probabilities = torch.softmax(torch.tensor([scored[label] for label in labels]) / work.temperature, 0)
-        result = dict.fromkeys(work.sequences, 0.0)
-        result.update(zip(labels, probabilities.tolist(), strict=True))
-        results.append(result)
-    return results
+    return scores

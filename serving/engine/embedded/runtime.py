@@ -5,6 +5,7 @@ row (PEFT's mixed-adapter batches; ``"__base__"`` rows run the bare base model),
 different versions share one batch.
 """
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -64,7 +65,9 @@ class ModelRuntime:
             else:
                 self.model.load_adapter(path, adapter_name=name)
         except (OSError, ValueError, KeyError, RuntimeError) as error:
-            raise AdapterLoadFailed(f"cannot load the adapter at {path} onto {self.path} ({error})") from error
+            raise AdapterLoadFailed(
+                f"cannot load the adapter at {path} onto {self.path} ({error})"
+            ) from error
         self.model.to(self.device).eval()
         self.adapters.add(name)
         return name
@@ -72,7 +75,9 @@ class ModelRuntime:
     def remove_adapter(self, name: str) -> None:
         self.adapters.discard(name)
         if self.adapters:
-            self.model.delete_adapter(name)
+            with warnings.catch_warnings():  # "was active, now deleted": rows name their adapter anyway
+                warnings.simplefilter("ignore", UserWarning)
+                self.model.delete_adapter(name)
         else:  # PEFT cannot run with no adapter left: take its layers out, keep the base weights
             self.model = self.model.unload()
             self.base = self.model

@@ -36,7 +36,10 @@ def sample(logits: torch.Tensor, temperature: float, top_p: float, generator: to
 
 
 def choose(
-    logits: torch.Tensor, temperatures: list[float], top_ps: list[float], generators: list[torch.Generator | None]
+    logits: torch.Tensor,
+    temperatures: list[float],
+    top_ps: list[float],
+    generators: list[torch.Generator | None],
 ) -> list[int]:
     """Greedy rows (temperature 0) take the argmax; the others sample with their own generator."""
     tokens = logits.argmax(-1).tolist()

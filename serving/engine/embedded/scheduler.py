@@ -29,7 +29,7 @@ from serving.engine.errors import (
     Timeout,
     UnknownAdapter,
 )
-from serving.engine.protocol import Classification
+from serving.engine.scoring import classification
 
 logger = logging.getLogger(__name__)
 
@@ -201,7 +201,9 @@ class Scheduler:
             step()
         except Exception as error:
             logger.exception("serving step failed")
-            failure = BackendUnavailable(f"the model failed while answering ({type(error).__name__}: {error})")
+            failure = BackendUnavailable(
+                f"the model failed while answering ({type(error).__name__}: {error})"
+            )
             affected = {id(work): work for work in [*works, *(self._rows if batch else [])]}
             for work in affected.values():
                 work.fail(failure)
@@ -215,16 +217,24 @@ class Scheduler:
             shortlist=self.limits.label_shortlist,
             rows_per_forward=self.limits.label_rows_per_forward,
         )
-        for work, probabilities in zip(works, results, strict=True):
-            label = max(probabilities, key=probabilities.get)
-            work.events.put(Classification(label, probabilities[label], probabilities, len(work.prompt_ids)))
+        for work, scores in zip(works, results, strict=True):
+            work.events.put(
+                classification(
+                    scores,
+                    list(work.sequences),
+                    temperature=work.temperature,
+                    prompt_tokens=len(work.prompt_ids),
+                )
+            )
         self.stats.classify_batches += 1
         self.stats.classified += len(works)
         self.stats.max_classify_batch = max(self.stats.max_classify_batch, len(works))
 
     def _join(self, newcomers: list[GenerationWork]) -> None:
         """Prefill the newcomers together and merge them into the running batch."""
-        batch, logits = prefill(self.runtime, [work.prompt_ids for work in newcomers], [w.adapter for w in newcomers])
+        batch, logits = prefill(
+            self.runtime, [work.prompt_ids for work in newcomers], [w.adapter for w in newcomers]
+        )
         self.stats.prefills += 1
         self.stats.admitted += len(newcomers)
         if self._rows:
@@ -256,7 +266,9 @@ class Scheduler:
         finished = set()
         for offset, (work, token) in enumerate(zip(rows, tokens, strict=True)):
             if offset in stuck:
-                work.fail(ConstraintFailed("the request's constraint allowed no token before it was complete"))
+                work.fail(
+                    ConstraintFailed("the request's constraint allowed no token before it was complete")
+                )
                 finished.add(first + offset)
             elif work.accept(token):
                 finished.add(first + offset)

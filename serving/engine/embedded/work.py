@@ -74,7 +74,9 @@ class GenerationWork(Work):
         self.constraint = constraint
         self.generator = None
         if temperature > 0:
-            self.generator = torch.Generator().manual_seed(seed if seed is not None else random.getrandbits(63))
+            self.generator = torch.Generator().manual_seed(
+                seed if seed is not None else random.getrandbits(63)
+            )
         self.generated = 0
         self._unreported = 0
 
