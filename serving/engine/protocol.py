@@ -222,6 +222,9 @@ class TokenStream:
 
     close = cancel
 
+    def __del__(self) -> None:  # a stream dropped unread still gives its place back
+        self.cancel()
+
     def __enter__(self) -> TokenStream:
         return self
 

@@ -5,8 +5,10 @@ makes vLLM abort the request. Timeouts apply to every blocking read: a stream wh
 raises ``Timeout``; an unreachable server raises ``BackendUnavailable``.
 """
 
+import contextlib
 import http.client
 import json
+import socket
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -28,8 +30,9 @@ def error_message(body) -> str:
         error = body.get("error")
         if isinstance(error, dict) and error.get("message"):
             return str(error["message"])
-        if body.get("message"):
-            return str(body["message"])
+        for key in ("message", "detail"):
+            if body.get(key):
+                return str(body[key])
     return str(body)[:500]
 
 
@@ -58,8 +61,9 @@ class VllmClient:
                 body=None if body is None else json.dumps(body),
                 headers=self._headers,
             )
-            connection.sock.settimeout(timeout)
-            return connection, connection.getresponse()
+            sock = connection.sock  # http.client drops it from the connection once the answer has no length
+            sock.settimeout(timeout)
+            return connection, sock, connection.getresponse()
         except TimeoutError as error:
             connection.close()
             raise Timeout(f"the vLLM server at {self.base_url} did not answer in time") from error
@@ -77,7 +81,7 @@ class VllmClient:
 
     def call(self, method: str, path: str, body=None, *, timeout: float = 30.0):
         """One request; returns the decoded JSON (or text) body, raises HttpError when not 2xx."""
-        connection, response = self._open(method, path, body, timeout)
+        connection, _, response = self._open(method, path, body, timeout)
         try:
             payload = self._read_json(response)
         except TimeoutError as error:
@@ -94,21 +98,22 @@ class VllmClient:
 
     def stream(self, path: str, body, *, deadline: float) -> "EventStream":
         """Start a streaming request; raises HttpError at once when vLLM refuses it."""
-        connection, response = self._open("POST", path, body, max(0.001, deadline - time.monotonic()))
+        connection, sock, response = self._open("POST", path, body, max(0.001, deadline - time.monotonic()))
         if not 200 <= response.status < 300:
             try:
                 payload = self._read_json(response)
             finally:
                 connection.close()
             raise HttpError(response.status, payload)
-        return EventStream(connection, response, deadline, self.base_url)
+        return EventStream(connection, sock, response, deadline, self.base_url)
 
 
 class EventStream:
     """The ``data:`` events of a server-sent-events answer, decoded from JSON, until ``[DONE]``."""
 
-    def __init__(self, connection, response, deadline: float, base_url: str):
+    def __init__(self, connection, sock: socket.socket, response, deadline: float, base_url: str):
         self._connection = connection
+        self._sock = sock
         self._response = response
         self._deadline = deadline
         self._base_url = base_url
@@ -119,7 +124,7 @@ class EventStream:
                 remaining = self._deadline - time.monotonic()
                 if remaining <= 0:
                     raise Timeout("the request's deadline passed while vLLM was answering")
-                self._connection.sock.settimeout(remaining)
+                self._sock.settimeout(remaining)
                 line = self._response.readline()
                 if not line:
                     raise BackendUnavailable(f"the vLLM server at {self._base_url} ended the stream early")
@@ -138,7 +143,7 @@ class EventStream:
                 yield event
         except TimeoutError as error:
             raise Timeout("the request's deadline passed while vLLM was answering") from error
-        except OSError as error:
+        except (OSError, ValueError) as error:  # ValueError: closed by cancel() in another thread
             raise BackendUnavailable(
                 f"the vLLM server at {self._base_url} dropped the stream ({error})"
             ) from error
@@ -146,4 +151,8 @@ class EventStream:
             self.close()
 
     def close(self) -> None:
+        """End the request (from any thread): vLLM sees the connection drop and aborts it."""
+        with contextlib.suppress(OSError):  # already closed
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._response.close()
         self._connection.close()

@@ -200,7 +200,7 @@ class VllmEngine:
             message = error_message(error.body)
             if error.status == 400 and "already" in message:
                 return  # loaded by an earlier run of this process under the same (per-version) name
-            if error.status in (404, 405) and "lora" not in message.lower():
+            if error.status in (404, 405) and message == "Not Found":  # the route itself is missing
                 raise AdapterLoadFailed(
                     "the vLLM server does not load adapters at run time: start it with --enable-lora and "
                     "VLLM_ALLOW_RUNTIME_LORA_UPDATING=True"
