@@ -16,6 +16,8 @@ class EngineLimits(BaseModel):
     max_tokens_cap: int = Field(default=512, ge=1)
     default_max_tokens: int = Field(default=256, ge=1)
     retry_after_seconds: int = Field(default=1, ge=1, le=3600)
+    # Padded prompt tokens prefilled in one forward pass (bounds the attention's memory).
+    max_prefill_tokens: int = Field(default=8192, ge=1)
     # Label continuations scored in one forward pass (each holds a copy of its prompt's KV cache).
     label_rows_per_forward: int = Field(default=64, ge=1, le=4096)
     # Labels scored in full per input: the others' first token already makes them far less likely.

@@ -266,6 +266,30 @@ def test_a_full_queue_refuses_with_overloaded_and_memory_stays_bounded(versions)
         engine.close()
 
 
+def test_newcomers_over_the_prefill_budget_join_at_the_next_steps(versions):
+    from serving.engine.embedded import EmbeddedEngine
+
+    engine = EmbeddedEngine(device="cpu", limits=EngineLimits(max_prefill_tokens=120))
+    engine.load("echo", versions["echo"])
+    try:
+        texts = ["a" * 50, "b" * 55, "c" * 60]  # about 70 prompt tokens each: one per prefill
+        alone = [answer(engine, "echo", text, max_tokens=12) for text in texts]
+        before = stats(engine)
+        hold = Hold(at=1)
+        first = engine.generate(ask("echo", "hi", 12, constraint=hold))
+        hold.wait_reached()
+        streams = [engine.generate(ask("echo", text, 12)) for text in texts]
+        hold.release()
+
+        assert [collect(stream).text for stream in streams] == alone
+        collect(first)
+        now = stats(engine)
+        assert now["prefills"] - before["prefills"] == 1 + len(texts)
+        assert now["max_rows"] >= 2
+    finally:
+        engine.close()
+
+
 def test_a_deadline_that_passes_raises_timeout_after_the_tokens_made_in_time(engine):
     with pytest.raises(Timeout):
         collect(engine.generate(ask("echo", "hi", deadline=time.monotonic() - 1)))

@@ -49,6 +49,25 @@ class BatchStats:
     tokens_generated: int = 0
 
 
+class _Group:
+    """Requests prefilled together: at most ``rows`` of them and ``tokens`` padded prompt tokens
+    (the first one always fits, whatever its length)."""
+
+    def __init__(self, rows: int, tokens: int):
+        self.rows = rows
+        self.tokens = tokens
+        self.works: list = []
+        self._longest = 0
+
+    def add(self, work: Work) -> bool:
+        longest = max(self._longest, len(work.prompt_ids))
+        if len(self.works) >= self.rows or (self.works and longest * (len(self.works) + 1) > self.tokens):
+            return False
+        self.works.append(work)
+        self._longest = longest
+        return True
+
+
 class Scheduler:
     def __init__(self, runtime: ModelRuntime, limits: EngineLimits):
         self.runtime = runtime
@@ -179,20 +198,17 @@ class Scheduler:
         self._waiting = kept
 
     def _admit(self) -> tuple[list[GenerationWork], list[LabelWork]]:
-        """Take the generation requests that fit in free rows and up to a batch of classifications."""
-        free_rows = self.limits.max_batch_size - len(self._rows)
-        newcomers: list[GenerationWork] = []
-        label_works: list[LabelWork] = []
+        """Take the generation requests that fit in free rows and up to a batch of classifications,
+        each group within the prefill budget (its padded prompt tokens); the rest keep their place."""
+        newcomers = _Group(self.limits.max_batch_size - len(self._rows), self.limits.max_prefill_tokens)
+        label_works = _Group(self.limits.max_batch_size, self.limits.max_prefill_tokens)
         kept: deque[Work] = deque()
         for work in self._waiting:
-            if isinstance(work, LabelWork) and len(label_works) < self.limits.max_batch_size:
-                label_works.append(work)
-            elif isinstance(work, GenerationWork) and len(newcomers) < free_rows:
-                newcomers.append(work)
-            else:
+            group = label_works if isinstance(work, LabelWork) else newcomers
+            if not group.add(work):
                 kept.append(work)
         self._waiting = kept
-        return newcomers, label_works
+        return newcomers.works, label_works.works
 
     def _guarded(self, works: list[Work], step: Callable[[], None], *, batch: bool) -> None:
         """A failed step fails the requests it served (and the whole running batch, whose cache may be
