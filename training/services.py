@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from governance.services import audit_event_record
+from audit.services import audit_event_record
 from projects.choices import DatasetKind
 from projects.models import DatasetVersion, Project
 from projects.policy import assert_trainable
