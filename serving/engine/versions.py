@@ -119,4 +119,11 @@ class TokenizerPool:
             return self._tokenizers[key]
 
     def builder(self, files: VersionFiles) -> PromptBuilder:
-        return PromptBuilder(self.get(files.tokenizer_dir), files.training_config)
+        builder = PromptBuilder(self.get(files.tokenizer_dir), files.training_config)
+        try:
+            builder.stop_ids  # noqa: B018 - renders the chat template once: a broken one fails the load
+        except Exception as error:
+            raise AdapterLoadFailed(
+                f"the chat template of {files.tokenizer_dir} does not render ({error})"
+            ) from error
+        return builder

@@ -15,8 +15,7 @@ from serving.engine.admission import check_length, generation_prompt, max_tokens
 from serving.engine.config import EngineLimits
 from serving.engine.embedded.runtime import BASE, ModelRuntime
 from serving.engine.embedded.scheduler import Scheduler
-from serving.engine.embedded.work import GenerationWork, LabelWork, Work
-from serving.engine.errors import AdapterExists, EngineClosed, UnknownAdapter
+from serving.engine.embedded.work import GenerationWork, LabelWork
 from serving.engine.prompts import PromptBuilder
 from serving.engine.protocol import (
     AdapterInfo,
@@ -26,6 +25,7 @@ from serving.engine.protocol import (
     Health,
     TokenStream,
 )
+from serving.engine.registry import Registry
 from serving.engine.text import IncrementalText
 from serving.engine.versions import TokenizerPool, VersionFiles, base_version, read_version
 
@@ -46,11 +46,9 @@ class EmbeddedEngine:
         self.limits = limits or EngineLimits()
         self.device = torch.device(device) if device else None
         self._tokenizers = TokenizerPool()
-        self._schedulers: dict[str, Scheduler] = {}
-        self._served: dict[str, _Served] = {}
-        self._lock = threading.Lock()  # guards _served for request threads
+        self._schedulers: dict[str, Scheduler] = {}  # by the weights' folder
+        self._served: Registry[_Served] = Registry()
         self._admin = threading.Lock()  # one load or unload at a time
-        self._closed = False
 
     # -- adapters --------------------------------------------------------------------------------
     def load(self, name: str, artifacts_dir: Path, *, base_model: Path | None = None) -> AdapterInfo:
@@ -61,13 +59,8 @@ class EmbeddedEngine:
 
     def _serve(self, name: str, files: VersionFiles) -> AdapterInfo:
         with self._admin:
-            with self._lock:
-                if self._closed:
-                    raise EngineClosed("the engine is shutting down")
-                if name in self._served:
-                    raise AdapterExists(f"{name!r} is already loaded; unload it first or use another name")
+            self._served.check_new(name)
             builder = self._tokenizers.builder(files)
-            builder.stop_ids  # noqa: B018 - renders the chat template once, so a broken one fails the load
             weights = str((files.path if files.kind == "full" else files.base_path).resolve())
             if weights not in self._schedulers:
                 self._schedulers[weights] = Scheduler(ModelRuntime(Path(weights), self.device), self.limits)
@@ -79,51 +72,26 @@ class EmbeddedEngine:
             except Exception:
                 self._close_unused(weights)
                 raise
-            served = _Served(files.info(name), builder, scheduler, weights, adapter)
-            with self._lock:
-                self._served[name] = served
-            return served.info
+            return self._served.add(name, _Served(files.info(name), builder, scheduler, weights, adapter))
 
     def unload(self, name: str, *, timeout: float | None = None) -> None:
         with self._admin:
-            with self._lock:
-                served = self._served.pop(name, None)
-            if served is None:
-                raise UnknownAdapter(f"no model is loaded under {name!r}")
+            served = self._served.pop(name)
             if served.adapter != BASE:
                 served.scheduler.remove_adapter_when_idle(served.adapter).result(timeout)
             self._close_unused(served.weights, timeout)
 
     def _close_unused(self, weights: str, timeout: float | None = None) -> None:
         """Free a model once no loaded name uses it."""
-        with self._lock:
-            in_use = any(other.weights == weights for other in self._served.values())
-        if not in_use:
+        if not any(other.weights == weights for other in self._served.entries().values()):
             self._schedulers.pop(weights).close(timeout)
 
     def adapters(self) -> list[AdapterInfo]:
-        with self._lock:
-            return [served.info for served in self._served.values()]
-
-    def _lookup(self, name: str) -> _Served:
-        with self._lock:
-            if self._closed:
-                raise EngineClosed("the engine is shutting down and takes no new requests")
-            served = self._served.get(name)
-        if served is None:
-            raise UnknownAdapter(f"no model is loaded under {name!r}")
-        return served
-
-    def _submit(self, name: str, served: _Served, work: Work) -> None:
-        # Under the lock, so that an unload either sees this request waiting or refuses it.
-        with self._lock:
-            if self._served.get(name) is not served:
-                raise UnknownAdapter(f"no model is loaded under {name!r}")
-            served.scheduler.submit(work)
+        return self._served.infos()
 
     # -- requests --------------------------------------------------------------------------------
     def generate(self, request: GenerateRequest) -> TokenStream:
-        served = self._lookup(request.adapter)
+        served = self._served.lookup(request.adapter)
         max_tokens = max_tokens_for(request, self.limits)
         prompt_ids = generation_prompt(served.builder, request)
         check_length(prompt_ids, max_tokens, self.limits, served.scheduler.runtime.context_length)
@@ -139,12 +107,12 @@ class EmbeddedEngine:
             seed=request.seed,
             constraint=request.constraint,
         )
-        self._submit(request.adapter, served, work)
+        self._served.admit(request.adapter, served, lambda: served.scheduler.submit(work))
         chunks = work.results(lambda: served.scheduler.alive)
         return TokenStream(chunks, prompt_tokens=len(prompt_ids), cancel=work.cancel)
 
     def classify(self, request: ClassifyRequest) -> Classification:
-        served = self._lookup(request.adapter)
+        served = self._served.lookup(request.adapter)
         sequences = served.builder.label_sequences(request.labels)
         prompt_ids = served.builder.chat_ids(request.chat())
         longest = max(len(ids) for ids in sequences.values())
@@ -152,7 +120,7 @@ class EmbeddedEngine:
         work = LabelWork(
             served.adapter, prompt_ids, request.deadline, sequences=sequences, temperature=request.temperature
         )
-        self._submit(request.adapter, served, work)
+        self._served.admit(request.adapter, served, lambda: served.scheduler.submit(work))
         try:
             [result] = work.results(lambda: served.scheduler.alive)
         finally:
@@ -161,9 +129,8 @@ class EmbeddedEngine:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def health(self) -> Health:
-        with self._lock:
-            names = tuple(self._served)
-            schedulers = dict(self._schedulers)
+        names = tuple(self._served.entries())
+        schedulers = dict(self._schedulers)
         models = {
             Path(key).name: {
                 "device": str(scheduler.runtime.device),
@@ -175,7 +142,7 @@ class EmbeddedEngine:
             for key, scheduler in schedulers.items()
         }
         return Health(
-            ready=not self._closed and all(scheduler.alive for scheduler in schedulers.values()),
+            ready=not self._served.closed and all(scheduler.alive for scheduler in schedulers.values()),
             backend=self.backend,
             adapters=names,
             queued=sum(scheduler.queued for scheduler in schedulers.values()),
@@ -184,11 +151,9 @@ class EmbeddedEngine:
         )
 
     def close(self, *, timeout: float | None = None) -> None:
-        with self._lock:
-            self._closed = True
+        self._served.close()
         with self._admin:
             for scheduler in self._schedulers.values():
                 scheduler.close(timeout)
             self._schedulers.clear()
-            with self._lock:
-                self._served.clear()
+            self._served.clear()

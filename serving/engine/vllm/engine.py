@@ -22,10 +22,8 @@ from pathlib import Path
 from serving.engine.admission import check_length, generation_prompt, max_tokens_for
 from serving.engine.config import EngineLimits
 from serving.engine.errors import (
-    AdapterExists,
     AdapterLoadFailed,
     BackendUnavailable,
-    EngineClosed,
     InvalidRequest,
     Overloaded,
     ServingError,
@@ -41,6 +39,7 @@ from serving.engine.protocol import (
     Health,
     TokenStream,
 )
+from serving.engine.registry import Registry
 from serving.engine.scoring import classification
 from serving.engine.versions import TokenizerPool, VersionFiles, base_version, read_version
 from serving.engine.vllm.client import EventStream, HttpError, VllmClient, error_message
@@ -124,13 +123,11 @@ class VllmEngine:
         self.path_map = dict(path_map or {})
         self.request_timeout = request_timeout
         self._tokenizers = TokenizerPool()
-        self._served: dict[str, _Served] = {}
-        self._lock = threading.Lock()
-        self._admin = threading.Lock()
+        self._served: Registry[_Served] = Registry()
+        self._admin = threading.Lock()  # one load or unload at a time
         self._in_flight = _InFlight(
             self.limits.max_batch_size + self.limits.max_queue, self.limits.retry_after_seconds
         )
-        self._closed = False
         self._base: dict | None = None
 
     # -- the server's base model -----------------------------------------------------------------
@@ -176,21 +173,13 @@ class VllmEngine:
 
     def _serve(self, name: str, files: VersionFiles, *, lora_path: str | None) -> AdapterInfo:
         with self._admin:
-            with self._lock:
-                if self._closed:
-                    raise EngineClosed("the engine is shutting down")
-                if name in self._served:
-                    raise AdapterExists(f"{name!r} is already loaded; unload it first or use another name")
+            self._served.check_new(name)
             builder = self._tokenizers.builder(files)
-            builder.stop_ids  # noqa: B018 - renders the chat template once, so a broken one fails the load
             model = self._base_model()["id"]
             if lora_path is not None:
                 self._load_lora(name, lora_path)
                 model = name
-            served = _Served(files.info(name), builder, model)
-            with self._lock:
-                self._served[name] = served
-            return served.info
+            return self._served.add(name, _Served(files.info(name), builder, model))
 
     def _load_lora(self, name: str, lora_path: str) -> None:
         body = {"lora_name": name, "lora_path": lora_path}
@@ -209,10 +198,7 @@ class VllmEngine:
 
     def unload(self, name: str, *, timeout: float | None = None) -> None:
         with self._admin:
-            with self._lock:
-                served = self._served.pop(name, None)
-            if served is None:
-                raise UnknownAdapter(f"no model is loaded under {name!r}")
+            served = self._served.pop(name)
             self._in_flight.wait_idle(name, timeout)
             if served.model != name:
                 return  # a base model served under a name: nothing to unload on the server
@@ -226,23 +212,7 @@ class VllmEngine:
                     ) from error
 
     def adapters(self) -> list[AdapterInfo]:
-        with self._lock:
-            return [served.info for served in self._served.values()]
-
-    def _lookup(self, name: str) -> _Served:
-        with self._lock:
-            if self._closed:
-                raise EngineClosed("the engine is shutting down and takes no new requests")
-            served = self._served.get(name)
-        if served is None:
-            raise UnknownAdapter(f"no model is loaded under {name!r}")
-        return served
-
-    def _admit(self, name: str, served: _Served) -> None:
-        with self._lock:
-            if self._served.get(name) is not served:
-                raise UnknownAdapter(f"no model is loaded under {name!r}")
-            self._in_flight.enter(name)
+        return self._served.infos()
 
     @staticmethod
     def _refused(error: HttpError) -> ServingError:
@@ -261,7 +231,7 @@ class VllmEngine:
 
     # -- requests --------------------------------------------------------------------------------
     def generate(self, request: GenerateRequest) -> TokenStream:
-        served = self._lookup(request.adapter)
+        served = self._served.lookup(request.adapter)
         max_tokens = max_tokens_for(request, self.limits)
         prompt_ids = generation_prompt(served.builder, request)
         check_length(prompt_ids, max_tokens, self.limits, self.context_length)
@@ -287,7 +257,7 @@ class VllmEngine:
                 "type": "json_schema",
                 "json_schema": {"name": "output", "schema": schema},
             }
-        self._admit(request.adapter, served)
+        self._served.admit(request.adapter, served, lambda: self._in_flight.enter(request.adapter))
         release = _Once(lambda: self._in_flight.leave(request.adapter))
         try:
             events = self.client.stream("/v1/completions", body, deadline=self._deadline(request.deadline))
@@ -306,7 +276,7 @@ class VllmEngine:
 
     def classify(self, request: ClassifyRequest) -> Classification:
         """Label scoring through vLLM's ``prompt_logprobs``: each label's answer after the prompt, summed."""
-        served = self._lookup(request.adapter)
+        served = self._served.lookup(request.adapter)
         sequences = served.builder.label_sequences(request.labels)
         prompt_ids = served.builder.chat_ids(request.chat())
         check_length(
@@ -320,7 +290,7 @@ class VllmEngine:
             "temperature": 0,
             "prompt_logprobs": 1,
         }
-        self._admit(request.adapter, served)
+        self._served.admit(request.adapter, served, lambda: self._in_flight.enter(request.adapter))
         try:
             timeout = max(0.001, self._deadline(request.deadline) - time.monotonic())
             payload = self.client.call("POST", "/v1/completions", body, timeout=timeout)
@@ -339,8 +309,7 @@ class VllmEngine:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def health(self) -> Health:
-        with self._lock:
-            served = dict(self._served)
+        served = self._served.entries()
         try:
             self.client.call("GET", "/health", timeout=5.0)
             listed = {card.get("id") for card in self._models()}
@@ -352,7 +321,7 @@ class VllmEngine:
         missing = sorted(name for name, entry in served.items() if entry.model not in listed)
         in_flight = self._in_flight.total
         return Health(
-            ready=not self._closed and reachable and not missing,
+            ready=not self._served.closed and reachable and not missing,
             backend=self.backend,
             adapters=tuple(served),
             queued=0,
@@ -362,8 +331,7 @@ class VllmEngine:
 
     def close(self, *, timeout: float | None = None) -> None:
         """Refuse new requests and wait (up to ``timeout``) for the in-flight ones; vLLM keeps running."""
-        with self._lock:
-            self._closed = True
+        self._served.close()
         self._in_flight.wait_idle(None, timeout)
 
 
