@@ -365,3 +365,21 @@ def test_health_reports_the_model_its_number_format_and_adapters(engine):
     assert health.ready and health.backend == "embedded"
     assert set(health.adapters) == {"greeter", "animals", "echo", "base"}
     assert model["device"] == "cpu" and model["dtype"] in {"fp32", "bf16-autocast"}
+
+
+def test_an_adapter_of_another_base_model_fails_to_load_and_harms_nothing(
+    engine, versions, tiny_base, tmp_path
+):
+    from serving.engine.errors import AdapterLoadFailed
+    from serving.tests.conftest import save_version
+    from training.engine.tiny import build_tiny_llama
+
+    other_base = build_tiny_llama(tmp_path / "other-base", hidden_size=32)
+    wrong = save_version(tmp_path / "wrong", other_base, seed=4, config={"instructions": ""})
+    before = answer(engine, "greeter", "hello")
+
+    with pytest.raises(AdapterLoadFailed):
+        engine.load("wrong", wrong, base_model=tiny_base)
+
+    assert "wrong" not in engine.health().adapters
+    assert answer(engine, "greeter", "hello") == before

@@ -66,6 +66,9 @@ class ModelRuntime:
             else:
                 self.model.load_adapter(path, adapter_name=name)
         except (OSError, ValueError, KeyError, RuntimeError) as error:
+            if self.model is not self.base and name in self.model.peft_config:
+                with contextlib.suppress(Exception):  # leave no half-loaded adapter behind
+                    self.model.delete_adapter(name)
             raise AdapterLoadFailed(
                 f"cannot load the adapter at {path} onto {self.path} ({error})"
             ) from error
