@@ -116,7 +116,8 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as scratch:
         engine.load("support@v1", build_adapter(cached.path, Path(scratch) / "adapter"))
-    print(f"model: {cached.key} + LoRA r=16 | {engine.health().details['models']}")
+    [model] = engine.health().details["models"].values()
+    print(f"model: {cached.key} + LoRA r=16 on {model['device']} ({model['dtype']})")
     print(f"peak RSS after loading: {peak_rss_mib():,.0f} MiB")
 
     def generate(index: int):
