@@ -282,26 +282,27 @@ def test_newcomers_over_the_prefill_budget_join_at_the_next_steps(versions):
         engine.close()
 
 
-def test_a_deadline_that_passes_raises_timeout_after_the_tokens_made_in_time(engine):
+def test_a_deadline_that_passes_raises_timeout_after_the_tokens_made_in_time(engine, versions):
+    from training.engine.base_models import load_tokenizer
+
     with pytest.raises(Timeout):
         collect(engine.generate(ask("echo", "hi", deadline=time.monotonic() - 1)))
 
-    class HoldPastDeadline(Hold):
+    class LettersUntilTheDeadline(LowercaseWord):
         def allowed_token_mask(self, vocab_size):
-            if self.calls + 1 == self.at:
-                while time.monotonic() < deadline:  # the deadline passes while this row decodes
+            if self.count == 5:  # the deadline passes while the sixth token is being chosen
+                while time.monotonic() < deadline:
                     time.sleep(0.01)
             return super().allowed_token_mask(vocab_size)
 
     deadline = time.monotonic() + 2.0
-    hold = HoldPastDeadline(at=6)
-    hold.release()
-    stream = engine.generate(ask("echo", "hi", 30, constraint=hold, deadline=deadline))
+    letters = LettersUntilTheDeadline(load_tokenizer(versions["echo"]), length=100)
+    stream = engine.generate(ask("echo", "hi", 30, constraint=letters, deadline=deadline))
     received = []
     with pytest.raises(Timeout):
         for chunk in stream:
-            received.append(chunk)
-    assert 1 <= sum(chunk.tokens for chunk in received) <= 6
+            received.append(chunk.text)
+    assert len("".join(received)) == 6 and "".join(received).isalpha()  # every token made in time
     assert engine.health().active == 0
 
 
