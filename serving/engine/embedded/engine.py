@@ -132,7 +132,7 @@ class EmbeddedEngine:
         names = tuple(self._served.entries())
         schedulers = dict(self._schedulers)
         models = {
-            Path(key).name: {
+            key: {
                 "device": str(scheduler.runtime.device),
                 "dtype": scheduler.runtime.dtype_name,
                 "queued": scheduler.queued,
