@@ -12,6 +12,7 @@ from serving.engine.errors import (
     AdapterLoadFailed,
     BackendUnavailable,
     EngineClosed,
+    InvalidRequest,
     Overloaded,
     Timeout,
     UnknownAdapter,
@@ -20,6 +21,7 @@ from serving.engine.protocol import ClassifyRequest, GenerateRequest, collect
 from serving.engine.versions import TokenizerPool, read_version
 from serving.engine.vllm import VllmEngine
 from serving.tests.conftest import ANIMALS
+from serving.tests.helpers import Hold
 from serving.tests.vllm_stub import VllmStub
 
 
@@ -210,3 +212,18 @@ def test_a_base_model_serves_under_a_name(stub, tiny_base):
     assert text.startswith("tiny-base heard") and stub.loras == {}
     engine.unload("baseline@v0")
     assert stub.requests_to("/v1/unload_lora_adapter") == []
+
+
+def test_a_json_schema_constraint_is_sent_as_response_format_and_others_are_refused(stub, engine):
+    class SchemaConstraint(Hold):
+        json_schema = {"type": "object", "properties": {"people": {"type": "integer"}}}
+
+    collect(engine.generate(ask("greeter@v1", constraint=SchemaConstraint())))
+    [sent] = stub.requests_to("/v1/completions")
+    assert sent["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": SchemaConstraint.json_schema},
+    }
+    with pytest.raises(InvalidRequest) as refused:
+        engine.generate(ask("greeter@v1", constraint=Hold()))
+    assert "json_schema" in refused.value.message
