@@ -61,6 +61,9 @@ def test_adapters_are_loaded_through_vllms_api_with_the_path_it_sees(stub, versi
     ]
     assert stub.loras == {"support-greeter@v3": str(mounted / "greeter")}
     assert info.kind == "lora" and info.instructions == "Greet the user."
+    restarted = VllmEngine(stub.url, path_map={str(versions["greeter"].parent.resolve()): str(mounted)})
+    restarted.load("support-greeter@v3", versions["greeter"])  # vLLM still has it: that is fine
+    assert collect(restarted.generate(ask("support-greeter@v3"))).text.startswith("support-greeter@v3 heard")
     engine.unload("support-greeter@v3")
     assert stub.requests_to("/v1/unload_lora_adapter") == [{"lora_name": "support-greeter@v3"}]
     assert stub.loras == {}

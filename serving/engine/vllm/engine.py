@@ -155,8 +155,9 @@ class VllmEngine:
     def _remote_path(self, path: Path) -> str:
         text = str(Path(path).resolve())
         for local, remote in self.path_map.items():
-            if text.startswith(local):
-                return remote + text[len(local) :]
+            local = local.rstrip("/")
+            if text == local or text.startswith(local + "/"):
+                return remote.rstrip("/") + text[len(local) :]
         return text
 
     def load(self, name: str, artifacts_dir: Path, *, base_model: Path | None = None) -> AdapterInfo:
