@@ -1,6 +1,15 @@
 from django.db import models
 
 
+class Role(models.TextChoices):
+    """A member's role in a team; what each may do is `projects.roles.ROLE_ACTIONS`."""
+
+    OWNER = "owner", "Team owner"
+    PRODUCT_OWNER = "product_owner", "Product owner"
+    ML_ENGINEER = "ml_engineer", "ML engineer"
+    VIEWER = "viewer", "Viewer"
+
+
 class TaskType(models.TextChoices):
     CLASSIFICATION = "classification", "Classification — one label from a set"
     EXTRACTION = "extraction", "Extraction — a JSON object"

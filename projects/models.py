@@ -16,9 +16,9 @@ from projects.choices import (
     LawfulBasis,
     ReleaseCadence,
     Residency,
+    Role,
     TaskType,
 )
-from projects.roles import Role
 from studio.models import TeamOwnedModel, TimeStampedModel
 
 
@@ -64,12 +64,6 @@ class PersonalAccessTokenQuerySet(models.QuerySet):
         if not getattr(user, "is_authenticated", False):
             return self.none()
         return self.filter(user_id=user.pk)
-
-    def usable(self) -> PersonalAccessTokenQuerySet:
-        now = timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(
-            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
-        )
 
 
 class PersonalAccessToken(TimeStampedModel):

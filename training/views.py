@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from projects import selectors as project_selectors
 from projects.current_team import resolve_current_team
 from projects.roles import Action, can, require
-from studio.errors import ApplicationError, Conflict
+from studio.errors import ApplicationError
 from training import selectors, services
 from training.charts import loss_curves_figure
 from training.choices import JobStatus, ModelVersionKind
@@ -201,15 +201,11 @@ def job_detail(request, pk: int):
 @require_POST
 def job_cancel(request, pk: int):
     job = selectors.training_job_get(user=request.user, pk=pk)
-    try:
-        job = services.training_job_cancel(job=job, user=request.user)
-    except Conflict as error:
-        messages.error(request, error.message)
+    job = services.training_job_cancel(job=job, user=request.user)
+    if job.status == JobStatus.CANCELLED:
+        messages.success(request, f"Job #{job.pk} cancelled before it started.")
     else:
-        if job.status == JobStatus.CANCELLED:
-            messages.success(request, f"Job #{job.pk} cancelled before it started.")
-        else:
-            messages.info(request, f"Cancellation requested: job #{job.pk} stops at its next step.")
+        messages.info(request, f"Cancellation requested: job #{job.pk} stops at its next step.")
     return redirect("training:job_detail", pk=job.pk)
 
 
@@ -217,11 +213,7 @@ def job_cancel(request, pk: int):
 @require_POST
 def job_retry(request, pk: int):
     job = selectors.training_job_get(user=request.user, pk=pk)
-    try:
-        retry = services.training_job_retry(job=job, user=request.user)
-    except Conflict as error:
-        messages.error(request, error.message)
-        return redirect("training:job_detail", pk=job.pk)
+    retry = services.training_job_retry(job=job, user=request.user)
     messages.success(request, f"Job #{retry.pk} queued with the same data and configuration as #{job.pk}.")
     return redirect("training:job_detail", pk=retry.pk)
 
@@ -305,26 +297,18 @@ def model_detail(request, pk: int):
 @login_required
 def model_download(request, pk: int, artifact: str = "adapter"):
     version = selectors.model_version_get(user=request.user, pk=pk)
-    try:
-        return model_version_zip_response(version, artifact)
-    except Conflict as error:
-        messages.error(request, error.message)
-        return redirect("training:model_detail", pk=version.pk)
+    return model_version_zip_response(version, artifact)
 
 
 @login_required
 @require_POST
 def model_export_merged(request, pk: int):
     version = selectors.model_version_get(user=request.user, pk=pk)
-    try:
-        ready = services.model_version_request_merged_export(version=version, user=request.user)
-    except Conflict as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(
-            request,
-            "The merged weights are ready to download."
-            if ready
-            else "A worker is merging the adapter into the base weights; reload this page in a minute.",
-        )
+    ready = services.model_version_request_merged_export(version=version, user=request.user)
+    messages.success(
+        request,
+        "The merged weights are ready to download."
+        if ready
+        else "A worker is merging the adapter into the base weights; reload this page in a minute.",
+    )
     return redirect("training:model_detail", pk=version.pk)

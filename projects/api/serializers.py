@@ -8,12 +8,13 @@ from projects.choices import (
     LawfulBasis,
     ReleaseCadence,
     Residency,
+    Role,
     TaskType,
 )
 from projects.ingest import Format
 from projects.models import Charter, Dataset, DatasetVersion, Membership, PersonalAccessToken, Project, Team
 from projects.policy import training_block_reasons
-from projects.roles import Role, role_in
+from projects.roles import role_in
 
 User = get_user_model()
 

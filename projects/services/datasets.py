@@ -21,14 +21,13 @@ from django.db.models import Max
 
 from audit.services import audit_event_record
 from projects.choices import DatasetKind, DatasetOperation, LawfulBasis, TaskType
-from projects.ingest import ColumnMapping, Format, detect_format, ingest
+from projects.ingest import ColumnMapping, Format, detect_format, ingest, pii
 from projects.ingest.export import read_jsonl
-from projects.ingest.pii import redact_rows
 from projects.ingest.splits import contamination, split_rows
 from projects.models import Dataset, DatasetVersion, Project
 from projects.roles import Action, require
 from projects.schemas import SplitRatios
-from projects.tokens import default_token_counting
+from projects.token_counts import default_token_counting
 from studio.errors import Conflict, InvalidInput
 from studio.validation import parse
 
@@ -216,8 +215,8 @@ def _ingest_version(
                 stats=stats,
                 warnings=[issue.as_dict() for issue in report.warnings],
                 pii_findings=[finding.as_dict() for finding in findings[:MAX_STORED_FINDINGS]],
-                pii_summary=_summary(findings, "type"),
-                data_classes_found=sorted(_summary(findings, "data_class")),
+                pii_summary=pii.summary(findings),
+                data_classes_found=sorted({finding.data_class for finding in findings}),
                 split_seed=split_seed,
                 split_ratios=list(ratios.as_tuple()),
                 split_counts={name: len(indices) for name, indices in splits.items()},
@@ -246,14 +245,6 @@ def _ingest_version(
         for path in (part, final_rows, final_splits):
             path.unlink(missing_ok=True)
         raise
-
-
-def _summary(findings, attribute: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for finding in findings:
-        key = getattr(finding, attribute)
-        counts[key] = counts.get(key, 0) + 1
-    return counts
 
 
 def _card(card: dict | None) -> dict:
@@ -345,7 +336,7 @@ def dataset_version_redact(*, version: DatasetVersion, user) -> DatasetVersion:
     if not version.pii_summary:
         raise Conflict("This version has no PII findings to redact.", code="nothing_to_redact")
     with tempfile.TemporaryFile(dir=_storage_dir()) as redacted, open(version.rows_path, "rb") as source:
-        redact_rows(source, redacted)
+        pii.redact_rows(source, redacted)
         redacted.seek(0)
         return _derive(
             version,

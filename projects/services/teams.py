@@ -11,8 +11,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from audit.services import audit_event_record
+from projects.choices import Role
 from projects.models import Membership, PersonalAccessToken, Team
-from projects.roles import Action, Role, forget_roles, require
+from projects.roles import Action, forget_roles, require
 from studio.errors import Conflict, InvalidInput, NotFound
 
 User = get_user_model()

@@ -22,7 +22,6 @@ from projects.ingest import Format, detect_format, preview_rows, read_header, su
 from projects.policy import training_block_reasons
 from projects.roles import Action, can, require
 from projects.views.navigation import project_crumbs, safe_next
-from studio.errors import ApplicationError, Conflict, InvalidInput
 
 _SENTINEL_PK = 999999999
 
@@ -174,12 +173,8 @@ def dataset_card_edit(request, pk: int):
         for field, errors in form.errors.items():
             messages.error(request, f"{form.fields[field].label or field}: {' '.join(errors)}")
         return redirect(back)
-    try:
-        services.dataset_card_update(dataset=dataset, user=request.user, **form.cleaned_data)
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, "Data card saved.")
+    services.dataset_card_update(dataset=dataset, user=request.user, **form.cleaned_data)
+    messages.success(request, "Data card saved.")
     return redirect(back)
 
 
@@ -187,11 +182,7 @@ def dataset_card_edit(request, pk: int):
 @require_POST
 def dataset_version_redact(request, pk: int):
     version = selectors.dataset_version_get(user=request.user, pk=pk)
-    try:
-        redacted = services.dataset_version_redact(version=version, user=request.user)
-    except (InvalidInput, Conflict) as error:
-        messages.error(request, error.message)
-        return redirect("projects:dataset_version_detail", pk=version.pk)
+    redacted = services.dataset_version_redact(version=version, user=request.user)
     messages.success(
         request, f"Redacted: v{redacted.number} replaces every finding with a typed placeholder."
     )
@@ -207,13 +198,9 @@ def dataset_version_resplit(request, pk: int):
     if not form.is_valid():
         messages.error(request, "Give a seed: a whole number, 0 or more.")
         return redirect("projects:dataset_version_detail", pk=version.pk)
-    try:
-        resplit = services.dataset_version_resplit(
-            version=version, user=request.user, seed=form.cleaned_data["seed"]
-        )
-    except (InvalidInput, Conflict) as error:
-        messages.error(request, error.message)
-        return redirect("projects:dataset_version_detail", pk=version.pk)
+    resplit = services.dataset_version_resplit(
+        version=version, user=request.user, seed=form.cleaned_data["seed"]
+    )
     messages.success(request, f"Re-split with seed {resplit.split_seed} as v{resplit.number}.")
     return redirect("projects:dataset_version_detail", pk=resplit.pk)
 
