@@ -18,6 +18,7 @@ from projects.choices import (
     Residency,
     Role,
     TaskType,
+    TokenStatus,
 )
 from studio.models import TeamOwnedModel, TimeStampedModel
 
@@ -96,10 +97,10 @@ class PersonalAccessToken(TimeStampedModel):
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @property
-    def status(self) -> str:
+    def status(self) -> TokenStatus:
         if self.revoked_at:
-            return "revoked"
-        return "expired" if self.is_expired else "active"
+            return TokenStatus.REVOKED
+        return TokenStatus.EXPIRED if self.is_expired else TokenStatus.ACTIVE
 
 
 class Project(TeamOwnedModel):

@@ -52,6 +52,7 @@ def charter_list(*, user, project: Project | None = None) -> QuerySet[Charter]:
 
 
 def charter_latest(*, project: Project) -> Charter | None:
+    """The project's current charter (its highest version), or None before the first is written."""
     return project.charters.order_by("-version").first()
 
 

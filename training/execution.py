@@ -324,20 +324,17 @@ def _register(job: TrainingJob, worker: str, result, cached, samples: list[dict]
         shutil.rmtree(job.work_dir / "checkpoints", ignore_errors=True)
 
 
-MERGED_FOLDER = "merged"
-
-
 def export_merged_weights(model_version_id: int) -> None:
     """Write base weights with the adapter merged in beside the adapter, as a standalone HF folder."""
     from training.engine.inference import load_model_version
     from training.models import ModelVersion
 
     version = ModelVersion.objects.select_related("base_model").get(pk=model_version_id)
-    target = version.artifacts_dir / MERGED_FOLDER
+    target = version.merged_dir
     if target.exists():
         return
     cached = ensure_base_model_cached(version.base_model)
-    staging = version.artifacts_dir / f".{MERGED_FOLDER}-{uuid.uuid4().hex[:6]}"
+    staging = target.with_name(f".{target.name}-{uuid.uuid4().hex[:6]}")
     try:
         load_model_version(version.artifacts_dir, cached, device="cpu").merge_and_save(staging)
         staging.rename(target)

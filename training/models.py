@@ -111,6 +111,11 @@ class TrainingJob(TeamOwnedModel, LeasedModel):
         return f"Job #{self.pk} ({self.get_status_display()})"
 
     @property
+    def status_choice(self) -> JobStatus:
+        """The status with its label and colour, for badges and progress bars."""
+        return JobStatus(self.status)
+
+    @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
 
@@ -208,5 +213,15 @@ class ModelVersion(TeamOwnedModel):
         return f"{self.project} model v{self.number}"
 
     @property
+    def stage_choice(self) -> Stage:
+        """The stage with its label and colour, for badges."""
+        return Stage(self.stage)
+
+    @property
     def artifacts_dir(self):
         return settings.ARTIFACTS_DIR / "models" / self.storage_name if self.storage_name else None
+
+    @property
+    def merged_dir(self):
+        """Where a worker exports the base weights with the adapter merged in (a standalone HF folder)."""
+        return self.artifacts_dir / "merged" if self.artifacts_dir else None

@@ -69,6 +69,19 @@ def metric_rows(metrics: dict) -> list[tuple[str, str]]:
     ]
 
 
+def config_rows(hyperparameters: dict) -> list[tuple[str, str, object]]:
+    """(label, key, value) of each hyperparameter, for includes/key_value_table.html."""
+    return [
+        (HYPERPARAMETER_FIELDS.get(key, (key.replace("_", " ").capitalize(),))[0], key, value)
+        for key, value in hyperparameters.items()
+    ]
+
+
+def hardware_rows(hardware: dict) -> list[tuple[str, str]]:
+    """(label, value) of the hardware facts a person reads (device, name, threads, precision)."""
+    return [(label, hardware[key]) for key, label in HARDWARE_LABELS.items() if key in hardware]
+
+
 def _team_projects(request):
     team, _ = resolve_current_team(request)
     projects = (
@@ -174,10 +187,6 @@ def job_detail(request, pk: int):
     job = selectors.training_job_get(user=request.user, pk=pk)
     events_count = job.events.count()
     events = list(job.events.order_by("-created_at", "-id")[:EVENTS_SHOWN])
-    hyperparameters = [
-        (HYPERPARAMETER_FIELDS.get(key, (key.replace("_", " ").capitalize(),))[0], key, value)
-        for key, value in job.hyperparameters.items()
-    ]
     context = {
         "job": job,
         "project": job.project,
@@ -187,11 +196,12 @@ def job_detail(request, pk: int):
         "loss_figure": loss_curves_figure(job.metric_points.all()).to_json(),
         "progress_percent": round(job.progress_fraction * 100),
         "eta_text": duration_text(job.eta_seconds) if job.status == JobStatus.RUNNING else "",
-        "hyperparameters": hyperparameters,
-        "hardware": [(HARDWARE_LABELS.get(k, k), v) for k, v in job.hardware.items() if k in HARDWARE_LABELS],
+        "hyperparameters": config_rows(job.hyperparameters),
+        "hardware": hardware_rows(job.hardware),
         "metrics": metric_rows(job.metrics),
         "can_run": can(request.user, job.project.team, Action.RUN_JOBS),
         "poll_interval_ms": POLL_INTERVAL_MS,
+        "job_statuses": JobStatus.display(),
         "breadcrumbs": _job_crumbs(job),
     }
     return render(request, "training/job_detail.html", context)
@@ -269,21 +279,14 @@ def model_detail(request, pk: int):
             )
             if durations.get(key) is not None
         ],
-        "config_rows": [
-            (HYPERPARAMETER_FIELDS.get(key, (key.replace("_", " ").capitalize(),))[0], key, value)
-            for key, value in (lineage.get("config") or {}).items()
-        ],
+        "config_rows": config_rows(lineage.get("config") or {}),
         "metrics": metric_rows(version.metrics),
-        "hardware": [
-            (HARDWARE_LABELS.get(k, k), v)
-            for k, v in (lineage.get("hardware") or {}).items()
-            if k in HARDWARE_LABELS
-        ],
+        "hardware": hardware_rows(lineage.get("hardware") or {}),
         "few_shot_examples": version.training_config.get("few_shot_examples", [])
         if version.kind == ModelVersionKind.BASELINE
         else [],
         "artifacts_total": sum(artifact.get("size", 0) for artifact in version.artifacts),
-        "merged_ready": bool(version.artifacts_dir and (version.artifacts_dir / "merged").exists()),
+        "merged_ready": bool(version.merged_dir and version.merged_dir.exists()),
         "can_edit": can_edit,
         "form": form,
         "breadcrumbs": [

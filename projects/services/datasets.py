@@ -29,6 +29,7 @@ from projects.roles import Action, require
 from projects.schemas import SplitRatios
 from projects.token_counts import default_token_counting
 from studio.errors import Conflict, InvalidInput
+from studio.services import model_update
 from studio.validation import parse
 
 HEAD_BYTES = 64 * 1024
@@ -398,13 +399,7 @@ def dataset_version_merge(*, version: DatasetVersion, other: DatasetVersion, use
 @transaction.atomic
 def dataset_card_update(*, dataset: Dataset, user, **card) -> Dataset:
     require(user, dataset.project.team, Action.MANAGE_DATASETS)
-    changes = {}
-    for field, value in _card(card).items():
-        if getattr(dataset, field) != value:
-            changes[field] = [getattr(dataset, field), value]
-            setattr(dataset, field, value)
+    changes = model_update(instance=dataset, fields=CARD_FIELDS, data=_card(card))
     if changes:
-        dataset.full_clean()
-        dataset.save()
         audit_event_record(actor=user, action="dataset.card_update", target=dataset, payload=changes)
     return dataset

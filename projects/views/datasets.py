@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from projects import charts as charts_module
 from projects import selectors, services
+from projects.choices import DatasetVersionStatus
 from projects.downloads import dataset_version_file_response
 from projects.forms import (
     DatasetCardForm,
@@ -22,6 +23,7 @@ from projects.ingest import Format, detect_format, preview_rows, read_header, su
 from projects.policy import training_block_reasons
 from projects.roles import Action, can, require
 from projects.views.navigation import project_crumbs, safe_next
+from studio.charts import ACCENT, SECOND
 
 _SENTINEL_PK = 999999999
 
@@ -120,7 +122,7 @@ def _dataset_charts(version) -> dict:
     charts = {}
     if stats.get("label_distribution"):
         charts["labels"] = charts_module.label_distribution_figure(stats["label_distribution"]).to_json()
-    for key, color in (("input_length", charts_module.ACCENT), ("output_length", charts_module.SECOND)):
+    for key, color in (("input_length", ACCENT), ("output_length", SECOND)):
         summary = stats.get(key) or {}
         if summary.get("count"):
             charts[key] = charts_module.length_histogram_figure(summary, unit=unit, color=color).to_json()
@@ -142,7 +144,7 @@ def dataset_version_detail(request, pk: int):
         "project": project,
         "charter": charter,
         "versions": selectors.dataset_version_list(user=request.user, dataset=dataset).order_by("-number"),
-        "status": "blocked" if reasons else "ready",
+        "status": DatasetVersionStatus.BLOCKED if reasons else DatasetVersionStatus.READY,
         "block_reasons": reasons,
         "stats": stats,
         "length_unit": _length_unit(stats),

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from audit.services import audit_event_record
 from studio.errors import Conflict, InvalidInput
+from studio.services import model_update
 from training.models import BaseModel
 
 
@@ -47,9 +48,6 @@ def base_model_register_folder(*, user, name: str, path: str) -> BaseModel:
     return model
 
 
-CACHE_FIELDS = ("source_checksum", "weights_checksum", "parameter_count", "context_length", "architecture")
-
-
 @transaction.atomic
 def base_model_record_cache(
     *,
@@ -66,14 +64,15 @@ def base_model_record_cache(
     base_model = BaseModel.objects.select_for_update().get(pk=base_model.pk)
     if base_model.weights_checksum == weights_checksum and base_model.cached_at is not None:
         return base_model
-    base_model.source_checksum = source_checksum
-    base_model.weights_checksum = weights_checksum
-    base_model.parameter_count = parameter_count
-    base_model.context_length = context_length
-    base_model.architecture = architecture
-    base_model.cached_at = timezone.now()
-    base_model.full_clean()
-    base_model.save(update_fields=[*CACHE_FIELDS, "cached_at", "updated_at"])
+    cache = {
+        "source_checksum": source_checksum,
+        "weights_checksum": weights_checksum,
+        "parameter_count": parameter_count,
+        "context_length": context_length,
+        "architecture": architecture,
+        "cached_at": timezone.now(),
+    }
+    model_update(instance=base_model, fields=cache, data=cache)
     audit_event_record(
         actor=None,
         action="base_model.cache",
