@@ -237,7 +237,11 @@ class _Ingestion:
             )
             return None
         if self.validator is not None:
-            violations = self.validator.validate(value, path=field)
+            try:
+                violations = self.validator.validate(value, path=field)
+            except SchemaError as exc:
+                self.error("invalid_schema", str(exc), line, "output_schema")
+                return None
             for violation in violations:
                 self.error(
                     "schema_violation", violation.message, line, violation.path, keyword=violation.keyword
