@@ -1,6 +1,7 @@
 """A project's JSON Schema for extraction outputs: checked when saved, validated by `jsonschema`.
 
-Draft 2020-12 with format checking (`date-time`, `email`, `uri`, …). A schema is accepted only if
+Draft 2020-12 with format checking (`date-time`, `email`, `uri`, `uuid`, …; `iri` and `iri-reference`
+are not checked, see pyproject.toml). A schema is accepted only if
 
 - it satisfies the Draft 2020-12 meta-schema (a keyword of the wrong type, such as
   `"minLength": "5"`, is refused with its path: `output_schema.properties.name.minLength`);
