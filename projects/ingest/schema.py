@@ -192,13 +192,17 @@ def check_schema(schema: Any, where: str = "output_schema") -> None:
     """Raise SchemaError (path of the bad keyword, reason) unless `schema` is usable; see the module."""
     if not isinstance(schema, dict):
         raise SchemaError(where, "the schema must be a JSON object.")
-    error = best_match(_META_VALIDATOR.iter_errors(schema))
+    try:
+        error = best_match(_META_VALIDATOR.iter_errors(schema))
+        if error is None:
+            _check_references(schema, where)
+    except RecursionError:
+        raise SchemaError(where, "the schema is nested too deeply.") from None
     if error is not None:
         path = where
         for key in error.absolute_path:
             path = join_path(path, key)
         raise SchemaError(path, _shorten(_meta_reason(error)))
-    _check_references(schema, where)
 
 
 # --- validating values ---------------------------------------------------------------------------

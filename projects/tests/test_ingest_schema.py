@@ -176,3 +176,11 @@ def test_a_ref_loop_is_an_invalid_schema_error_not_a_crash():
         ("invalid_schema", 1, "output_schema")
     ]
     assert "$ref loop" in report.errors[0].message
+
+
+def test_a_schema_nested_beyond_reason_is_refused_not_a_crash():
+    schema: dict = {"type": "string"}
+    for _ in range(3000):
+        schema = {"type": "object", "properties": {"a": schema}}
+    with pytest.raises(SchemaError, match="nested too deeply"):
+        check_schema(schema)
