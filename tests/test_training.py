@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from governance.models import AuditEvent
+from audit.models import AuditEvent
 from projects.models import DatasetVersion
 from projects.tests.factories import CharterFactory, ProjectFactory, classification_rows, jsonl_bytes
 from tests.worker import wait_until

@@ -509,7 +509,7 @@ def test_baseline_page_explains_it_is_the_prompted_base_model(client, owner, pro
 def test_merged_weights_are_exported_on_request_then_downloadable(
     client, owner, viewer, project, version, base_model, settings, django_capture_on_commit_callbacks
 ):
-    from governance.models import AuditEvent
+    from audit.models import AuditEvent
 
     _, model = succeeded_job(project, version, base_model, settings)
     client.force_login(viewer)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Max
 
-from governance.services import audit_event_record
+from audit.services import audit_event_record
 from projects.charters import CHARTER_FIELDS, charter_diff
 from projects.models import Charter, Project
 from projects.roles import Action, require

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
-from governance.services import audit_event_record
+from audit.services import audit_event_record
 from projects.choices import DatasetKind, DatasetOperation, LawfulBasis, TaskType
 from projects.ingest import ColumnMapping, Format, detect_format, ingest
 from projects.ingest.export import read_jsonl

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils.text import slugify
 
-from governance.services import audit_event_record
+from audit.services import audit_event_record
 from projects.choices import TaskType
 from projects.ingest.schema import SchemaError, check_schema
 from projects.models import Project, Team

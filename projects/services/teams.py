@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from governance.services import audit_event_record
+from audit.services import audit_event_record
 from projects.models import Membership, PersonalAccessToken, Team
 from projects.roles import Action, Role, forget_roles, require
 from studio.errors import Conflict, InvalidInput, NotFound
