@@ -103,7 +103,11 @@ class FieldChecks:
             )
             return None
         if self.validator is not None:
-            violations = self.validator.validate(value, path=field)
+            try:
+                violations = self.validator.validate(value, path=field)
+            except SchemaError as exc:
+                error("invalid_schema", str(exc), line, "output_schema")
+                return None
             for violation in violations:
                 error("schema_violation", violation.message, line, violation.path, keyword=violation.keyword)
             if violations:

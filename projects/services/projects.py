@@ -5,6 +5,7 @@ from django.utils.text import slugify
 
 from audit.services import audit_event_record
 from projects.choices import TaskType
+from projects.ingest.schema import SchemaError, check_schema
 from projects.models import Project, Team
 from projects.roles import Action, require
 from studio.errors import Conflict, InvalidInput
@@ -14,6 +15,7 @@ EDITABLE_FIELDS = ("name", "description", "instructions", "output_schema")
 
 
 def _check_output_schema(task_type: str, output_schema) -> None:
+    """Extraction only; a JSON Schema of an object that the ingest validator accepts (see `check_schema`)."""
     if output_schema is None:
         return
     if task_type != TaskType.EXTRACTION:
@@ -26,6 +28,12 @@ def _check_output_schema(task_type: str, output_schema) -> None:
             "The output schema must be a JSON Schema describing an object.",
             details={"output_schema": ["Must be a JSON Schema with type “object”."]},
         )
+    try:
+        check_schema(output_schema, "output_schema")
+    except SchemaError as error:
+        raise InvalidInput(
+            str(error), code="invalid_schema", details={"output_schema": [str(error)]}
+        ) from None
 
 
 @transaction.atomic
