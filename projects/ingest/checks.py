@@ -46,14 +46,18 @@ class FieldChecks:
             kind = type(value).__name__
             error("wrong_type", f"{field!r} must be text, got {kind}.", line, field, got=kind)
             return None
+        return None if self._nul_or_empty(value, line, field) else value
+
+    def _nul_or_empty(self, value: str, line: int, field: str) -> bool:
+        """Report a text value holding a NUL character, or only whitespace; True when it did either."""
         if "\x00" in value:
-            error("nul_character", f"{field!r} contains a NUL character.", line, field)
-            return None
+            self.issues.error("nul_character", f"{field!r} contains a NUL character.", line, field)
+            return True
         if not value.strip():
             self.empty_after_strip += 1
-            error("empty_field", f"{field!r} is empty.", line, field)
-            return None
-        return value
+            self.issues.error("empty_field", f"{field!r} is empty.", line, field)
+            return True
+        return False
 
     def output_value(self, value: Any, line: int, field: str) -> str | None:
         task = self.task_type
@@ -69,12 +73,7 @@ class FieldChecks:
     def extraction_output(self, value: Any, line: int, field: str) -> str | None:
         error = self.issues.error
         if isinstance(value, str):
-            if "\x00" in value:
-                error("nul_character", f"{field!r} contains a NUL character.", line, field)
-                return None
-            if not value.strip():
-                self.empty_after_strip += 1
-                error("empty_field", f"{field!r} is empty.", line, field)
+            if self._nul_or_empty(value, line, field):
                 return None
             try:
                 value = loads_strict(value, path=field)

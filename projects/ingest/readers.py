@@ -83,6 +83,24 @@ class Reader:
     def run(self) -> None:
         raise NotImplementedError
 
+    def decode(self, lineno: int, raw: bytes | None) -> str | None:
+        """The line as text; None, with the error reported, when it is too long or not UTF-8."""
+        self.physical_lines = lineno
+        if raw is None:
+            self.issues.error("line_too_long", f"Line longer than {self.max_line_bytes} bytes.", lineno, None)
+            return None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.issues.error(
+                "not_utf8",
+                f"Line {lineno} is not valid UTF-8 (byte {exc.start}).",
+                lineno,
+                None,
+                byte_offset=exc.start,
+            )
+            return None
+
 
 class JsonlReader(Reader):
     """JSONL (one object a line, mapped keys) and chat JSONL (a `messages` list a line)."""
@@ -94,24 +112,9 @@ class JsonlReader(Reader):
 
     def decoded_lines(self) -> Iterator[tuple[int, str]]:
         for lineno, raw in self.lines:
-            self.physical_lines = lineno
-            if raw is None:
-                self.issues.error(
-                    "line_too_long", f"Line longer than {self.max_line_bytes} bytes.", lineno, None
-                )
-                continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                self.issues.error(
-                    "not_utf8",
-                    f"Line {lineno} is not valid UTF-8 (byte {exc.start}).",
-                    lineno,
-                    None,
-                    byte_offset=exc.start,
-                )
-                continue
-            yield lineno, text
+            text = self.decode(lineno, raw)
+            if text is not None:
+                yield lineno, text
 
     def run(self) -> None:
         chat = self.fmt == Format.CHAT_JSONL
@@ -264,25 +267,11 @@ class CsvReader(Reader):
 
     def csv_text_lines(self) -> Iterator[str]:
         for lineno, raw in self.lines:
-            self.physical_lines = lineno
-            if raw is None:
-                self.issues.error(
-                    "line_too_long", f"Line longer than {self.max_line_bytes} bytes.", lineno, None
-                )
-                yield "\n"
-                continue
-            try:
-                yield raw.decode("utf-8") + "\n"
-            except UnicodeDecodeError as exc:
-                self.issues.error(
-                    "not_utf8",
-                    f"Line {lineno} is not valid UTF-8 (byte {exc.start}).",
-                    lineno,
-                    None,
-                    byte_offset=exc.start,
-                )
+            text = self.decode(lineno, raw)
+            if text is None and raw is not None:  # not UTF-8: the record keeps its shape and is skipped
                 self.last_bad_line = lineno
-                yield raw.decode("utf-8", errors="replace") + "\n"
+                text = raw.decode("utf-8", errors="replace")
+            yield (text or "") + "\n"
 
     def run(self) -> None:
         reader = csv.reader(self.csv_text_lines(), **csv_dialect(self.fmt))
