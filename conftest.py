@@ -72,7 +72,7 @@ def outsider(other_team):
 
 @pytest.fixture
 def reviewer(db):
-    from governance.services import governance_reviewer_grant
+    from projects.services import governance_reviewer_grant
     from projects.tests.factories import UserFactory
 
     return governance_reviewer_grant(user=UserFactory(username="rita"))

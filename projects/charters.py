@@ -41,6 +41,11 @@ def display_value(field: str, value) -> str:
     return str(value)
 
 
+def charter_display_rows(charter) -> list[tuple[str, str]]:
+    """Every charter field as (label, readable value), in the order the charter states them."""
+    return [(label, display_value(field, getattr(charter, field))) for field, label in CHARTER_FIELDS.items()]
+
+
 def charter_diff(before, after) -> list[dict]:
     """The fields that differ between two charter versions, with readable before/after values."""
     changes = []

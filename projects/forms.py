@@ -10,9 +10,9 @@ from projects.choices import (
     LawfulBasis,
     ReleaseCadence,
     Residency,
+    Role,
     TaskType,
 )
-from projects.roles import Role
 
 
 class TeamForm(forms.Form):

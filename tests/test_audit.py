@@ -3,7 +3,7 @@
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from governance.models import AppendOnlyError, AuditEvent
+from audit.models import AppendOnlyError, AuditEvent
 from projects.models import Membership
 
 pytestmark = pytest.mark.django_db
@@ -63,13 +63,13 @@ def test_audit_events_cannot_be_changed_through_the_admin(client, django_user_mo
     admin = django_user_model.objects.create_superuser("root", "root@example.test", "pw")
     event = AuditEvent.objects.create(action="team.create", team=team)
     client.force_login(admin)
-    assert client.get("/admin/governance/auditevent/").status_code == 200
-    assert client.get("/admin/governance/auditevent/add/").status_code == 403
-    assert client.post(f"/admin/governance/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
-    client.post(f"/admin/governance/auditevent/{event.pk}/change/", {"action": "forged"})
+    assert client.get("/admin/audit/auditevent/").status_code == 200
+    assert client.get("/admin/audit/auditevent/add/").status_code == 403
+    assert client.post(f"/admin/audit/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    client.post(f"/admin/audit/auditevent/{event.pk}/change/", {"action": "forged"})
     event.refresh_from_db()
     assert event.action == "team.create"
-    listing = client.get("/admin/governance/auditevent/", {"q": "team.create"})
+    listing = client.get("/admin/audit/auditevent/", {"q": "team.create"})
     assert b"team.create" in listing.content
 
 
@@ -87,7 +87,7 @@ def test_audit_events_are_append_only_in_the_orm_and_database(team):
         transaction.atomic(),
         connection.cursor() as cursor,
     ):
-        cursor.execute("UPDATE governance_auditevent SET action = 'forged' WHERE id = %s", [event.pk])
+        cursor.execute("UPDATE audit_auditevent SET action = 'forged' WHERE id = %s", [event.pk])
     assert AuditEvent.objects.get(pk=event.pk).action == "team.create"
 
 
@@ -112,11 +112,29 @@ def test_governance_reviewers_use_the_admin_console_read_only(client, team, owne
 
     team_update(team=team, user=owner, description="Routes e-mails")
     client.force_login(reviewer)
-    listing = client.get("/admin/governance/auditevent/", {"action": "team.update"})
+    listing = client.get("/admin/audit/auditevent/", {"action": "team.update"})
     assert listing.status_code == 200
     assert b"team.update" in listing.content
     assert client.get("/admin/projects/team/").status_code == 200
     assert b"Legal" in client.get("/admin/projects/team/").content
     event = AuditEvent.objects.get(action="team.update")
-    assert client.post(f"/admin/governance/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.post(f"/admin/audit/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_an_update_records_what_changed_and_an_unchanged_one_records_nothing(api, team, owner):
+    from projects.tests.factories import ProjectFactory
+
+    project = ProjectFactory(team=team, owner=owner, name="Intents", description="old")
+    url = f"/api/v1/projects/{project.pk}/"
+    api.as_user(owner)
+    assert api.patch(url, {"description": "old", "name": "Intents"}, format="json").status_code == 200
+    assert not AuditEvent.objects.filter(action="project.update").exists()
+
+    before = project.updated_at
+    response = api.patch(url, {"description": "Routes e-mails", "name": "Intents"}, format="json")
+    assert response.json()["description"] == "Routes e-mails"
+    event = AuditEvent.objects.get(action="project.update", target_id=str(project.pk))
+    assert event.payload == {"description": ["old", "Routes e-mails"]}
+    project.refresh_from_db()
+    assert project.description == "Routes e-mails" and project.updated_at > before

@@ -2,7 +2,7 @@
 
 import pytest
 
-from governance.models import AuditEvent
+from audit.models import AuditEvent
 from projects.tests.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from governance.models import AuditEvent
+from audit.models import AuditEvent
 from projects.models import Dataset, DatasetVersion
 from projects.tests.factories import CharterFactory, ProjectFactory, classification_rows, jsonl_bytes
 

@@ -509,7 +509,7 @@ def test_baseline_page_explains_it_is_the_prompted_base_model(client, owner, pro
 def test_merged_weights_are_exported_on_request_then_downloadable(
     client, owner, viewer, project, version, base_model, settings, django_capture_on_commit_callbacks
 ):
-    from governance.models import AuditEvent
+    from audit.models import AuditEvent
 
     _, model = succeeded_job(project, version, base_model, settings)
     client.force_login(viewer)
@@ -522,7 +522,7 @@ def test_merged_weights_are_exported_on_request_then_downloadable(
     assert "A worker is merging" in text(response)
     assert len(callbacks) == 1  # the export task is queued once the request's transaction commits
     assert AuditEvent.objects.filter(action="model_version.export_merged", target_id=str(model.pk)).exists()
-    merged = model.artifacts_dir / "merged"  # what the worker writes
+    merged = model.merged_dir  # what the worker writes
     merged.mkdir()
     (merged / "model.safetensors").write_bytes(b"\x00merged")
     assert 'data-testid="download-merged"' in text(client.get(f"/models/{model.pk}/"))

@@ -5,15 +5,18 @@ from projects.choices import (
     Automation,
     DataClass,
     DatasetKind,
+    DatasetVersionStatus,
     LawfulBasis,
     ReleaseCadence,
     Residency,
+    Role,
     TaskType,
 )
 from projects.ingest import Format
 from projects.models import Charter, Dataset, DatasetVersion, Membership, PersonalAccessToken, Project, Team
 from projects.policy import training_block_reasons
-from projects.roles import Role, role_in
+from projects.roles import role_in
+from projects.selectors import charter_latest
 
 User = get_user_model()
 
@@ -335,7 +338,7 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
         charters = self.context.setdefault("latest_charters", {})
         project_id = version.dataset.project_id
         if project_id not in charters:
-            charters[project_id] = version.dataset.project.charters.order_by("-version").first()
+            charters[project_id] = charter_latest(project=version.dataset.project)
         if not hasattr(version, "_block_reasons"):
             version._block_reasons = training_block_reasons(version, charter=charters[project_id])
         return version._block_reasons
@@ -345,7 +348,7 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
 
     def get_status(self, version) -> str:
         """`ready`, or `blocked` when policy forbids training on it (validation failures leave no version)."""
-        return "blocked" if self._reasons(version) else "ready"
+        return DatasetVersionStatus.BLOCKED if self._reasons(version) else DatasetVersionStatus.READY
 
 
 class DatasetVersionSplitSerializer(serializers.Serializer):

@@ -1,21 +1,40 @@
-"""A small JSON Schema validator for extraction outputs (no dependency).
+"""A project's JSON Schema for extraction outputs: checked when saved, validated by `jsonschema`.
 
-Supported keywords: type (a name or a list), properties, required, additionalProperties (bool or
-schema), enum, const, items (one schema), minItems/maxItems, minimum/maximum,
-exclusiveMinimum/exclusiveMaximum (numbers), minLength/maxLength, pattern (re.search, as JSON
-Schema specifies). Other keywords are ignored. Booleans are never numbers, integers may be written
-as 3.0 only if they are integral floats. Errors name the path, e.g. "output.entities[0].name".
+Draft 2020-12 with format checking (`date-time`, `email`, `uri`, `uuid`, …; `iri` and `iri-reference`
+are not checked, see pyproject.toml). A schema is accepted only if
+
+- it satisfies the Draft 2020-12 meta-schema (a keyword of the wrong type, such as
+  `"minLength": "5"`, is refused with its path: `output_schema.properties.name.minLength`);
+- every `pattern` and `patternProperties` regex compiles in RE2, the linear-time engine that
+  evaluates them here: a crafted row can never make a pattern backtrack for seconds, and patterns
+  that need backtracking (backreferences, lookarounds) are refused with RE2's reason;
+- every `$ref` / `$dynamicRef` resolves inside the schema (nothing is fetched);
+- it does not combine `unevaluatedProperties` with `patternProperties` (jsonschema evaluates that
+  pair with Python's backtracking `re`, out of reach of the RE2 keywords installed here).
+
+Errors name the path of the value, e.g. "output.entities[0].name"; a missing required property is
+reported at the property's own path ("output.currency"), as the ingest errors always did.
 """
 
 from __future__ import annotations
 
-import re
+import functools
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import re2
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
+from jsonschema.exceptions import best_match
+from referencing import Registry, Resource
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
+
 from .jsonstrict import join_path
 
-_TYPE_NAMES = {"string", "number", "integer", "boolean", "object", "array", "null"}
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is the user's error, not a line on the server's stderr
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,156 +45,196 @@ class Violation:
 
 
 class SchemaError(ValueError):
-    """The schema itself is unusable (unknown type name, bad pattern, wrong keyword type)."""
+    """The schema itself is unusable; `path` names the offending keyword, e.g. `output_schema.type`."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
-def _json_type_ok(value: Any, name: str) -> bool:
-    if name == "string":
-        return isinstance(value, str)
-    if name == "integer":
-        if isinstance(value, bool):
-            return False
-        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    if name == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if name == "boolean":
-        return isinstance(value, bool)
-    if name == "object":
-        return isinstance(value, dict)
-    if name == "array":
-        return isinstance(value, list)
-    return value is None  # "null"
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
-def _type_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+@functools.lru_cache(maxsize=1024)
+def _compile(pattern: str) -> re2._Regexp:
+    """RE2-compile a user-supplied regex; raises `re2.error` for what RE2 cannot run in linear time."""
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def _refusal(pattern: str) -> str | None:
+    """None if RE2 can run `pattern`, else the reason it is refused."""
+    try:
+        _compile(pattern)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        return f"pattern {pattern!r} is refused: {reason} (only linear-time RE2 syntax is allowed)"
+    return None
+
+
+def _is_re2_regex(instance: object) -> bool:
+    if isinstance(instance, str):
+        _compile(instance)
+    return True
+
+
+def _format_checker() -> FormatChecker:
+    """Every format jsonschema knows, with `regex` meaning "RE2 can run it"."""
+    checker = FormatChecker()
+    checker.checks("regex", raises=re2.error)(_is_re2_regex)
+    return checker
+
+
+# --- keywords that evaluate regexes, re-implemented on RE2 (jsonschema's own use Python's `re`) -------
+
+
+def _pattern(validator, pattern, instance, schema) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _compile(pattern).search(instance):
+        yield ValidationError(f"Does not match the pattern {pattern!r}.")
+
+
+def _pattern_properties(validator, pattern_properties, instance, schema) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in pattern_properties.items():
+        regex = _compile(pattern)
+        for name, value in instance.items():
+            if regex.search(name):
+                yield from validator.descend(value, subschema, path=name, schema_path=pattern)
+
+
+def _additional_names(instance: dict, schema: dict) -> list[str]:
+    properties = schema.get("properties", {})
+    regexes = [_compile(pattern) for pattern in schema.get("patternProperties", {})]
+    return [
+        name
+        for name in instance
+        if name not in properties and not any(regex.search(name) for regex in regexes)
+    ]
+
+
+def _additional_properties(validator, additional, instance, schema) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    extras = _additional_names(instance, schema)
+    if validator.is_type(additional, "object"):
+        for name in extras:
+            yield from validator.descend(instance[name], additional, path=name)
+    elif additional is False:
+        for name in extras:
+            yield ValidationError(f"Property {_shorten(repr(name))} is not allowed.", path=[name])
+
+
+def _required(validator, required, instance, schema) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    for name in required:
+        if name not in instance:
+            yield ValidationError(f"Required property {name!r} is missing.", path=[name])
+
+
+_Validator = validators.extend(
+    Draft202012Validator,
+    {
+        "pattern": _pattern,
+        "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties,
+        "required": _required,
+    },
+)
+_META_VALIDATOR = Draft202012Validator(Draft202012Validator.META_SCHEMA, format_checker=_format_checker())
+
+
+# --- checking the schema itself --------------------------------------------------------------------
+
+
+def _meta_reason(error: ValidationError) -> str:
+    if error.validator == "format" and isinstance(error.cause, re2.error):
+        return _refusal(error.instance) or error.message
+    if error.context:  # anyOf/oneOf in the meta-schema: say which branch came closest
+        return f"{error.message} ({best_match(error.context).message})"
+    return error.message
+
+
+def _subschemas(resource: Resource) -> Iterator[Any]:
+    yield resource.contents
+    for sub in resource.subresources():
+        yield from _subschemas(sub)
+
+
+def _check_references(schema: dict, where: str) -> None:
+    resource = DRAFT202012.create_resource(schema)
+    resolver = Registry().with_resource("", resource).resolver(base_uri="")
+    subschemas = [sub for sub in _subschemas(resource) if isinstance(sub, dict)]
+    for sub in subschemas:
+        for keyword in ("$ref", "$dynamicRef"):
+            if keyword not in sub:
+                continue
+            try:
+                resolver.lookup(sub[keyword])
+            except Unresolvable:
+                raise SchemaError(
+                    join_path(where, keyword),
+                    f"{sub[keyword]!r} does not resolve inside the schema "
+                    "(only references such as '#/$defs/name' are allowed; nothing is fetched).",
+                ) from None
+    uses_unevaluated = any("unevaluatedProperties" in sub for sub in subschemas)
+    if uses_unevaluated and any("patternProperties" in sub for sub in subschemas):
+        raise SchemaError(
+            join_path(where, "unevaluatedProperties"),
+            "unevaluatedProperties cannot be combined with patternProperties; "
+            "use additionalProperties instead.",
+        )
+
+
+def check_schema(schema: Any, where: str = "output_schema") -> None:
+    """Raise SchemaError (path of the bad keyword, reason) unless `schema` is usable; see the module."""
+    if not isinstance(schema, dict):
+        raise SchemaError(where, "the schema must be a JSON object.")
+    try:
+        error = best_match(_META_VALIDATOR.iter_errors(schema))
+        if error is None:
+            _check_references(schema, where)
+    except RecursionError:
+        raise SchemaError(where, "the schema is nested too deeply.") from None
+    if error is not None:
+        path = where
+        for key in error.absolute_path:
+            path = join_path(path, key)
+        raise SchemaError(path, _shorten(_meta_reason(error)))
+
+
+# --- validating values ---------------------------------------------------------------------------
 
 
 class SchemaValidator:
-    """Compile once (patterns, type lists), validate many values."""
+    """Check the schema once (see `check_schema`), then validate many values."""
 
-    def __init__(self, schema: dict[str, Any]):
-        if not isinstance(schema, dict):
-            raise SchemaError("The output schema must be a JSON object.")
+    def __init__(self, schema: Any, where: str = "output_schema"):
+        check_schema(schema, where)
         self.schema = schema
-        self._patterns: dict[str, re.Pattern[str]] = {}
-        self._check(schema, "$")
-
-    def _check(self, schema: Any, where: str) -> None:
-        if isinstance(schema, bool):
-            return
-        if not isinstance(schema, dict):
-            raise SchemaError(f"{where}: a schema must be an object.")
-        types = schema.get("type")
-        if types is not None:
-            names = [types] if isinstance(types, str) else types
-            if not isinstance(names, list) or not all(n in _TYPE_NAMES for n in names):
-                raise SchemaError(f"{where}: unknown type {types!r}.")
-        if "pattern" in schema:
-            try:
-                self._patterns[schema["pattern"]] = re.compile(schema["pattern"])
-            except (re.error, TypeError) as exc:
-                raise SchemaError(f"{where}: bad pattern {schema['pattern']!r}: {exc}") from None
-        if "enum" in schema and not isinstance(schema["enum"], list):
-            raise SchemaError(f"{where}: enum must be a list.")
-        if "required" in schema and not isinstance(schema["required"], list):
-            raise SchemaError(f"{where}: required must be a list.")
-        properties = schema.get("properties", {})
-        if not isinstance(properties, dict):
-            raise SchemaError(f"{where}: properties must be an object.")
-        for name, sub in properties.items():
-            self._check(sub, f"{where}.properties.{name}")
-        for keyword in ("additionalProperties", "items"):
-            if keyword in schema:
-                self._check(schema[keyword], f"{where}.{keyword}")
+        self.where = where
+        self._validator = _Validator(schema, format_checker=_format_checker())
 
     def validate(self, value: Any, path: str = "output", limit: int = 10) -> list[Violation]:
-        found: list[Violation] = []
-        self._validate(value, self.schema, path, found, limit)
-        return found
+        """Up to `limit` violations, each at the path of the offending value under `path`.
 
-    def _validate(self, value: Any, schema: Any, path: str, found: list[Violation], limit: int) -> None:
-        if len(found) >= limit:
-            return
-        if schema is True:
-            return
-        if schema is False:
-            found.append(Violation(path, "No value is allowed here.", "false"))
-            return
-        types = schema.get("type")
-        if types is not None:
-            names = [types] if isinstance(types, str) else types
-            if not any(_json_type_ok(value, name) for name in names):
-                expected = " or ".join(names)
-                found.append(Violation(path, f"Expected {expected}, got {_type_of(value)}.", "type"))
-                return
-        if "enum" in schema and not any(_equal(value, option) for option in schema["enum"]):
-            found.append(Violation(path, f"{value!r} is not one of {schema['enum']!r}.", "enum"))
-        if "const" in schema and not _equal(value, schema["const"]):
-            found.append(Violation(path, f"{value!r} is not {schema['const']!r}.", "const"))
+        Raises SchemaError for a schema whose references loop without consuming the value.
+        """
+        try:
+            errors = list(itertools.islice(self._validator.iter_errors(value), limit))
+        except RecursionError:
+            raise SchemaError(self.where, "the schema refers to itself without end ($ref loop).") from None
+        return [_violation(error, path) for error in errors]
 
-        if isinstance(value, str):
-            if "minLength" in schema and len(value) < schema["minLength"]:
-                found.append(Violation(path, f"Shorter than {schema['minLength']} characters.", "minLength"))
-            if "maxLength" in schema and len(value) > schema["maxLength"]:
-                found.append(Violation(path, f"Longer than {schema['maxLength']} characters.", "maxLength"))
-            pattern = schema.get("pattern")
-            if pattern is not None and not self._patterns[pattern].search(value):
-                found.append(Violation(path, f"Does not match pattern {pattern!r}.", "pattern"))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            if "minimum" in schema and value < schema["minimum"]:
-                found.append(Violation(path, f"{value} is less than {schema['minimum']}.", "minimum"))
-            if "maximum" in schema and value > schema["maximum"]:
-                found.append(Violation(path, f"{value} is greater than {schema['maximum']}.", "maximum"))
-            low = schema.get("exclusiveMinimum")
-            if isinstance(low, int | float) and not isinstance(low, bool) and value <= low:
-                found.append(Violation(path, f"{value} is not greater than {low}.", "exclusiveMinimum"))
-            high = schema.get("exclusiveMaximum")
-            if isinstance(high, int | float) and not isinstance(high, bool) and value >= high:
-                found.append(Violation(path, f"{value} is not less than {high}.", "exclusiveMaximum"))
-        elif isinstance(value, dict):
-            properties = schema.get("properties", {})
-            for name in schema.get("required", ()):
-                if name not in value:
-                    message = f"Required property {name!r} is missing."
-                    found.append(Violation(join_path(path, name), message, "required"))
-            additional = schema.get("additionalProperties", True)
-            for name, child in value.items():
-                child_path = join_path(path, name)
-                if name in properties:
-                    self._validate(child, properties[name], child_path, found, limit)
-                elif additional is False:
-                    message = f"Property {name!r} is not allowed."
-                    found.append(Violation(child_path, message, "additionalProperties"))
-                elif isinstance(additional, dict):
-                    self._validate(child, additional, child_path, found, limit)
-        elif isinstance(value, list):
-            if "minItems" in schema and len(value) < schema["minItems"]:
-                found.append(Violation(path, f"Fewer than {schema['minItems']} items.", "minItems"))
-            if "maxItems" in schema and len(value) > schema["maxItems"]:
-                found.append(Violation(path, f"More than {schema['maxItems']} items.", "maxItems"))
-            items = schema.get("items")
-            if isinstance(items, dict | bool):
-                for index, child in enumerate(value):
-                    self._validate(child, items, join_path(path, index), found, limit)
+    def is_valid(self, value: Any) -> bool:
+        return not self.validate(value, limit=1)
 
 
-def _equal(left: Any, right: Any) -> bool:
-    """JSON equality: true is not 1, 1 equals 1.0."""
-    if isinstance(left, bool) or isinstance(right, bool):
-        return type(left) is type(right) and left == right
-    if isinstance(left, dict) and isinstance(right, dict):
-        return left.keys() == right.keys() and all(_equal(left[k], right[k]) for k in left)
-    if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(_equal(a, b) for a, b in zip(left, right, strict=True))
-    return left == right
+def _violation(error: ValidationError, base: str) -> Violation:
+    """jsonschema's messages quote the offending value: cap them, the path already says where it is."""
+    path = base
+    for key in error.absolute_path:
+        path = join_path(path, key)
+    return Violation(path, _shorten(error.message), str(error.validator))

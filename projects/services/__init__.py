@@ -10,6 +10,7 @@ from projects.services.datasets import (
     dataset_version_resplit,
 )
 from projects.services.projects import project_create, project_update
+from projects.services.reviewers import governance_reviewer_grant, reviewer_group_ensure
 from projects.services.teams import (
     membership_add,
     membership_change_role,
@@ -28,6 +29,7 @@ __all__ = [
     "dataset_version_merge",
     "dataset_version_redact",
     "dataset_version_resplit",
+    "governance_reviewer_grant",
     "membership_add",
     "membership_change_role",
     "membership_remove",
@@ -35,6 +37,7 @@ __all__ = [
     "personal_access_token_revoke",
     "project_create",
     "project_update",
+    "reviewer_group_ensure",
     "team_create",
     "team_update",
 ]

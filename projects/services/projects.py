@@ -3,16 +3,19 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils.text import slugify
 
-from governance.services import audit_event_record
+from audit.services import audit_event_record
 from projects.choices import TaskType
+from projects.ingest.schema import SchemaError, check_schema
 from projects.models import Project, Team
 from projects.roles import Action, require
 from studio.errors import Conflict, InvalidInput
+from studio.services import model_update
 
 EDITABLE_FIELDS = ("name", "description", "instructions", "output_schema")
 
 
 def _check_output_schema(task_type: str, output_schema) -> None:
+    """Extraction only; a JSON Schema of an object that the ingest validator accepts (see `check_schema`)."""
     if output_schema is None:
         return
     if task_type != TaskType.EXTRACTION:
@@ -25,6 +28,12 @@ def _check_output_schema(task_type: str, output_schema) -> None:
             "The output schema must be a JSON Schema describing an object.",
             details={"output_schema": ["Must be a JSON Schema with type “object”."]},
         )
+    try:
+        check_schema(output_schema, "output_schema")
+    except SchemaError as error:
+        raise InvalidInput(
+            str(error), code="invalid_schema", details={"output_schema": [str(error)]}
+        ) from None
 
 
 @transaction.atomic
@@ -81,13 +90,7 @@ def project_update(*, project: Project, user, **changes) -> Project:
         )
     if "output_schema" in changes:
         _check_output_schema(project.task_type, changes["output_schema"])
-    diff = {}
-    for field, value in changes.items():
-        if getattr(project, field) != value:
-            diff[field] = [getattr(project, field), value]
-            setattr(project, field, value)
+    diff = model_update(instance=project, fields=EDITABLE_FIELDS, data=changes)
     if diff:
-        project.full_clean()
-        project.save()
         audit_event_record(actor=user, action="project.update", target=project, payload=diff)
     return project

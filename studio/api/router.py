@@ -2,7 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
-from governance.api.views import AuditEventViewSet
+from audit.api.views import AuditEventViewSet
 from projects.api.views import (
     CharterViewSet,
     DatasetVersionViewSet,

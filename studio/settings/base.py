@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "studio",
+    "audit",
     "projects",
     "training",
     "evaluation",

@@ -4,10 +4,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from governance.services import governance_reviewer_grant
+from projects.choices import Role
 from projects.models import Membership, Team
-from projects.roles import Role
-from projects.services import membership_add, team_create
+from projects.services import governance_reviewer_grant, membership_add, team_create
+from studio.tenancy import REVIEWER_GROUP
 
 DEMO_PASSWORD = "studio-demo"
 DEMO_TEAM = ("Customer Support", "support")
@@ -51,7 +51,7 @@ class Command(BaseCommand):
             if not Membership.objects.filter(team=team, user=member).exists():
                 membership_add(team=team, user=owner, login=username, role=role)
         reviewer = user(REVIEWER)
-        if not reviewer.groups.filter(name="governance-reviewers").exists():
+        if not reviewer.groups.filter(name=REVIEWER_GROUP).exists():
             governance_reviewer_grant(user=reviewer)
 
         self.stdout.write(

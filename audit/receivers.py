@@ -4,7 +4,7 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
 from django.dispatch import receiver
 
-from governance.services import audit_event_record
+from audit.services import audit_event_record
 
 
 @receiver(user_logged_in, dispatch_uid="audit_user_logged_in")

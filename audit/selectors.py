@@ -1,6 +1,6 @@
 from django.db.models import QuerySet
 
-from governance.models import AuditEvent
+from audit.models import AuditEvent
 
 
 def audit_event_list(*, user) -> QuerySet[AuditEvent]:

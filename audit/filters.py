@@ -1,6 +1,6 @@
 import django_filters
 
-from governance.models import AuditEvent
+from audit.models import AuditEvent
 
 
 class AuditEventFilterSet(django_filters.FilterSet):

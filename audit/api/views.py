@@ -1,8 +1,8 @@
 from rest_framework import viewsets
 
-from governance.api.serializers import AuditEventSerializer
-from governance.filters import AuditEventFilterSet
-from governance.selectors import audit_event_list
+from audit.api.serializers import AuditEventSerializer
+from audit.filters import AuditEventFilterSet
+from audit.selectors import audit_event_list
 
 
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
