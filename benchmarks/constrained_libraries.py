@@ -107,6 +107,22 @@ def _bits_to_bool(bitmask_row: torch.Tensor, vocab_size: int) -> torch.Tensor:
 # -- the candidates, each behind the engine's TokenConstraint protocol --------------------------------
 
 
+class UntilStop:
+    """A constraint whose answer ends at a stop token; ``consume`` hands every other token to the library."""
+
+    def __init__(self, stop_ids):
+        self.stop_ids, self.ended = stop_ids, False
+
+    def advance(self, token_id):
+        if token_id in self.stop_ids:
+            self.ended = True
+        else:
+            self.consume(token_id)
+
+    def is_complete(self):
+        return self.ended
+
+
 class XGrammar:
     name = "xgrammar"
 
@@ -166,11 +182,11 @@ class LLGuidance:
     def constraint(self, compiled):
         llg, tokenizer, stop_ids = self.llg, self.tokenizer, self.stop_ids
 
-        class Constraint:
+        class Constraint(UntilStop):
             def __init__(self):
+                super().__init__(stop_ids)
                 self.matcher = llg.LLMatcher(tokenizer, compiled)
                 self.bitmask = llg.torch.allocate_token_bitmask(1, tokenizer.vocab_size)
-                self.ended = False
 
             def allowed_token_mask(self, vocab_size):
                 if self.matcher.is_stopped():  # the document is complete: only the end of turn remains
@@ -180,15 +196,9 @@ class LLGuidance:
                 llg.torch.fill_next_token_bitmask(self.matcher, self.bitmask, 0)
                 return _bits_to_bool(self.bitmask[0], vocab_size)
 
-            def advance(self, token_id):
-                self.ended = token_id in stop_ids
-                if self.matcher.is_stopped():
-                    return
+            def consume(self, token_id):
                 if not self.matcher.consume_token(token_id):
                     raise RuntimeError(f"llguidance refused a token it allowed: {self.matcher.get_error()}")
-
-            def is_complete(self):
-                return self.ended
 
         return Constraint()
 
@@ -219,24 +229,18 @@ class OutlinesCore:
     def constraint(self, compiled):
         oc, stop_ids = self.oc, self.stop_ids
 
-        class Constraint:
+        class Constraint(UntilStop):
             def __init__(self):
+                super().__init__(stop_ids)
                 self.guide = oc.Guide(compiled)
-                self.ended = False
 
             def allowed_token_mask(self, vocab_size):
                 allowed = torch.zeros(vocab_size, dtype=torch.bool)
                 allowed[self.guide.get_tokens()] = True
                 return allowed
 
-            def advance(self, token_id):
-                if token_id in stop_ids:
-                    self.ended = True
-                else:
-                    self.guide.advance(token_id)
-
-            def is_complete(self):
-                return self.ended
+            def consume(self, token_id):
+                self.guide.advance(token_id)
 
         return Constraint()
 
@@ -266,10 +270,10 @@ class LMFormatEnforcer:
         enforcer = self.enforcer_class(self.data, self.parser_class(compiled))
         stop_ids = self.stop_ids
 
-        class Constraint:
+        class Constraint(UntilStop):
             def __init__(self):
+                super().__init__(stop_ids)
                 self.tokens: list[int] = []
-                self.ended = False
 
             def allowed_token_mask(self, vocab_size):
                 tokens = enforcer.get_allowed_tokens(self.tokens)
@@ -279,12 +283,8 @@ class LMFormatEnforcer:
                 allowed[tokens.allowed_tokens] = True
                 return allowed
 
-            def advance(self, token_id):
-                self.ended = token_id in stop_ids
+            def consume(self, token_id):
                 self.tokens.append(token_id)
-
-            def is_complete(self):
-                return self.ended
 
         return Constraint()
 
@@ -325,6 +325,20 @@ class Timed:
 
     def is_complete(self):
         return self.inner.is_complete()
+
+
+def decode(model, fmt: PromptFormat, prompts, max_new_tokens: int, constraints=None):
+    """Greedy answers to the prompts and the seconds they took."""
+    started = time.perf_counter()
+    generated = greedy_decode(
+        model,
+        prompts,
+        pad_id=fmt.tokenizer.pad_token_id,
+        stop_ids=fmt.stop_ids,
+        max_new_tokens=max_new_tokens,
+        constraints=constraints,
+    )
+    return generated, time.perf_counter() - started
 
 
 def check(fmt: PromptFormat, generated: list[list[int]], schema: dict, show: bool = False) -> dict:
@@ -393,15 +407,7 @@ def main() -> None:
             instructions = f"Extract the booking as JSON matching this schema: {json.dumps(schema)}"
             fmt = PromptFormat(tokenizer, instructions)
             prompts = [fmt.prompt_ids(text) for text in texts]
-            started = time.perf_counter()
-            free = greedy_decode(
-                model,
-                prompts,
-                pad_id=tokenizer.pad_token_id,
-                stop_ids=fmt.stop_ids,
-                max_new_tokens=args.max_new_tokens,
-            )
-            free_seconds = time.perf_counter() - started
+            free, free_seconds = decode(model, fmt, prompts, args.max_new_tokens)
             free_tokens = sum(len(ids) for ids in free)
             counts = check(fmt, free, schema)
             print(
@@ -420,20 +426,12 @@ def main() -> None:
                     )
                     continue
                 clock = [0.0]
-                started = time.perf_counter()
                 try:
-                    generated = greedy_decode(
-                        model,
-                        prompts,
-                        pad_id=tokenizer.pad_token_id,
-                        stop_ids=fmt.stop_ids,
-                        max_new_tokens=args.max_new_tokens,
-                        constraints=[Timed(library.constraint(compiled), clock) for _ in prompts],
-                    )
+                    constraints = [Timed(library.constraint(compiled), clock) for _ in prompts]
+                    generated, seconds = decode(model, fmt, prompts, args.max_new_tokens, constraints)
                 except Exception as error:
                     print(f"  {schema_name:<24} {name:<19} FAILED while decoding: {error!r}")
                     continue
-                seconds = time.perf_counter() - started
                 tokens = sum(len(ids) for ids in generated)
                 counts = check(fmt, generated, schema, show=args.show_failures)
                 print(

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
-from training_quality import SHARED_DATA, PrintReporter, read_jsonl
+from training_quality import SHARED_DATA, read_jsonl, train_adapter
 
 from training.engine.base_models import ensure_cached
 from training.engine.classify import LabelTree, score_label_batch
@@ -37,7 +37,6 @@ from training.engine.config import resolve_preset
 from training.engine.data import PromptFormat
 from training.engine.hardware import detect
 from training.engine.inference import DEFAULT_TOLERANCE, LabelTrie, load_model_version, score_labels
-from training.engine.runner import run_training
 
 INSTRUCTIONS = "Classify the user's request into its intent label."
 
@@ -76,16 +75,8 @@ def train_quick(cached, data: Path, work: Path, labels: list[str]) -> Path:
     train = read_jsonl(data / "train_small.jsonl")
     hp = resolve_preset("quick", n_train_examples=len(train), device_type=detect()["device"])
     print(f"training a quick adapter: {hp.model_dump_json()}")
-    result = run_training(
-        work_dir=work,
-        base_model=cached,
-        train_rows=train,
-        val_rows=[],
-        instructions=INSTRUCTIONS,
-        task_type="classification",
-        labels=labels,
-        hyperparameters=hp,
-        reporter=PrintReporter(),
+    result = train_adapter(
+        cached, train, hp, work, instructions=INSTRUCTIONS, task_type="classification", labels=labels
     )
     return result.output_dir
 

@@ -27,13 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import jsonschema
 import torch
-from training_quality import SHARED_DATA, PrintReporter, read_jsonl
+from training_quality import SHARED_DATA, read_jsonl, train_adapter
 
 from training.engine.base_models import ensure_cached
 from training.engine.config import Hyperparameters
 from training.engine.hardware import detect
 from training.engine.inference import load_model_version
-from training.engine.runner import run_training
 
 INSTRUCTIONS = (
     "Extract the restaurant booking details from the message as a JSON object with any of the keys "
@@ -115,16 +114,8 @@ def main() -> None:
             hp = Hyperparameters(epochs=1, learning_rate=1e-3, batch_size=16, lora_r=16, lora_alpha=32)
             print(f"training on {len(rows)} rows: {hp.model_dump_json()}")
             started = time.perf_counter()
-            result = run_training(
-                work_dir=Path(work),
-                base_model=cached,
-                train_rows=rows,
-                val_rows=[],
-                instructions=INSTRUCTIONS,
-                task_type="extraction",
-                labels=None,
-                hyperparameters=hp,
-                reporter=PrintReporter(),
+            result = train_adapter(
+                cached, rows, hp, Path(work), instructions=INSTRUCTIONS, task_type="extraction"
             )
             print(f"trained {result.steps} steps in {time.perf_counter() - started:.0f} s")
             adapter = result.output_dir

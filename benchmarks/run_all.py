@@ -32,8 +32,12 @@ def main() -> None:
         run("benchmarks/ingest_throughput.py", "--tokenizer", str(tokenizer))
     run("benchmarks/training_throughput.py", "--engine-batches", "16,32")
     run("benchmarks/serving_engine.py", "--cache", str(CACHE))
+    run("benchmarks/extraction_constrained.py", "--cache", str(CACHE))
     if not args.skip_quality:
-        run("benchmarks/training_quality.py", "--cache", str(CACHE))
+        # The quality run's adapter is the model version the eval-throughput benchmark measures.
+        adapter = ROOT / "var" / "benchmarks" / "clinc150-balanced"
+        run("benchmarks/training_quality.py", "--cache", str(CACHE), "--keep", str(adapter))
+        run("benchmarks/eval_throughput.py", "--cache", str(CACHE), "--adapter", str(adapter))
 
 
 if __name__ == "__main__":

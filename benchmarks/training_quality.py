@@ -55,6 +55,23 @@ class PrintReporter(NullReporter):
         print(f"  [{level}] {message}", flush=True)
 
 
+def train_adapter(
+    cached, rows: list[dict], hp, work_dir: Path, *, instructions: str, task_type: str, labels=None
+):
+    """``run_training`` as the benchmarks call it: no validation split, progress printed."""
+    return run_training(
+        work_dir=work_dir,
+        base_model=cached,
+        train_rows=rows,
+        val_rows=[],
+        instructions=instructions,
+        task_type=task_type,
+        labels=labels,
+        hyperparameters=hp,
+        reporter=PrintReporter(),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=SHARED_DATA / "clinc150")
@@ -87,16 +104,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as work:
         started = time.perf_counter()
-        result = run_training(
-            work_dir=Path(work),
-            base_model=cached,
-            train_rows=train,
-            val_rows=[],
+        result = train_adapter(
+            cached,
+            train,
+            hp,
+            Path(work),
             instructions=INSTRUCTIONS,
             task_type="classification",
             labels=labels,
-            hyperparameters=hp,
-            reporter=PrintReporter(),
         )
         trained = time.perf_counter()
         predictor = load_model_version(result.output_dir, cached)
