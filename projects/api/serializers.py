@@ -72,7 +72,7 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 class MembershipCreateSerializer(serializers.Serializer):
     team = serializers.SlugField(help_text="The team's slug.")
-    user = serializers.CharField(help_text="Username or e-mail address of an existing user.")
+    user = serializers.CharField(max_length=254, help_text="Username or e-mail address of an existing user.")
     role = serializers.ChoiceField(choices=Role.choices)
 
 

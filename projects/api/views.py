@@ -1,5 +1,5 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -38,6 +38,7 @@ from studio.api.parsers import JSONParser
 from studio.errors import NotFound
 
 
+@extend_schema_view(partial_update=extend_schema(request=TeamUpdateSerializer, responses=TeamSerializer))
 class TeamViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -102,11 +103,13 @@ class MemberViewSet(
 
     @extend_schema(request=MembershipUpdateSerializer, responses=MembershipSerializer)
     def partial_update(self, request, *args, **kwargs):
-        data = MembershipUpdateSerializer(data=request.data)
+        data = MembershipUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        membership = services.membership_change_role(
-            membership=self.get_object(), user=request.user, role=data.validated_data["role"]
-        )
+        membership = self.get_object()
+        if "role" in data.validated_data:  # PATCH {} changes nothing, as for every other resource
+            membership = services.membership_change_role(
+                membership=membership, user=request.user, role=data.validated_data["role"]
+            )
         return Response(MembershipSerializer(membership).data)
 
     def perform_destroy(self, instance):
@@ -138,6 +141,9 @@ class PersonalAccessTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         return Response(PersonalAccessTokenSerializer(token).data)
 
 
+@extend_schema_view(
+    partial_update=extend_schema(request=ProjectUpdateSerializer, responses=ProjectSerializer)
+)
 class ProjectViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
