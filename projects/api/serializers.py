@@ -248,7 +248,7 @@ class DatasetVersionSummarySerializer(serializers.ModelSerializer):
 class DatasetSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     versions = DatasetVersionSummarySerializer(many=True, read_only=True)
-    retention_until = serializers.DateTimeField(read_only=True)
+    retention_until = serializers.DateTimeField(read_only=True, allow_null=True)
     retention_expired = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -318,7 +318,7 @@ class DatasetCardSerializer(serializers.Serializer):
 class DatasetVersionSerializer(serializers.ModelSerializer):
     dataset = serializers.PrimaryKeyRelatedField(read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True)
-    merged_from = serializers.PrimaryKeyRelatedField(read_only=True)
+    merged_from = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     training_blocked_reasons = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField()
 
