@@ -31,6 +31,7 @@ def main() -> None:
     if tokenizer.exists():
         run("benchmarks/ingest_throughput.py", "--tokenizer", str(tokenizer))
     run("benchmarks/training_throughput.py", "--engine-batches", "16,32")
+    run("benchmarks/serving_engine.py", "--cache", str(CACHE))
     if not args.skip_quality:
         run("benchmarks/training_quality.py", "--cache", str(CACHE))
 

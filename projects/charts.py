@@ -4,29 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-ACCENT = "#2f5d8a"
-SECOND = "#8fb3d9"
-MUTED = "#6b7580"
-GRID = "#eceff3"
-FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
-
-
-def _layout(*, x_title: str, y_title: str, height: int = 320, **extra) -> go.Layout:
-    axis = {"gridcolor": GRID, "zeroline": False, "linecolor": "#d5dae0", "ticks": "", "automargin": True}
-    return go.Layout(
-        template="none",  # a bare template keeps the JSON small; the look is set here
-        height=height,
-        margin={"l": 56, "r": 16, "t": 16, "b": 48},
-        font={"family": FONT, "size": 12, "color": "#1f2d3d"},
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="#ffffff",
-        bargap=0.08,
-        showlegend=False,
-        hoverlabel={"bgcolor": "#ffffff", "bordercolor": "#d5dae0", "font": {"family": FONT}},
-        xaxis={**axis, "title": {"text": x_title, "font": {"color": MUTED}}},
-        yaxis={**axis, "title": {"text": y_title, "font": {"color": MUTED}}, "rangemode": "tozero"},
-        **extra,
-    )
+from studio.charts import ACCENT, MUTED, figure_layout
 
 
 def label_distribution_figure(distribution: dict[str, int], *, limit: int = 40) -> go.Figure:
@@ -48,7 +26,7 @@ def label_distribution_figure(distribution: dict[str, int], *, limit: int = 40) 
             cliponaxis=False,
             hovertemplate="%{x}: %{y} rows<extra></extra>",
         ),
-        layout=_layout(x_title="Label", y_title="Rows"),
+        layout=figure_layout(x_title="Label", y_title="Rows"),
     )
     figure.update_xaxes(type="category", tickangle=-30 if len(labels) > 8 else 0)
     return figure
@@ -73,7 +51,7 @@ def length_histogram_figure(summary: dict, *, unit: str, color: str = ACCENT) ->
             marker={"color": color, "line": {"color": "#ffffff", "width": 1}},
             hovertemplate=f"%{{customdata}} {unit}: %{{y}} rows<extra></extra>",
         ),
-        layout=_layout(x_title=f"Length ({unit})", y_title="Rows", height=280),
+        layout=figure_layout(x_title=f"Length ({unit})", y_title="Rows", height=280),
     )
     if edges and edges[-1] - edges[0] <= 12:
         figure.update_xaxes(dtick=1)

@@ -1,5 +1,16 @@
 from django.db import models
 
+from studio.choices import StatusChoices
+
+
+class Role(models.TextChoices):
+    """A member's role in a team; what each may do is `projects.roles.ROLE_ACTIONS`."""
+
+    OWNER = "owner", "Team owner"
+    PRODUCT_OWNER = "product_owner", "Product owner"
+    ML_ENGINEER = "ml_engineer", "ML engineer"
+    VIEWER = "viewer", "Viewer"
+
 
 class TaskType(models.TextChoices):
     CLASSIFICATION = "classification", "Classification — one label from a set"
@@ -54,3 +65,16 @@ class LawfulBasis(models.TextChoices):
     LEGITIMATE_INTEREST = "legitimate_interest", "Legitimate interest"
     CONSENT = "consent", "Consent"
     LEGAL_OBLIGATION = "legal_obligation", "Legal obligation"
+
+
+class TokenStatus(StatusChoices):
+    ACTIVE = "active", "success", "Active"
+    EXPIRED = "expired", "light", "Expired"
+    REVOKED = "revoked", "light", "Revoked"
+
+
+class DatasetVersionStatus(StatusChoices):
+    """Whether a version may be trained on (a version that failed validation is never stored)."""
+
+    READY = "ready", "success", "Ready"
+    BLOCKED = "blocked", "warning", "Blocked"

@@ -1,5 +1,6 @@
+from projects.choices import Role
 from projects.current_team import resolve_current_team
-from projects.roles import Role, role_in
+from projects.roles import role_in
 
 
 def current_team(request):

@@ -10,10 +10,10 @@ from projects.choices import (
     LawfulBasis,
     ReleaseCadence,
     Residency,
+    Role,
     TaskType,
 )
 from projects.models import MAX_RETENTION_DAYS
-from projects.roles import Role
 from projects.schemas import SUCCESS_MEASURE_LIMIT
 from studio import jsonbounds
 from studio.forms import DateTimeField

@@ -17,9 +17,10 @@ from projects.choices import (
     LawfulBasis,
     ReleaseCadence,
     Residency,
+    Role,
     TaskType,
+    TokenStatus,
 )
-from projects.roles import Role
 from studio.models import TeamOwnedModel, TimeStampedModel
 
 
@@ -66,12 +67,6 @@ class PersonalAccessTokenQuerySet(models.QuerySet):
             return self.none()
         return self.filter(user_id=user.pk)
 
-    def usable(self) -> PersonalAccessTokenQuerySet:
-        now = timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(
-            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
-        )
-
 
 class PersonalAccessToken(TimeStampedModel):
     """A bearer token for integrations; only its SHA-256 is stored, the secret is shown once."""
@@ -103,10 +98,10 @@ class PersonalAccessToken(TimeStampedModel):
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @property
-    def status(self) -> str:
+    def status(self) -> TokenStatus:
         if self.revoked_at:
-            return "revoked"
-        return "expired" if self.is_expired else "active"
+            return TokenStatus.REVOKED
+        return TokenStatus.EXPIRED if self.is_expired else TokenStatus.ACTIVE
 
 
 class Project(TeamOwnedModel):

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from projects.choices import DataClass
 from projects.models import DatasetVersion
+from projects.selectors import charter_latest
 from studio.errors import Conflict
 
 _LABELS = dict(DataClass.choices)
@@ -21,7 +22,7 @@ def training_block_reasons(version: DatasetVersion, *, charter=_LATEST) -> list[
     dataset = version.dataset
     reasons = []
     if charter is _LATEST:
-        charter = dataset.project.charters.order_by("-version").first()
+        charter = charter_latest(project=dataset.project)
     if charter is None:
         reasons.append(
             "The project has no charter yet: write one that states which data classes it may process."

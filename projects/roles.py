@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from django.db import models
-
+from projects.choices import Role
+from projects.models import Membership
 from studio.errors import Forbidden
 from studio.tenancy import is_governance_reviewer
-
-
-class Role(models.TextChoices):
-    OWNER = "owner", "Team owner"
-    PRODUCT_OWNER = "product_owner", "Product owner"
-    ML_ENGINEER = "ml_engineer", "ML engineer"
-    VIEWER = "viewer", "Viewer"
 
 
 class Action(StrEnum):
@@ -84,8 +77,6 @@ def role_in(user, team) -> str | None:
         return None
     cache = user.__dict__.setdefault("_studio_roles", {})
     if team.pk not in cache:
-        from projects.models import Membership
-
         cache[team.pk] = (
             Membership.objects.filter(team_id=team.pk, user_id=user.pk).values_list("role", flat=True).first()
         )

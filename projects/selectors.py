@@ -51,11 +51,8 @@ def charter_list(*, user, project: Project | None = None) -> QuerySet[Charter]:
     return qs.filter(project=project) if project is not None else qs
 
 
-def charter_get(*, user, pk) -> Charter:
-    return get_for_user(Charter.objects.select_related("project__team", "author"), user, pk=pk)
-
-
 def charter_latest(*, project: Project) -> Charter | None:
+    """The project's current charter (its highest version), or None before the first is written."""
     return project.charters.order_by("-version").first()
 
 

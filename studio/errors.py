@@ -67,6 +67,11 @@ def error_body(code: str, message: str, details: Any = None) -> dict:
     return {"error": {"code": code, "message": message, "details": details if details is not None else {}}}
 
 
+def error_json_response(error: ApplicationError) -> JsonResponse:
+    """The standard error body for a response built outside DRF (middleware, plain Django views)."""
+    return JsonResponse(error_body(error.code, error.message, error.details), status=error.status_code)
+
+
 def _drf_code(exc: drf_exceptions.APIException) -> str:
     codes = exc.get_codes()
     if isinstance(codes, str):

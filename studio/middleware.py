@@ -3,8 +3,13 @@
 import re
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
 
+from studio.errors import ApplicationError, Forbidden, NotFound, PayloadTooLarge, error_json_response
 from studio.request_context import bind_request_id, current_request_id, reset_request_id
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -41,15 +46,11 @@ class UploadSizeLimitMiddleware:
         except ValueError:
             length = 0
         if length > limit:
-            return JsonResponse(
-                {
-                    "error": {
-                        "code": "payload_too_large",
-                        "message": f"The request body is {length} bytes; the limit is {limit} bytes.",
-                        "details": {"limit_bytes": limit, "content_length": length},
-                    }
-                },
-                status=413,
+            return error_json_response(
+                PayloadTooLarge(
+                    f"The request body is {length} bytes; the limit is {limit} bytes.",
+                    details={"limit_bytes": limit, "content_length": length},
+                )
             )
         return self.get_response(request)
 
@@ -64,11 +65,6 @@ class ApplicationErrorPageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        from django.core.exceptions import PermissionDenied
-        from django.http import Http404
-
-        from studio.errors import ApplicationError, Forbidden, NotFound
-
         if not isinstance(exception, ApplicationError) or request.path.startswith(("/api/", "/v1/")):
             return None
         if isinstance(exception, NotFound):
@@ -80,13 +76,13 @@ class ApplicationErrorPageMiddleware:
     @staticmethod
     def _back_with_message(request, exception):
         """Any other refusal (a conflict, bad input) goes back to the page it came from, saying why."""
-        from django.contrib import messages
-        from django.http import HttpResponseRedirect
-        from django.shortcuts import render
-        from django.utils.http import url_has_allowed_host_and_scheme
-
         referer = request.META.get("HTTP_REFERER", "")
         if referer and url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}):
             messages.error(request, exception.message)
             return HttpResponseRedirect(referer)
-        return render(request, "400.html", {"message": exception.message}, status=exception.status_code)
+        return render(
+            request,
+            "400.html",
+            {"message": exception.message, "status": exception.status_code},
+            status=exception.status_code,
+        )

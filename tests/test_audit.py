@@ -120,3 +120,21 @@ def test_governance_reviewers_use_the_admin_console_read_only(client, team, owne
     event = AuditEvent.objects.get(action="team.update")
     assert client.post(f"/admin/audit/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_an_update_records_what_changed_and_an_unchanged_one_records_nothing(api, team, owner):
+    from projects.tests.factories import ProjectFactory
+
+    project = ProjectFactory(team=team, owner=owner, name="Intents", description="old")
+    url = f"/api/v1/projects/{project.pk}/"
+    api.as_user(owner)
+    assert api.patch(url, {"description": "old", "name": "Intents"}, format="json").status_code == 200
+    assert not AuditEvent.objects.filter(action="project.update").exists()
+
+    before = project.updated_at
+    response = api.patch(url, {"description": "Routes e-mails", "name": "Intents"}, format="json")
+    assert response.json()["description"] == "Routes e-mails"
+    event = AuditEvent.objects.get(action="project.update", target_id=str(project.pk))
+    assert event.payload == {"description": ["old", "Routes e-mails"]}
+    project.refresh_from_db()
+    assert project.description == "Routes e-mails" and project.updated_at > before

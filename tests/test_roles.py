@@ -2,8 +2,9 @@
 
 import pytest
 
+from projects.choices import Role
 from projects.models import Membership
-from projects.roles import ROLE_ACTIONS, Action, Role, can
+from projects.roles import ROLE_ACTIONS, Action, can
 
 pytestmark = pytest.mark.django_db
 

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
+from projects.choices import Role
 from projects.models import Membership
-from projects.roles import Role
 
 pytestmark = pytest.mark.django_db
 

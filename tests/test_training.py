@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import io
 import zipfile
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from projects.models import DatasetVersion
 from projects.tests.factories import CharterFactory, ProjectFactory, classification_rows, jsonl_bytes
 from tests.worker import wait_until
 from training.choices import JobStatus
-from training.models import ModelVersion, TrainingJob
+from training.models import ModelVersion, TrainingJob, TrainingJobEvent, TrainingMetricPoint
 from training.tests.factories import BaseModelFactory
 
 FAST_WORKER = {"STUDIO_PROGRESS_INTERVAL_SECONDS": "0.2", "STUDIO_REAPER_INTERVAL_SECONDS": "1"}
@@ -162,6 +164,88 @@ def test_base_models_catalog_lists_the_default(api, owner):
     models = api.as_user(owner).get("/api/v1/base-models/").json()["results"]
     default = next(m for m in models if m["is_default"])
     assert default["key"] == "smollm2-135m-instruct"
+
+
+# --- the lease (no worker needed) ------------------------------------------------------------------
+
+
+def _taken_over(job_id: int) -> None:
+    """Worker "a" claims the job, its lease lapses (as if it hung), and worker "b" takes the job over."""
+    from training import services
+
+    assert services.training_job_claim(job_id=job_id, worker="a")
+    assert services.training_job_claim(job_id=job_id, worker="b") is None  # a's lease is still live
+    TrainingJob.objects.filter(pk=job_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert services.training_job_claim(job_id=job_id, worker="b")
+
+
+def _everything_about(job_id: int) -> dict:
+    job = TrainingJob.objects.filter(pk=job_id).values().get()
+    return {
+        "job": {key: value for key, value in job.items() if key not in ("lease_expires_at", "heartbeat_at")},
+        "events": list(TrainingJobEvent.objects.filter(job_id=job_id).values_list("message", flat=True)),
+        "points": TrainingMetricPoint.objects.filter(job_id=job_id).count(),
+        "versions": ModelVersion.objects.filter(training_job_id=job_id).count(),
+        "audit": AuditEvent.objects.filter(target_type="training.trainingjob", target_id=str(job_id)).count(),
+    }
+
+
+@pytest.mark.django_db
+def test_a_worker_whose_job_was_taken_over_can_write_nothing(api, project, dataset_version, tiny_base_model):
+    from training import services
+
+    job_id = create_job(api.as_user(project.owner), project, dataset_version, tiny_base_model).json()["id"]
+    _taken_over(job_id)
+    before = _everything_about(job_id)
+    stale = {"job_id": job_id, "worker": "a"}
+    progress = {"total_steps": 40, "epoch": 0.5, "learning_rate": 1e-3, "tokens_per_second": 9.0}
+    assert not services.training_job_heartbeat(**stale)
+    assert not services.training_job_record_progress(
+        **stale, step=7, train_loss=1.5, eta_seconds=3, **progress
+    )
+    assert not services.training_job_record_evaluation(
+        **stale, step=10, val_loss=0.9, metrics={"accuracy": 1}
+    )
+    assert not services.training_job_record_checkpoint(**stale, step=10)
+    assert not services.training_job_record_event(**stale, level="info", message="resumed")
+    assert not services.training_job_save_resolved_hyperparameters(
+        **stale, hyperparameters={"max_steps": 1}, device="cuda", preset="balanced"
+    )
+    assert (
+        services.training_job_succeed(**stale, model_version_fields={}, metrics={"x": 1}, hardware={}) is None
+    )
+    assert not services.training_job_fail(**stale, reason="stale")
+    assert not services.training_job_mark_cancelled(**stale)
+    assert _everything_about(job_id) == before
+    job = job_state(job_id)
+    assert job.status == JobStatus.RUNNING and job.lease_owner == "b" and job.attempt == 2
+
+    assert services.training_job_record_checkpoint(job_id=job_id, worker="b", step=10)
+    assert job_state(job_id).last_checkpoint_step == 10
+
+
+@pytest.mark.django_db
+def test_the_reaper_requeues_a_lapsed_job_and_fails_it_at_the_attempt_cap(
+    api, project, dataset_version, tiny_base_model, settings
+):
+    from training import services
+
+    settings.STUDIO_TRAINING_MAX_ATTEMPTS = 2
+    job_id = create_job(api.as_user(project.owner), project, dataset_version, tiny_base_model).json()["id"]
+    lapse = {"lease_expires_at": timezone.now() - timedelta(seconds=1)}
+    assert services.training_job_claim(job_id=job_id, worker="a")
+    assert services.training_jobs_reap_stale() == []  # the lease is live
+    TrainingJob.objects.filter(pk=job_id).update(**lapse)
+    assert services.training_jobs_reap_stale() == [job_id]
+    assert (job_state(job_id).status, job_state(job_id).lease_owner) == (JobStatus.QUEUED, "")
+    assert not services.training_job_heartbeat(job_id=job_id, worker="a")
+
+    assert services.training_job_claim(job_id=job_id, worker="b")
+    TrainingJob.objects.filter(pk=job_id).update(**lapse)
+    assert services.training_jobs_reap_stale() == []
+    job = job_state(job_id)
+    assert job.status == JobStatus.FAILED and "lost 2 times (limit 2)" in job.failure_reason
+    assert not services.training_job_heartbeat(job_id=job_id, worker="b")
 
 
 # --- through a real worker -------------------------------------------------------------------------

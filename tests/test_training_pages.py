@@ -522,7 +522,7 @@ def test_merged_weights_are_exported_on_request_then_downloadable(
     assert "A worker is merging" in text(response)
     assert len(callbacks) == 1  # the export task is queued once the request's transaction commits
     assert AuditEvent.objects.filter(action="model_version.export_merged", target_id=str(model.pk)).exists()
-    merged = model.artifacts_dir / "merged"  # what the worker writes
+    merged = model.merged_dir  # what the worker writes
     merged.mkdir()
     (merged / "model.safetensors").write_bytes(b"\x00merged")
     assert 'data-testid="download-merged"' in text(client.get(f"/models/{model.pk}/"))

@@ -8,9 +8,7 @@ from collections.abc import Iterable
 
 import plotly.graph_objects as go
 
-from projects.charts import ACCENT, FONT, GRID, MUTED
-
-VALIDATION = "#d9822b"
+from studio.charts import ACCENT, HIGHLIGHT, MUTED, figure_layout
 
 
 def loss_curves_figure(points: Iterable) -> go.Figure:
@@ -23,7 +21,6 @@ def loss_curves_figure(points: Iterable) -> go.Figure:
         if point.val_loss is not None:
             val_steps.append(point.step)
             val_loss.append(point.val_loss)
-    axis = {"gridcolor": GRID, "zeroline": False, "linecolor": "#d5dae0", "automargin": True}
     figure = go.Figure(
         data=[
             go.Scatter(
@@ -39,22 +36,20 @@ def loss_curves_figure(points: Iterable) -> go.Figure:
                 y=val_loss,
                 name="Validation loss",
                 mode="lines+markers",
-                line={"color": VALIDATION, "width": 2},
+                line={"color": HIGHLIGHT, "width": 2},
                 marker={"size": 7},
                 hovertemplate="step %{x}: validation loss %{y:.4f}<extra></extra>",
             ),
         ],
-        layout=go.Layout(
-            template="none",
+        layout=figure_layout(
+            x_title="Step",
+            y_title="Loss",
             height=340,
-            margin={"l": 56, "r": 16, "t": 24, "b": 48},
-            font={"family": FONT, "size": 12, "color": "#1f2d3d"},
-            paper_bgcolor="rgba(0,0,0,0)",
-            plot_bgcolor="#ffffff",
+            x_from_zero=True,
+            showlegend=True,
             legend={"orientation": "h", "x": 0, "y": 1.08},
             hovermode="x unified",
-            xaxis={**axis, "title": {"text": "Step", "font": {"color": MUTED}}, "rangemode": "tozero"},
-            yaxis={**axis, "title": {"text": "Loss", "font": {"color": MUTED}}, "rangemode": "tozero"},
+            margin={"l": 56, "r": 16, "t": 24, "b": 48},
         ),
     )
     if not train_steps and not val_steps:

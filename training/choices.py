@@ -1,12 +1,14 @@
 from django.db import models
 
+from studio.choices import StatusChoices
 
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+
+class JobStatus(StatusChoices):
+    QUEUED = "queued", "secondary", "Queued"
+    RUNNING = "running", "primary", "Running"
+    SUCCEEDED = "succeeded", "success", "Succeeded"
+    FAILED = "failed", "danger", "Failed"
+    CANCELLED = "cancelled", "dark", "Cancelled"
 
 
 TERMINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
@@ -41,8 +43,8 @@ class ModelVersionKind(models.TextChoices):
     BASELINE = "baseline", "Baseline (prompted base model)"
 
 
-class Stage(models.TextChoices):
-    CANDIDATE = "candidate", "Candidate"
-    STAGING = "staging", "Staging"
-    PRODUCTION = "production", "Production"
-    RETIRED = "retired", "Retired"
+class Stage(StatusChoices):
+    CANDIDATE = "candidate", "secondary", "Candidate"
+    STAGING = "staging", "primary", "Staging"
+    PRODUCTION = "production", "success", "Production"
+    RETIRED = "retired", "light", "Retired"

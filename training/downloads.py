@@ -21,7 +21,7 @@ def model_version_zip_response(version: ModelVersion, artifact: str = "adapter")
     if artifact == "adapter":
         files = [(folder / item["path"], item["path"]) for item in version.artifacts]
     elif artifact == "merged":
-        merged = folder / "merged"
+        merged = version.merged_dir
         if not merged.exists():
             raise Conflict(
                 "The merged weights are not exported yet: POST export-merged first.", code="not_exported"

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections, connection
-from django.utils import timezone
 
 from projects.ingest.export import read_jsonl
 from training import services
@@ -102,40 +101,33 @@ class JobReporter:
             "tokens_per_second": tokens_per_second,
             "eta_seconds": eta_seconds,
         }
-        if not services.training_job_heartbeat(job_id=self.job_id, worker=self.worker, **fields):
-            self.lease_lost.set()
-            return
-        services.training_job_record_point(
-            job_id=self.job_id, step=step, train_loss=train_loss, learning_rate=learning_rate
+        self.check_lease(
+            services.training_job_record_progress(job_id=self.job_id, worker=self.worker, **fields)
         )
 
     def evaluation(self, *, step, val_loss, metrics) -> None:
-        services.training_job_heartbeat(
-            job_id=self.job_id, worker=self.worker, val_loss=val_loss, metrics=metrics
-        )
-        services.training_job_record_point(job_id=self.job_id, step=step, val_loss=val_loss, metrics=metrics)
-        shown = ", ".join(
-            f"{k} {v}" if isinstance(v, int) else f"{k} {v:.3f}"
-            for k, v in metrics.items()
-            if isinstance(v, int | float)
-        )
-        services.training_job_event(
-            self.job_id,
-            EventLevel.INFO,
-            f"Step {step}: validation loss {val_loss:.4f}" + (f", {shown}" if shown else ""),
-            {"step": step, "val_loss": val_loss, **metrics},
+        self.check_lease(
+            services.training_job_record_evaluation(
+                job_id=self.job_id, worker=self.worker, step=step, val_loss=val_loss, metrics=metrics
+            )
         )
 
     def event(self, level: str, message: str, data: dict | None = None) -> None:
-        services.training_job_event(
-            self.job_id, level if level in EventLevel.values else EventLevel.INFO, message, data
+        self.check_lease(
+            services.training_job_record_event(
+                job_id=self.job_id, worker=self.worker, level=level, message=message, data=data
+            )
         )
 
     def checkpoint(self, *, step, path) -> None:
-        TrainingJob.objects.filter(pk=self.job_id).update(last_checkpoint_step=step)
-        services.training_job_event(
-            self.job_id, EventLevel.INFO, f"Checkpoint saved at step {step}", {"step": step}
+        self.check_lease(
+            services.training_job_record_checkpoint(job_id=self.job_id, worker=self.worker, step=step)
         )
+
+    def check_lease(self, held: bool) -> None:
+        """A write refused because the lease is gone stops the run at its next step."""
+        if not held:
+            self.lease_lost.set()
 
     def should_stop(self) -> bool:
         if self.lease_lost.is_set():
@@ -167,15 +159,14 @@ def ensure_base_model_cached(base_model: BaseModel):
 
     source = None if base_model.source_type == "bundled_gguf" else base_model.source
     cached = ensure_cached(source, Path(settings.MODEL_CACHE_DIR))
-    if base_model.weights_checksum != cached.weights_checksum or base_model.cached_at is None:
-        BaseModel.objects.filter(pk=base_model.pk).update(
-            source_checksum=cached.source_checksum,
-            weights_checksum=cached.weights_checksum,
-            parameter_count=cached.parameter_count,
-            context_length=cached.context_length,
-            architecture=cached.architecture,
-            cached_at=timezone.now(),
-        )
+    services.base_model_record_cache(
+        base_model=base_model,
+        source_checksum=cached.source_checksum,
+        weights_checksum=cached.weights_checksum,
+        parameter_count=cached.parameter_count,
+        context_length=cached.context_length,
+        architecture=cached.architecture,
+    )
     return cached
 
 
@@ -255,9 +246,14 @@ def _hyperparameters_for_this_worker(job: TrainingJob, n_train: int, reporter: J
         return hyperparameters
     resolved = resolve_preset(job.preset, n_train_examples=n_train, device_type=device)
     hyperparameters = Hyperparameters(**{**resolved.model_dump(), "method": job.method})
-    TrainingJob.objects.filter(pk=job.pk).update(hyperparameters=hyperparameters.model_dump(mode="json"))
-    reporter.event(
-        EventLevel.INFO, f"Preset “{job.preset}” resolved for {device}", hyperparameters.model_dump()
+    reporter.check_lease(
+        services.training_job_save_resolved_hyperparameters(
+            job_id=job.pk,
+            worker=reporter.worker,
+            hyperparameters=hyperparameters.model_dump(mode="json"),
+            device=device,
+            preset=job.preset,
+        )
     )
     return hyperparameters
 
@@ -312,6 +308,7 @@ def _register(job: TrainingJob, worker: str, result, cached, samples: list[dict]
         job_id=job.pk,
         worker=worker,
         metrics=result.metrics,
+        hardware=result.hardware,
         model_version_fields={
             "storage_name": storage_name,
             "artifacts": result.artifacts,
@@ -324,11 +321,7 @@ def _register(job: TrainingJob, worker: str, result, cached, samples: list[dict]
     if version is None:
         shutil.rmtree(target, ignore_errors=True)
     else:
-        TrainingJob.objects.filter(pk=job.pk).update(hardware=result.hardware)
         shutil.rmtree(job.work_dir / "checkpoints", ignore_errors=True)
-
-
-MERGED_FOLDER = "merged"
 
 
 def export_merged_weights(model_version_id: int) -> None:
@@ -337,11 +330,11 @@ def export_merged_weights(model_version_id: int) -> None:
     from training.models import ModelVersion
 
     version = ModelVersion.objects.select_related("base_model").get(pk=model_version_id)
-    target = version.artifacts_dir / MERGED_FOLDER
+    target = version.merged_dir
     if target.exists():
         return
     cached = ensure_base_model_cached(version.base_model)
-    staging = version.artifacts_dir / f".{MERGED_FOLDER}-{uuid.uuid4().hex[:6]}"
+    staging = target.with_name(f".{target.name}-{uuid.uuid4().hex[:6]}")
     try:
         load_model_version(version.artifacts_dir, cached, device="cpu").merge_and_save(staging)
         staging.rename(target)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from studio.leases import LeasedModel
 from studio.models import TeamOwnedModel, TimeStampedModel
 from training.choices import (
     TERMINAL_STATUSES,
@@ -65,8 +66,9 @@ class BaseModel(TimeStampedModel):
         return self.name
 
 
-class TrainingJob(TeamOwnedModel):
-    """One fine-tuning run: queued → running → succeeded | failed | cancelled, with a lease while running."""
+class TrainingJob(TeamOwnedModel, LeasedModel):
+    """One fine-tuning run: queued → running → succeeded | failed | cancelled; a running job belongs to
+    exactly one worker, the holder of its lease (`studio.leases`), until the lease lapses."""
 
     team_path = "project__team"
 
@@ -86,12 +88,6 @@ class TrainingJob(TeamOwnedModel):
         max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
     )
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
-    # The lease: a running job belongs to exactly one worker until its lease lapses.
-    lease_owner = models.CharField(max_length=200, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    attempt = models.PositiveIntegerField(default=0)
-    max_attempts = models.PositiveIntegerField(default=3)
     # Progress, persisted every few seconds while running.
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
@@ -104,8 +100,6 @@ class TrainingJob(TeamOwnedModel):
     metrics = models.JSONField(default=dict, blank=True)
     last_checkpoint_step = models.PositiveIntegerField(null=True, blank=True)
     hardware = models.JSONField(default=dict, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     failure_reason = models.CharField(max_length=300, blank=True)
     failure_hint = models.CharField(max_length=300, blank=True)
     failure_traceback = models.TextField(blank=True)
@@ -115,6 +109,11 @@ class TrainingJob(TeamOwnedModel):
 
     def __str__(self) -> str:
         return f"Job #{self.pk} ({self.get_status_display()})"
+
+    @property
+    def status_choice(self) -> JobStatus:
+        """The status with its label and colour, for badges and progress bars."""
+        return JobStatus(self.status)
 
     @property
     def is_terminal(self) -> bool:
@@ -129,9 +128,6 @@ class TrainingJob(TeamOwnedModel):
     @property
     def work_dir(self):
         return settings.ARTIFACTS_DIR / "jobs" / str(self.pk)
-
-    def lease_is_live(self, now=None) -> bool:
-        return bool(self.lease_expires_at and self.lease_expires_at > (now or timezone.now()))
 
 
 class TrainingJobEvent(models.Model):
@@ -217,5 +213,15 @@ class ModelVersion(TeamOwnedModel):
         return f"{self.project} model v{self.number}"
 
     @property
+    def stage_choice(self) -> Stage:
+        """The stage with its label and colour, for badges."""
+        return Stage(self.stage)
+
+    @property
     def artifacts_dir(self):
         return settings.ARTIFACTS_DIR / "models" / self.storage_name if self.storage_name else None
+
+    @property
+    def merged_dir(self):
+        """Where a worker exports the base weights with the adapter merged in (a standalone HF folder)."""
+        return self.artifacts_dir / "merged" if self.artifacts_dir else None

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from projects import selectors as project_selectors
 from projects.current_team import resolve_current_team
 from projects.roles import Action, can, require
-from studio.errors import ApplicationError, Conflict
+from studio.errors import ApplicationError
 from training import selectors, services
 from training.charts import loss_curves_figure
 from training.choices import JobStatus, ModelVersionKind
@@ -67,6 +67,19 @@ def metric_rows(metrics: dict) -> list[tuple[str, str]]:
         for key, value in metrics.items()
         if isinstance(value, int | float) and not isinstance(value, bool)
     ]
+
+
+def config_rows(hyperparameters: dict) -> list[tuple[str, str, object]]:
+    """(label, key, value) of each hyperparameter, for includes/key_value_table.html."""
+    return [
+        (HYPERPARAMETER_FIELDS.get(key, (key.replace("_", " ").capitalize(),))[0], key, value)
+        for key, value in hyperparameters.items()
+    ]
+
+
+def hardware_rows(hardware: dict) -> list[tuple[str, str]]:
+    """(label, value) of the hardware facts a person reads (device, name, threads, precision)."""
+    return [(label, hardware[key]) for key, label in HARDWARE_LABELS.items() if key in hardware]
 
 
 def _team_projects(request):
@@ -174,10 +187,6 @@ def job_detail(request, pk: int):
     job = selectors.training_job_get(user=request.user, pk=pk)
     events_count = job.events.count()
     events = list(job.events.order_by("-created_at", "-id")[:EVENTS_SHOWN])
-    hyperparameters = [
-        (HYPERPARAMETER_FIELDS.get(key, (key.replace("_", " ").capitalize(),))[0], key, value)
-        for key, value in job.hyperparameters.items()
-    ]
     context = {
         "job": job,
         "project": job.project,
@@ -187,11 +196,12 @@ def job_detail(request, pk: int):
         "loss_figure": loss_curves_figure(job.metric_points.all()).to_json(),
         "progress_percent": round(job.progress_fraction * 100),
         "eta_text": duration_text(job.eta_seconds) if job.status == JobStatus.RUNNING else "",
-        "hyperparameters": hyperparameters,
-        "hardware": [(HARDWARE_LABELS.get(k, k), v) for k, v in job.hardware.items() if k in HARDWARE_LABELS],
+        "hyperparameters": config_rows(job.hyperparameters),
+        "hardware": hardware_rows(job.hardware),
         "metrics": metric_rows(job.metrics),
         "can_run": can(request.user, job.project.team, Action.RUN_JOBS),
         "poll_interval_ms": POLL_INTERVAL_MS,
+        "job_statuses": JobStatus.display(),
         "breadcrumbs": _job_crumbs(job),
     }
     return render(request, "training/job_detail.html", context)
@@ -201,15 +211,11 @@ def job_detail(request, pk: int):
 @require_POST
 def job_cancel(request, pk: int):
     job = selectors.training_job_get(user=request.user, pk=pk)
-    try:
-        job = services.training_job_cancel(job=job, user=request.user)
-    except Conflict as error:
-        messages.error(request, error.message)
+    job = services.training_job_cancel(job=job, user=request.user)
+    if job.status == JobStatus.CANCELLED:
+        messages.success(request, f"Job #{job.pk} cancelled before it started.")
     else:
-        if job.status == JobStatus.CANCELLED:
-            messages.success(request, f"Job #{job.pk} cancelled before it started.")
-        else:
-            messages.info(request, f"Cancellation requested: job #{job.pk} stops at its next step.")
+        messages.info(request, f"Cancellation requested: job #{job.pk} stops at its next step.")
     return redirect("training:job_detail", pk=job.pk)
 
 
@@ -217,11 +223,7 @@ def job_cancel(request, pk: int):
 @require_POST
 def job_retry(request, pk: int):
     job = selectors.training_job_get(user=request.user, pk=pk)
-    try:
-        retry = services.training_job_retry(job=job, user=request.user)
-    except Conflict as error:
-        messages.error(request, error.message)
-        return redirect("training:job_detail", pk=job.pk)
+    retry = services.training_job_retry(job=job, user=request.user)
     messages.success(request, f"Job #{retry.pk} queued with the same data and configuration as #{job.pk}.")
     return redirect("training:job_detail", pk=retry.pk)
 
@@ -277,21 +279,14 @@ def model_detail(request, pk: int):
             )
             if durations.get(key) is not None
         ],
-        "config_rows": [
-            (HYPERPARAMETER_FIELDS.get(key, (key.replace("_", " ").capitalize(),))[0], key, value)
-            for key, value in (lineage.get("config") or {}).items()
-        ],
+        "config_rows": config_rows(lineage.get("config") or {}),
         "metrics": metric_rows(version.metrics),
-        "hardware": [
-            (HARDWARE_LABELS.get(k, k), v)
-            for k, v in (lineage.get("hardware") or {}).items()
-            if k in HARDWARE_LABELS
-        ],
+        "hardware": hardware_rows(lineage.get("hardware") or {}),
         "few_shot_examples": version.training_config.get("few_shot_examples", [])
         if version.kind == ModelVersionKind.BASELINE
         else [],
         "artifacts_total": sum(artifact.get("size", 0) for artifact in version.artifacts),
-        "merged_ready": bool(version.artifacts_dir and (version.artifacts_dir / "merged").exists()),
+        "merged_ready": bool(version.merged_dir and version.merged_dir.exists()),
         "can_edit": can_edit,
         "form": form,
         "breadcrumbs": [
@@ -305,26 +300,18 @@ def model_detail(request, pk: int):
 @login_required
 def model_download(request, pk: int, artifact: str = "adapter"):
     version = selectors.model_version_get(user=request.user, pk=pk)
-    try:
-        return model_version_zip_response(version, artifact)
-    except Conflict as error:
-        messages.error(request, error.message)
-        return redirect("training:model_detail", pk=version.pk)
+    return model_version_zip_response(version, artifact)
 
 
 @login_required
 @require_POST
 def model_export_merged(request, pk: int):
     version = selectors.model_version_get(user=request.user, pk=pk)
-    try:
-        ready = services.model_version_request_merged_export(version=version, user=request.user)
-    except Conflict as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(
-            request,
-            "The merged weights are ready to download."
-            if ready
-            else "A worker is merging the adapter into the base weights; reload this page in a minute.",
-        )
+    ready = services.model_version_request_merged_export(version=version, user=request.user)
+    messages.success(
+        request,
+        "The merged weights are ready to download."
+        if ready
+        else "A worker is merging the adapter into the base weights; reload this page in a minute.",
+    )
     return redirect("training:model_detail", pk=version.pk)

@@ -5,9 +5,11 @@ from projects.choices import (
     Automation,
     DataClass,
     DatasetKind,
+    DatasetVersionStatus,
     LawfulBasis,
     ReleaseCadence,
     Residency,
+    Role,
     TaskType,
 )
 from projects.ingest import Format
@@ -22,8 +24,9 @@ from projects.models import (
     Team,
 )
 from projects.policy import training_block_reasons
-from projects.roles import Role, role_in
+from projects.roles import role_in
 from projects.schemas import SUCCESS_MEASURE_LIMIT
+from projects.selectors import charter_latest
 from studio.api.fields import JSONField, ObjectIdField
 from studio.models import MAX_POSITIVE_INTEGER
 
@@ -360,7 +363,7 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
         charters = self.context.setdefault("latest_charters", {})
         project_id = version.dataset.project_id
         if project_id not in charters:
-            charters[project_id] = version.dataset.project.charters.order_by("-version").first()
+            charters[project_id] = charter_latest(project=version.dataset.project)
         if not hasattr(version, "_block_reasons"):
             version._block_reasons = training_block_reasons(version, charter=charters[project_id])
         return version._block_reasons
@@ -370,7 +373,7 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
 
     def get_status(self, version) -> str:
         """`ready`, or `blocked` when policy forbids training on it (validation failures leave no version)."""
-        return "blocked" if self._reasons(version) else "ready"
+        return DatasetVersionStatus.BLOCKED if self._reasons(version) else DatasetVersionStatus.READY
 
 
 class DatasetVersionSplitSerializer(serializers.Serializer):

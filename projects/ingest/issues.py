@@ -93,3 +93,25 @@ class IngestReport:
             "pii_findings": [finding.as_dict() for finding in self.pii_findings],
             "labels": list(self.labels),
         }
+
+
+class StopIngest(Exception):
+    """Raised when the error limit is reached: the pass stops reading."""
+
+
+class IssueLog:
+    """Records a pass's errors and warnings in its report; the `max_errors`-th error stops the pass."""
+
+    def __init__(self, report: IngestReport, max_errors: int) -> None:
+        self.report = report
+        self.max_errors = max(1, max_errors)
+        self.limit_reached = False
+
+    def error(self, code: str, message: str, line: int | None, field: str | None, **details: Any) -> None:
+        self.report.errors.append(Issue(code, message, line, field, details))
+        if len(self.report.errors) >= self.max_errors:
+            self.limit_reached = True
+            raise StopIngest
+
+    def warn(self, code: str, message: str, **details: Any) -> None:
+        self.report.warnings.append(Issue(code, message, None, None, details))

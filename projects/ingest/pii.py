@@ -160,7 +160,6 @@ _PHONE_CONTEXT_RE = re.compile(_PHONE_WORDS, re.IGNORECASE)
 _SSN_SHAPE_RE = re.compile(r"\d{3}-\d{2}-\d{4}")
 _DIGIT_RE = re.compile(r"\d")
 _DROP_DIGITS = str.maketrans("", "", "0123456789")
-_SEPARATOR_RE = re.compile(r"[ .\-/()]+")
 
 
 # --- validators ----------------------------------------------------------------------------------
@@ -455,11 +454,8 @@ def scan_rows(rows_iter: Iterable[dict[str, Any]]) -> list[Finding]:
 
 
 def summary(findings: Iterable[Finding]) -> dict[str, int]:
+    """Finding counts by type (email, phone, card…)."""
     return dict(Counter(finding.type for finding in findings))
-
-
-def summary_by_class(findings: Iterable[Finding]) -> dict[str, int]:
-    return dict(Counter(finding.data_class for finding in findings))
 
 
 # --- redaction -----------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -133,3 +135,22 @@ class RowHashes:
             samples.append(sorted(int(lines[order[i]]) for i in range(start, min(end, start + 5))))
         samples.sort()
         return len(conflicting), samples[:sample]
+
+
+@dataclass
+class Tally:
+    """What one pass has counted of the rows it accepted, for the whole-file checks and the statistics."""
+
+    row_count: int = 0
+    labels: Counter[str] = field(default_factory=Counter)
+    labels_overflow: bool = False
+    hashes: RowHashes = field(default_factory=RowHashes)
+    input_lengths: LengthStats = field(default_factory=LengthStats)
+    output_lengths: LengthStats = field(default_factory=LengthStats)
+    total_lengths: LengthStats = field(default_factory=LengthStats)
+    too_long_count: int = 0
+    too_long_sample: list[int] = field(default_factory=list)
+    pii_counts: Counter[str] = field(default_factory=Counter)
+    pii_rows: int = 0
+    duplicates: int = 0
+    conflicts: int = 0

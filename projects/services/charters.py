@@ -8,6 +8,7 @@ from projects.charters import CHARTER_FIELDS, charter_diff
 from projects.models import Charter, Project
 from projects.roles import Action, require
 from projects.schemas import CharterDocument
+from projects.selectors import charter_latest
 from studio.errors import InvalidInput
 from studio.validation import parse
 
@@ -27,7 +28,7 @@ def charter_create_version(*, project: Project, user, change_note: str = "", **f
         what="charter",
     )
     Project.objects.select_for_update().filter(pk=project.pk).first()  # serialises concurrent edits
-    previous = project.charters.order_by("-version").first()
+    previous = charter_latest(project=project)
     version = (project.charters.aggregate(top=Max("version"))["top"] or 0) + 1
     charter = Charter(
         project=project,

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,15 +22,15 @@ from django.db.models import Max
 
 from audit.services import audit_event_record
 from projects.choices import DatasetKind, DatasetOperation, LawfulBasis, TaskType
-from projects.ingest import ColumnMapping, Format, detect_format, ingest
+from projects.ingest import ColumnMapping, Format, detect_format, ingest, pii
 from projects.ingest.export import read_jsonl
-from projects.ingest.pii import redact_rows
 from projects.ingest.splits import contamination, split_rows
 from projects.models import Dataset, DatasetVersion, Project
 from projects.roles import Action, require
 from projects.schemas import SplitRatios
-from projects.tokens import default_token_counting
+from projects.token_counts import default_token_counting
 from studio.errors import Conflict, InvalidInput
+from studio.services import model_update
 from studio.validation import parse
 
 HEAD_BYTES = 64 * 1024
@@ -124,6 +125,86 @@ def _contamination_report(
     return report
 
 
+@dataclass(frozen=True)
+class _VersionFiles:
+    """Where a new version's rows are written while validated (`part`), and their final names."""
+
+    part: Path
+    rows: Path
+    splits: Path
+
+    @classmethod
+    def reserve(cls) -> tuple[_VersionFiles, int]:
+        """Fresh names in the datasets folder, and the open handle of the temporary `part` file."""
+        folder = _storage_dir()
+        storage_name = f"{uuid.uuid4().hex}.jsonl"
+        handle, part_name = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".part")
+        files = cls(
+            part=Path(part_name), rows=folder / storage_name, splits=folder / f"{storage_name}.splits.json"
+        )
+        return files, handle
+
+    def publish(self, splits: dict) -> None:
+        """Give the validated rows and their splits their final names (inside the row's transaction)."""
+        self.splits.write_text(json.dumps(splits))
+        os.replace(self.part, self.rows)
+
+    def discard(self) -> None:
+        for path in (self.part, self.rows, self.splits):
+            path.unlink(missing_ok=True)
+
+
+def _validate(stream: BinaryIO, handle: int, *, fmt: str, project: Project, column_mapping) -> tuple:
+    """One streaming pass of the upload into the open `handle`: the ingest report and the tokenizer used."""
+    counting = default_token_counting()
+    with os.fdopen(handle, "wb") as dest:
+        report = ingest(
+            stream,
+            fmt=fmt,
+            dest=dest,
+            task_type=project.task_type,
+            column_mapping=column_mapping,
+            output_schema=project.output_schema if project.task_type == TaskType.EXTRACTION else None,
+            token_counter=counting.counter,
+            context_length=counting.context_length,
+        )
+    if not report.ok:
+        raise _rejection(report)
+    return report, counting.tokenizer_name
+
+
+def _splits(
+    rows_path: Path, *, kind: str, project: Project, row_count: int, seed: int, ratios: SplitRatios
+) -> dict:
+    """Row indices of each split: a golden set is all test; training data is split by seed and ratios."""
+    if kind == DatasetKind.GOLDEN:
+        return {"train": [], "val": [], "test": list(range(row_count))}
+    return split_rows(
+        rows_path,
+        seed=seed,
+        ratios=ratios.as_tuple(),
+        stratify_by_label=project.task_type == TaskType.CLASSIFICATION,
+    )
+
+
+def _dataset_create(*, project: Project, user, fields: dict) -> Dataset:
+    dataset = Dataset(project=project, created_by=user, **fields)
+    dataset.full_clean()
+    dataset.save()
+    audit_event_record(
+        actor=user,
+        action="dataset.create",
+        target=dataset,
+        payload={"name": dataset.name, "kind": dataset.kind},
+    )
+    return dataset
+
+
+def _next_version_number(dataset: Dataset) -> int:
+    Dataset.objects.select_for_update().filter(pk=dataset.pk).first()  # one version number at a time
+    return (dataset.versions.aggregate(top=Max("number"))["top"] or 0) + 1
+
+
 def _ingest_version(
     *,
     stream: BinaryIO,
@@ -141,83 +222,48 @@ def _ingest_version(
     split_ratios: SplitRatios | None = None,
     note: str = "",
 ) -> DatasetVersion:
-    folder = _storage_dir()
-    storage_name = f"{uuid.uuid4().hex}.jsonl"
-    handle, part_name = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".part")
-    part = Path(part_name)
-    final_rows = folder / storage_name
-    final_splits = folder / f"{storage_name}.splits.json"
+    """Validate, split and check a stream outside any transaction, then store it as the next version of
+    `dataset` (created from `new_dataset` when None): the row and its files appear together, or neither."""
+    files, handle = _VersionFiles.reserve()
     try:
-        counting = default_token_counting()
-        with os.fdopen(handle, "wb") as dest:
-            report = ingest(
-                stream,
-                fmt=fmt,
-                dest=dest,
-                task_type=project.task_type,
-                column_mapping=column_mapping,
-                output_schema=project.output_schema if project.task_type == TaskType.EXTRACTION else None,
-                token_counter=counting.counter,
-                context_length=counting.context_length,
-            )
-        if not report.ok:
-            raise _rejection(report)
+        report, tokenizer = _validate(stream, handle, fmt=fmt, project=project, column_mapping=column_mapping)
         kind = dataset.kind if dataset else new_dataset["kind"]
         ratios = split_ratios or SplitRatios()
-        if kind == DatasetKind.GOLDEN:
-            splits = {"train": [], "val": [], "test": list(range(report.row_count))}
-        else:
-            splits = split_rows(
-                part,
-                seed=split_seed,
-                ratios=ratios.as_tuple(),
-                stratify_by_label=project.task_type == TaskType.CLASSIFICATION,
-            )
+        splits = _splits(
+            files.part, kind=kind, project=project, row_count=report.row_count, seed=split_seed, ratios=ratios
+        )
         contaminated = _contamination_report(
             project=project,
             kind=kind,
-            rows_path=part,
+            rows_path=files.part,
             splits=splits,
             exclude_dataset_id=dataset.pk if dataset else None,
         )
-        stats = {**report.stats, "tokenizer": counting.tokenizer_name}
         findings = report.pii_findings
+        if isinstance(column_mapping, ColumnMapping):
+            column_mapping = column_mapping.as_dict()
         with transaction.atomic():
-            if dataset is None:
-                dataset = Dataset(project=project, created_by=user, **new_dataset)
-                dataset.full_clean()
-                dataset.save()
-                audit_event_record(
-                    actor=user,
-                    action="dataset.create",
-                    target=dataset,
-                    payload={"name": dataset.name, "kind": dataset.kind},
-                )
-            Dataset.objects.select_for_update().filter(pk=dataset.pk).first()  # one version number at a time
-            number = (dataset.versions.aggregate(top=Max("number"))["top"] or 0) + 1
+            dataset = dataset or _dataset_create(project=project, user=user, fields=new_dataset)
             version = DatasetVersion(
                 dataset=dataset,
-                number=number,
+                number=_next_version_number(dataset),
                 parent=parent,
                 merged_from=merged_from,
                 operation=operation,
                 created_by=user,
                 source_filename=source_filename[:255],
                 source_format=str(fmt),
-                column_mapping=(
-                    column_mapping.as_dict() if isinstance(column_mapping, ColumnMapping) else column_mapping
-                )
-                or {},
-                storage_name=storage_name,
+                column_mapping=column_mapping or {},
+                storage_name=files.rows.name,
                 sha256=report.sha256,
-                size_bytes=part.stat().st_size,
+                size_bytes=files.part.stat().st_size,
                 row_count=report.row_count,
                 labels=report.labels,
-                stats=stats,
+                stats={**report.stats, "tokenizer": tokenizer},
                 warnings=[issue.as_dict() for issue in report.warnings],
                 pii_findings=[finding.as_dict() for finding in findings[:MAX_STORED_FINDINGS]],
-                pii_summary=_summary(findings, "type"),
-                data_classes_found=sorted(_summary(findings, "data_class")),
+                pii_summary=pii.summary(findings),
+                data_classes_found=sorted({finding.data_class for finding in findings}),
                 split_seed=split_seed,
                 split_ratios=list(ratios.as_tuple()),
                 split_counts={name: len(indices) for name, indices in splits.items()},
@@ -226,15 +272,14 @@ def _ingest_version(
             )
             version.full_clean()
             version.save()
-            final_splits.write_text(json.dumps(splits))
-            os.replace(part, final_rows)
+            files.publish(splits)
             audit_event_record(
                 actor=user,
                 action=f"dataset_version.{operation}",
                 target=version,
                 payload={
                     "dataset": dataset.name,
-                    "number": number,
+                    "number": version.number,
                     "sha256": report.sha256,
                     "rows": report.row_count,
                     "parent": parent.pk if parent else None,
@@ -243,17 +288,8 @@ def _ingest_version(
             )
         return version
     except BaseException:
-        for path in (part, final_rows, final_splits):
-            path.unlink(missing_ok=True)
+        files.discard()
         raise
-
-
-def _summary(findings, attribute: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for finding in findings:
-        key = getattr(finding, attribute)
-        counts[key] = counts.get(key, 0) + 1
-    return counts
 
 
 def _card(card: dict | None) -> dict:
@@ -345,7 +381,7 @@ def dataset_version_redact(*, version: DatasetVersion, user) -> DatasetVersion:
     if not version.pii_summary:
         raise Conflict("This version has no PII findings to redact.", code="nothing_to_redact")
     with tempfile.TemporaryFile(dir=_storage_dir()) as redacted, open(version.rows_path, "rb") as source:
-        redact_rows(source, redacted)
+        pii.redact_rows(source, redacted)
         redacted.seek(0)
         return _derive(
             version,
@@ -407,13 +443,7 @@ def dataset_version_merge(*, version: DatasetVersion, other: DatasetVersion, use
 @transaction.atomic
 def dataset_card_update(*, dataset: Dataset, user, **card) -> Dataset:
     require(user, dataset.project.team, Action.MANAGE_DATASETS)
-    changes = {}
-    for field, value in _card(card).items():
-        if getattr(dataset, field) != value:
-            changes[field] = [getattr(dataset, field), value]
-            setattr(dataset, field, value)
+    changes = model_update(instance=dataset, fields=CARD_FIELDS, data=_card(card))
     if changes:
-        dataset.full_clean()
-        dataset.save()
         audit_event_record(actor=user, action="dataset.card_update", target=dataset, payload=changes)
     return dataset

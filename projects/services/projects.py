@@ -9,6 +9,7 @@ from projects.ingest.schema import SchemaError, check_schema
 from projects.models import Project, Team
 from projects.roles import Action, require
 from studio.errors import Conflict, InvalidInput
+from studio.services import model_update
 
 EDITABLE_FIELDS = ("name", "description", "instructions", "output_schema")
 
@@ -89,13 +90,7 @@ def project_update(*, project: Project, user, **changes) -> Project:
         )
     if "output_schema" in changes:
         _check_output_schema(project.task_type, changes["output_schema"])
-    diff = {}
-    for field, value in changes.items():
-        if getattr(project, field) != value:
-            diff[field] = [getattr(project, field), value]
-            setattr(project, field, value)
+    diff = model_update(instance=project, fields=EDITABLE_FIELDS, data=changes)
     if diff:
-        project.full_clean()
-        project.save()
         audit_event_record(actor=user, action="project.update", target=project, payload=diff)
     return project

@@ -11,9 +11,11 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from audit.services import audit_event_record
+from projects.choices import Role
 from projects.models import Membership, PersonalAccessToken, Team
-from projects.roles import Action, Role, forget_roles, require
+from projects.roles import Action, forget_roles, require
 from studio.errors import Conflict, InvalidInput, NotFound
+from studio.services import model_update
 
 User = get_user_model()
 
@@ -48,16 +50,11 @@ def team_create(*, user, name: str, slug: str = "", description: str = "") -> Te
 @transaction.atomic
 def team_update(*, team: Team, user, name: str | None = None, description: str | None = None) -> Team:
     require(user, team, Action.MANAGE_TEAM)
-    changes = {}
-    if name is not None and name.strip() != team.name:
-        changes["name"] = [team.name, name.strip()]
-        team.name = name.strip()
-    if description is not None and description != team.description:
-        changes["description"] = [team.description, description]
-        team.description = description
+    data = {"name": name.strip() if name is not None else None, "description": description}
+    changes = model_update(
+        instance=team, fields=("name", "description"), data={k: v for k, v in data.items() if v is not None}
+    )
     if changes:
-        team.full_clean()
-        team.save()
         audit_event_record(actor=user, action="team.update", target=team, payload=changes)
     return team
 

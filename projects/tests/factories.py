@@ -1,8 +1,8 @@
 import factory
 from django.contrib.auth import get_user_model
 
+from projects.choices import Role
 from projects.models import Membership, Team
-from projects.roles import Role
 
 
 class UserFactory(factory.django.DjangoModelFactory):

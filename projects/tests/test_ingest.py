@@ -20,7 +20,7 @@ from projects.ingest import (
     read_header,
     suggest_column_mapping,
 )
-from projects.ingest import core as ingest_core
+from projects.ingest import readers as ingest_readers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
 
@@ -391,7 +391,7 @@ def test_classification_labels_are_stripped_and_integers_accepted():
 
 
 def test_streams_across_tiny_chunks_with_multibyte_characters(monkeypatch):
-    monkeypatch.setattr(ingest_core, "READ_CHUNK", 3)
+    monkeypatch.setattr(ingest_readers, "READ_CHUNK", 3)
     rows = [{"input": f"naïve café ☕ {n}", "output": "x" if n % 2 else "y"} for n in range(10)]
     data = b"\xef\xbb\xbf" + jsonl(rows)
     report, written = run(data, fmt="jsonl")

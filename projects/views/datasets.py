@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from projects import charts as charts_module
 from projects import selectors, services
+from projects.choices import DatasetVersionStatus
 from projects.downloads import dataset_version_file_response
 from projects.forms import (
     DatasetCardForm,
@@ -22,7 +23,7 @@ from projects.ingest import Format, detect_format, preview_rows, read_header, su
 from projects.policy import training_block_reasons
 from projects.roles import Action, can, require
 from projects.views.navigation import project_crumbs, safe_next
-from studio.errors import ApplicationError, Conflict, InvalidInput
+from studio.charts import ACCENT, SECOND
 
 _SENTINEL_PK = 999999999
 
@@ -121,7 +122,7 @@ def _dataset_charts(version) -> dict:
     charts = {}
     if stats.get("label_distribution"):
         charts["labels"] = charts_module.label_distribution_figure(stats["label_distribution"]).to_json()
-    for key, color in (("input_length", charts_module.ACCENT), ("output_length", charts_module.SECOND)):
+    for key, color in (("input_length", ACCENT), ("output_length", SECOND)):
         summary = stats.get(key) or {}
         if summary.get("count"):
             charts[key] = charts_module.length_histogram_figure(summary, unit=unit, color=color).to_json()
@@ -143,7 +144,7 @@ def dataset_version_detail(request, pk: int):
         "project": project,
         "charter": charter,
         "versions": selectors.dataset_version_list(user=request.user, dataset=dataset).order_by("-number"),
-        "status": "blocked" if reasons else "ready",
+        "status": DatasetVersionStatus.BLOCKED if reasons else DatasetVersionStatus.READY,
         "block_reasons": reasons,
         "stats": stats,
         "length_unit": _length_unit(stats),
@@ -174,12 +175,8 @@ def dataset_card_edit(request, pk: int):
         for field, errors in form.errors.items():
             messages.error(request, f"{form.fields[field].label or field}: {' '.join(errors)}")
         return redirect(back)
-    try:
-        services.dataset_card_update(dataset=dataset, user=request.user, **form.cleaned_data)
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, "Data card saved.")
+    services.dataset_card_update(dataset=dataset, user=request.user, **form.cleaned_data)
+    messages.success(request, "Data card saved.")
     return redirect(back)
 
 
@@ -187,11 +184,7 @@ def dataset_card_edit(request, pk: int):
 @require_POST
 def dataset_version_redact(request, pk: int):
     version = selectors.dataset_version_get(user=request.user, pk=pk)
-    try:
-        redacted = services.dataset_version_redact(version=version, user=request.user)
-    except (InvalidInput, Conflict) as error:
-        messages.error(request, error.message)
-        return redirect("projects:dataset_version_detail", pk=version.pk)
+    redacted = services.dataset_version_redact(version=version, user=request.user)
     messages.success(
         request, f"Redacted: v{redacted.number} replaces every finding with a typed placeholder."
     )
@@ -207,13 +200,9 @@ def dataset_version_resplit(request, pk: int):
     if not form.is_valid():
         messages.error(request, f"Seed: {' '.join(form.errors['seed'])}")
         return redirect("projects:dataset_version_detail", pk=version.pk)
-    try:
-        resplit = services.dataset_version_resplit(
-            version=version, user=request.user, seed=form.cleaned_data["seed"]
-        )
-    except (InvalidInput, Conflict) as error:
-        messages.error(request, error.message)
-        return redirect("projects:dataset_version_detail", pk=version.pk)
+    resplit = services.dataset_version_resplit(
+        version=version, user=request.user, seed=form.cleaned_data["seed"]
+    )
     messages.success(request, f"Re-split with seed {resplit.split_seed} as v{resplit.number}.")
     return redirect("projects:dataset_version_detail", pk=resplit.pk)
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from projects import selectors, services
 from projects.charters import charter_display_rows
-from projects.choices import DatasetKind
+from projects.choices import DatasetKind, DatasetVersionStatus
 from projects.current_team import resolve_current_team
 from projects.forms import (
     ProjectForm,
@@ -134,7 +134,9 @@ def project_detail(request, pk: int):
     datasets = list(selectors.dataset_list_with_versions(user=request.user, project=project))
     for dataset in datasets:
         dataset.latest = next(iter(dataset.versions.all()), None)
-        dataset.blocked = bool(dataset.latest and training_block_reasons(dataset.latest, charter=charter))
+        if dataset.latest:
+            blocked = training_block_reasons(dataset.latest, charter=charter)
+            dataset.status = DatasetVersionStatus.BLOCKED if blocked else DatasetVersionStatus.READY
     steps = _journey(request=request, project=project, charter=charter, datasets=datasets)
     context = {
         "project": project,

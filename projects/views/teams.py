@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from projects import selectors, services
+from projects.choices import Role
 from projects.current_team import resolve_current_team, set_current_team
 from projects.forms import (
     MemberAddForm,
@@ -14,7 +15,7 @@ from projects.forms import (
     PersonalAccessTokenForm,
     TeamForm,
 )
-from projects.roles import Action, Role, can, require
+from projects.roles import Action, can, require
 from projects.views.navigation import safe_next
 from studio.errors import ApplicationError
 from studio.forms import add_service_error
@@ -100,16 +101,12 @@ def member_change_role(request, pk: int):
     if not form.is_valid():
         messages.error(request, "Choose a valid role.")
     else:
-        try:
-            services.membership_change_role(
-                membership=membership, user=request.user, role=form.cleaned_data["role"]
-            )
-        except ApplicationError as error:
-            messages.error(request, error.message)
-        else:
-            messages.success(
-                request, f"{membership.user.get_username()} is now {Role(form.cleaned_data['role']).label}."
-            )
+        services.membership_change_role(
+            membership=membership, user=request.user, role=form.cleaned_data["role"]
+        )
+        messages.success(
+            request, f"{membership.user.get_username()} is now {Role(form.cleaned_data['role']).label}."
+        )
     return redirect("projects:team_detail_slug", slug=membership.team.slug)
 
 
@@ -117,14 +114,8 @@ def member_change_role(request, pk: int):
 @require_POST
 def member_remove(request, pk: int):
     membership = selectors.membership_get(user=request.user, pk=pk)
-    try:
-        services.membership_remove(membership=membership, user=request.user)
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(
-            request, f"{membership.user.get_username()} was removed from {membership.team.name}."
-        )
+    services.membership_remove(membership=membership, user=request.user)
+    messages.success(request, f"{membership.user.get_username()} was removed from {membership.team.name}.")
     return redirect("projects:team_detail_slug", slug=membership.team.slug)
 
 

@@ -13,14 +13,8 @@
   if (!root) return;
 
   const TERMINAL = ["succeeded", "failed", "cancelled"];
-  const BADGE_CLASSES = {
-    queued: "text-bg-secondary",
-    running: "text-bg-primary",
-    succeeded: "text-bg-success",
-    failed: "text-bg-danger",
-    cancelled: "text-bg-light border",
-  };
-  const BAR_CLASSES = { succeeded: "bg-success", failed: "bg-danger", cancelled: "bg-secondary" };
+  /* {status: {label, tone}} from training.choices.JobStatus, where each status's label and colour live. */
+  const STATUSES = JSON.parse(document.getElementById("job-statuses").textContent);
   const EVENT_PAGE_SIZE = 100;
   const EVENTS_KEPT = 200;
   const interval = parseInt(root.dataset.intervalMs, 10) || 2000;
@@ -49,6 +43,10 @@
 
   function fixed(value, digits) {
     return value === null || value === undefined ? "—" : Number(value).toFixed(digits);
+  }
+
+  function display(status) {
+    return STATUSES[status] || { label: capitalise(status), tone: "light" };
   }
 
   function capitalise(text) {
@@ -84,8 +82,9 @@
   function renderBadge(job) {
     const holder = live("status");
     if (!holder) return;
+    const shown = display(job.status);
     const badge = document.createElement("span");
-    badge.className = "badge studio-status studio-status-" + job.status + " " + (BADGE_CLASSES[job.status] || "text-bg-light border");
+    badge.className = "badge studio-status studio-status-" + job.status + " text-bg-" + shown.tone + (shown.tone === "light" ? " border" : "");
     badge.dataset.status = job.status;
     if (job.status === "running") {
       const pulse = document.createElement("span");
@@ -93,7 +92,7 @@
       pulse.setAttribute("aria-hidden", "true");
       badge.appendChild(pulse);
     }
-    badge.appendChild(document.createTextNode(capitalise(job.status)));
+    badge.appendChild(document.createTextNode(shown.label));
     holder.replaceChildren(badge);
   }
 
@@ -112,9 +111,10 @@
       bar.textContent = percent + "%";
       bar.classList.toggle("progress-bar-striped", job.status === "running");
       bar.classList.toggle("progress-bar-animated", job.status === "running");
-      Object.keys(BAR_CLASSES).forEach(function (key) {
-        bar.classList.toggle(BAR_CLASSES[key], job.status === key);
+      Object.keys(STATUSES).forEach(function (key) {
+        bar.classList.remove("bg-" + STATUSES[key].tone);
       });
+      bar.classList.add("bg-" + display(job.status).tone);
     }
     setText("step", String(job.step));
     setText("total-steps", job.total_steps ? String(job.total_steps) : "—");

@@ -6,6 +6,9 @@ from django.http import HttpResponse
 from django.template import engines
 from django.urls import include, path
 
+from studio.choices import StatusChoices
+from training.choices import JobStatus
+
 PAGE = """{% extends "base.html" %}
 {% block title %}Components{% endblock %}
 {% block breadcrumbs %}{% include "includes/breadcrumbs.html" with crumbs=crumbs %}{% endblock %}
@@ -33,6 +36,14 @@ PAGE = """{% extends "base.html" %}
 """
 
 
+class ReviewStatus(StatusChoices):
+    """Statuses of a later issue's approvals, to show that any StatusChoices draws its own colours."""
+
+    PENDING = "pending", "warning", "Pending"
+    APPROVED = "approved", "success", "Approved"
+    REJECTED = "rejected", "danger", "Rejected"
+
+
 class ComponentForm(forms.Form):
     name = forms.CharField(help_text="A short name.")
     size = forms.ChoiceField(choices=[("s", "Small"), ("m", "Medium")])
@@ -55,7 +66,7 @@ def components(request):
     context = {
         "figure_string": figure.to_json(),
         "figure_dict": go.Figure(go.Bar(x=["a", "b"], y=[1, 2])).to_plotly_json(),
-        "statuses": ["queued", "running", "succeeded", "failed", "pending", "approved", "rejected"],
+        "statuses": [*JobStatus, *ReviewStatus],
         "crumbs": [("Projects", "/projects/"), ("Claims", None)],
         "form": form,
         "page_obj": Paginator(list(range(100)), 10).get_page(request.GET.get("page")),

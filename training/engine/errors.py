@@ -26,9 +26,6 @@ class TrainingFailed(EngineError):
         self.hint = hint
 
 
-OUT_OF_MEMORY = TrainingFailed("Out of memory", "lower the batch size or the max sequence length")
-
-
 def is_out_of_memory(error: BaseException) -> bool:
     """True for CUDA and CPU allocator failures (torch raises several types for these)."""
     if isinstance(error, MemoryError):

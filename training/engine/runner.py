@@ -107,6 +107,38 @@ class TrainingResult:
     events: list[dict] = field(default_factory=list)
 
 
+@dataclass
+class _Progress:
+    """Where a run stands; all but `resumed_from` is saved in each checkpoint and restored on resume."""
+
+    step: int = 0
+    epoch: int = 0
+    position: int = 0
+    trained_tokens: int = 0
+    computed_tokens: int = 0
+    previous_seconds: float = 0.0
+    best: dict = field(
+        default_factory=lambda: {
+            "val_loss": math.inf,
+            "metrics": {},
+            "step": 0,
+            "state": None,
+            "bad_evals": 0,
+        }
+    )
+    history: list[dict] = field(default_factory=list)
+    resumed_from: int = 0
+
+
+@dataclass
+class _Session:
+    """This process's share of the run (a resumed run starts a new session): for tokens/s and ETA."""
+
+    started: float
+    tokens: int = 0
+    train_seconds: float = 0.0
+
+
 def run_training(
     *,
     work_dir: Path,
@@ -419,149 +451,174 @@ class _Run:
     # -- main loop -----------------------------------------------------------------------------------
     def execute(self) -> TrainingResult:
         started = time.perf_counter()
+        self.prepare()
+        progress = self.start_or_resume()
+        plan = self.batches.plan(progress.epoch)
+        recent_losses: deque[float] = deque(maxlen=max(1, self.steps_per_epoch))
+        session = _Session(started=time.perf_counter())
+        last_eval_step, stopped_early = -1, False
+
+        while progress.step < self.total_steps:
+            if self.reporter.should_stop():
+                self.event("info", f"cancelled at step {progress.step}", {"step": progress.step})
+                raise TrainingCancelled(f"cancelled at step {progress.step}")
+            if progress.position >= len(plan):
+                progress.epoch, progress.position = progress.epoch + 1, 0
+                plan = self.batches.plan(progress.epoch)
+            step_loss = self.train_step(progress, plan, session)
+            recent_losses.append(step_loss)
+            progress.history.append({"step": progress.step, "loss": step_loss})
+            self.report_progress(progress, plan, session, step_loss)
+
+            if (
+                self.val_rows
+                and self.hp.eval_interval_steps
+                and progress.step % self.hp.eval_interval_steps == 0
+            ):
+                last_eval_step = progress.step
+                stopped_early = self.record_evaluation(progress.step, progress.best)
+            if (
+                progress.step % self.hp.checkpoint_interval_steps == 0
+                and progress.step < self.total_steps
+                and not stopped_early
+            ):
+                self.save_checkpoint(progress, started)
+            if stopped_early:
+                self.event(
+                    "info",
+                    f"early stopping at step {progress.step}: validation loss has not improved for "
+                    f"{self.hp.early_stopping_patience} evaluations",
+                    {"step": progress.step, "best_step": progress.best["step"]},
+                )
+                break
+
+        metrics = self.final_metrics(
+            progress, recent_losses, evaluated=last_eval_step == progress.step or stopped_early
+        )
+        output_dir, artifacts = self.save_output(metrics, progress.step)
+        return TrainingResult(
+            output_dir=output_dir,
+            artifacts=artifacts,
+            metrics=metrics,
+            steps=progress.step,
+            epochs=round(progress.epoch + progress.position / max(1, len(plan)), 4),
+            trained_tokens=progress.trained_tokens,
+            computed_tokens=progress.computed_tokens,
+            train_seconds=session.train_seconds,
+            duration_seconds=progress.previous_seconds + time.perf_counter() - started,
+            hardware=self.hardware(),
+            peak_memory_bytes=self.peak_memory(),
+            events=self.events,
+        )
+
+    def prepare(self) -> None:
+        """Load data, tokenizer and model (`setup`) and make the work folder."""
         self.setup()
         self.checkpoint_dir = self.work_dir / "checkpoints"
         self.work_dir.mkdir(parents=True, exist_ok=True)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
 
-        step, epoch, position = 0, 0, 0
-        trained_tokens, computed_tokens, previous_seconds = 0, 0, 0.0
-        best = {"val_loss": math.inf, "metrics": {}, "step": 0, "state": None, "bad_evals": 0}
-        history: list[dict] = []
+    def start_or_resume(self) -> _Progress:
+        """The progress saved in the work folder's latest checkpoint, or a fresh start (announced)."""
         state = self.try_resume()
         if state is not None:
-            step, epoch, position = state["step"], state["epoch"], state["position"]
-            trained_tokens, computed_tokens = state["trained_tokens"], state["computed_tokens"]
-            previous_seconds = state["elapsed_seconds"]
-            best, history = state["best"], state["history"]
-        else:
-            self.event(
-                "info",
-                f"training {self.trainable_parameters:,} of {self.total_parameters:,} parameters "
-                f"for {self.total_steps} steps on {self.device.type}",
-                {"total_steps": self.total_steps, "examples": len(self.train_examples)},
+            return _Progress(
+                step=state["step"],
+                epoch=state["epoch"],
+                position=state["position"],
+                trained_tokens=state["trained_tokens"],
+                computed_tokens=state["computed_tokens"],
+                previous_seconds=state["elapsed_seconds"],
+                best=state["best"],
+                history=state["history"],
+                resumed_from=state["step"],
             )
-
-        plan = self.batches.plan(epoch)
-        recent_losses: deque[float] = deque(maxlen=max(1, self.steps_per_epoch))
-        session_start, session_tokens = time.perf_counter(), 0
-        last_eval_step, stopped_early = -1, False
-        accumulation = self.hp.gradient_accumulation_steps
-        pad_id = self.tokenizer.pad_token_id
-        train_seconds = 0.0
-
-        while step < self.total_steps:
-            if self.reporter.should_stop():
-                self.event("info", f"cancelled at step {step}", {"step": step})
-                raise TrainingCancelled(f"cancelled at step {step}")
-            if position >= len(plan):
-                epoch, position = epoch + 1, 0
-                plan = self.batches.plan(epoch)
-            step_started = time.perf_counter()
-            group = plan[position : position + accumulation]
-            position += len(group)
-            batches = [collate([self.train_examples[i] for i in indices], pad_id) for indices in group]
-            answer_tokens = sum(batch.answer_tokens for batch in batches)
-            step_loss = 0.0
-            for batch in batches:
-                batch = batch.to(self.device)
-                with self.autocast():
-                    loss = self.answer_loss_sum(batch) / max(answer_tokens, 1)
-                loss.backward()
-                step_loss += loss.item()
-            torch.nn.utils.clip_grad_norm_(
-                [p for p in self.model.parameters() if p.requires_grad], max_norm=1.0
-            )
-            self.optimizer.step()
-            self.scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            step += 1
-            if self.device.type == "cuda":
-                torch.cuda.synchronize()
-            train_seconds += time.perf_counter() - step_started
-            real_tokens = sum(
-                batch.real_tokens + self.prefix_length * len(batch.input_ids) for batch in batches
-            )
-            trained_tokens += real_tokens
-            computed_tokens += sum(batch.real_tokens + self.prefix_length for batch in batches)
-            session_tokens += real_tokens
-            recent_losses.append(step_loss)
-            history.append({"step": step, "loss": step_loss})
-
-            # Every step: the caller throttles what it stores.
-            now = time.perf_counter()
-            elapsed = now - session_start
-            seconds_per_step = elapsed / max(1, step - (state["step"] if state else 0))
-            self.reporter.progress(
-                step=step,
-                total_steps=self.total_steps,
-                epoch=epoch + position / max(1, len(plan)),
-                train_loss=step_loss,
-                learning_rate=self.scheduler.get_last_lr()[0],
-                tokens_per_second=session_tokens / max(elapsed, 1e-9),
-                eta_seconds=seconds_per_step * (self.total_steps - step),
-            )
-
-            if self.val_rows and self.hp.eval_interval_steps and step % self.hp.eval_interval_steps == 0:
-                last_eval_step = step
-                stopped_early = self.record_evaluation(step, best)
-            if (
-                step % self.hp.checkpoint_interval_steps == 0
-                and step < self.total_steps
-                and not stopped_early
-            ):
-                path = ckpt.save_checkpoint(
-                    self.checkpoint_dir,
-                    step=step,
-                    model=self.model,
-                    optimizer=self.optimizer,
-                    scheduler=self.scheduler,
-                    state={
-                        "epoch": epoch,
-                        "position": position,
-                        "trained_tokens": trained_tokens,
-                        "computed_tokens": computed_tokens,
-                        "elapsed_seconds": previous_seconds + time.perf_counter() - started,
-                        "best": best,
-                        "history": history,
-                        "fingerprint": self.fingerprint,
-                    },
-                )
-                self.reporter.checkpoint(step=step, path=path)
-            if stopped_early:
-                self.event(
-                    "info",
-                    f"early stopping at step {step}: validation loss has not improved for "
-                    f"{self.hp.early_stopping_patience} evaluations",
-                    {"step": step, "best_step": best["step"]},
-                )
-                break
-
-        metrics: dict = {"train_loss": float(np.mean(recent_losses)) if recent_losses else None}
-        if self.val_rows:
-            if last_eval_step != step and not stopped_early:
-                self.record_evaluation(step, best)
-            if best["state"] is not None and best["step"] != step:
-                ckpt.load_trainable_state(self.model, best["state"])
-                self.event("info", f"kept the weights of step {best['step']}, the best validation loss")
-            metrics.update({"val_loss": best["val_loss"], **best["metrics"]})
-        output_dir, artifacts = self.save_output(metrics, step)
-        duration = previous_seconds + time.perf_counter() - started
-        return TrainingResult(
-            output_dir=output_dir,
-            artifacts=artifacts,
-            metrics=metrics,
-            steps=step,
-            epochs=round(epoch + position / max(1, len(plan)), 4),
-            trained_tokens=trained_tokens,
-            computed_tokens=computed_tokens,
-            train_seconds=train_seconds,
-            duration_seconds=duration,
-            hardware=self.hardware(),
-            peak_memory_bytes=self.peak_memory(),
-            events=self.events,
+        self.event(
+            "info",
+            f"training {self.trainable_parameters:,} of {self.total_parameters:,} parameters "
+            f"for {self.total_steps} steps on {self.device.type}",
+            {"total_steps": self.total_steps, "examples": len(self.train_examples)},
         )
+        return _Progress()
+
+    def train_step(self, progress: _Progress, plan: list, session: _Session) -> float:
+        """One optimizer step over the next `gradient_accumulation_steps` batches of the plan; its loss."""
+        step_started = time.perf_counter()
+        group = plan[progress.position : progress.position + self.hp.gradient_accumulation_steps]
+        progress.position += len(group)
+        pad_id = self.tokenizer.pad_token_id
+        batches = [collate([self.train_examples[i] for i in indices], pad_id) for indices in group]
+        answer_tokens = sum(batch.answer_tokens for batch in batches)
+        step_loss = 0.0
+        for batch in batches:
+            batch = batch.to(self.device)
+            with self.autocast():
+                loss = self.answer_loss_sum(batch) / max(answer_tokens, 1)
+            loss.backward()
+            step_loss += loss.item()
+        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], max_norm=1.0)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        progress.step += 1
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        session.train_seconds += time.perf_counter() - step_started
+        real_tokens = sum(batch.real_tokens + self.prefix_length * len(batch.input_ids) for batch in batches)
+        progress.trained_tokens += real_tokens
+        progress.computed_tokens += sum(batch.real_tokens + self.prefix_length for batch in batches)
+        session.tokens += real_tokens
+        return step_loss
+
+    def report_progress(self, progress: _Progress, plan: list, session: _Session, step_loss: float) -> None:
+        """Every step: the caller throttles what it stores."""
+        elapsed = time.perf_counter() - session.started
+        seconds_per_step = elapsed / max(1, progress.step - progress.resumed_from)
+        self.reporter.progress(
+            step=progress.step,
+            total_steps=self.total_steps,
+            epoch=progress.epoch + progress.position / max(1, len(plan)),
+            train_loss=step_loss,
+            learning_rate=self.scheduler.get_last_lr()[0],
+            tokens_per_second=session.tokens / max(elapsed, 1e-9),
+            eta_seconds=seconds_per_step * (self.total_steps - progress.step),
+        )
+
+    def save_checkpoint(self, progress: _Progress, started: float) -> None:
+        path = ckpt.save_checkpoint(
+            self.checkpoint_dir,
+            step=progress.step,
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            state={
+                "epoch": progress.epoch,
+                "position": progress.position,
+                "trained_tokens": progress.trained_tokens,
+                "computed_tokens": progress.computed_tokens,
+                "elapsed_seconds": progress.previous_seconds + time.perf_counter() - started,
+                "best": progress.best,
+                "history": progress.history,
+                "fingerprint": self.fingerprint,
+            },
+        )
+        self.reporter.checkpoint(step=progress.step, path=path)
+
+    def final_metrics(self, progress: _Progress, recent_losses: deque, *, evaluated: bool) -> dict:
+        """The run's metrics; with validation data, the final step is evaluated (unless it just was) and
+        the weights of the best validation loss are kept."""
+        metrics: dict = {"train_loss": float(np.mean(recent_losses)) if recent_losses else None}
+        if not self.val_rows:
+            return metrics
+        best = progress.best
+        if not evaluated:
+            self.record_evaluation(progress.step, best)
+        if best["state"] is not None and best["step"] != progress.step:
+            ckpt.load_trainable_state(self.model, best["state"])
+            self.event("info", f"kept the weights of step {best['step']}, the best validation loss")
+        metrics.update({"val_loss": best["val_loss"], **best["metrics"]})
+        return metrics
 
     def record_evaluation(self, step: int, best: dict) -> bool:
         """Evaluate, report, track the best weights; True when early stopping should end the run."""

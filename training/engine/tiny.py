@@ -1,6 +1,5 @@
 """A tiny random Llama with a working chat tokenizer, built locally in about a second, for tests."""
 
-import shutil
 from pathlib import Path
 
 CHAT_TEMPLATE = (
@@ -84,9 +83,3 @@ def build_tiny_llama(
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
-
-
-def copy_model(source: Path, target: Path) -> Path:
-    """Copy an HF folder (tests use it to register a second 'base model')."""
-    shutil.copytree(source, target, dirs_exist_ok=True)
-    return target

@@ -1,7 +1,7 @@
 """Writes for the training app, one module per entity. Each service runs in one transaction and records
 its audit event; the worker's writes go through the lease-checked services in `lease`."""
 
-from training.services.base_models import base_model_register_folder
+from training.services.base_models import base_model_record_cache, base_model_register_folder
 from training.services.jobs import (
     training_job_cancel,
     training_job_create,
@@ -15,7 +15,11 @@ from training.services.lease import (
     training_job_fail,
     training_job_heartbeat,
     training_job_mark_cancelled,
-    training_job_record_point,
+    training_job_record_checkpoint,
+    training_job_record_evaluation,
+    training_job_record_event,
+    training_job_record_progress,
+    training_job_save_resolved_hyperparameters,
     training_job_succeed,
     training_jobs_reap_stale,
 )
@@ -27,6 +31,7 @@ from training.services.model_versions import (
 )
 
 __all__ = [
+    "base_model_record_cache",
     "base_model_register_folder",
     "baseline_ensure",
     "cancel_requested",
@@ -41,8 +46,12 @@ __all__ = [
     "training_job_fail",
     "training_job_heartbeat",
     "training_job_mark_cancelled",
-    "training_job_record_point",
+    "training_job_record_checkpoint",
+    "training_job_record_evaluation",
+    "training_job_record_event",
+    "training_job_record_progress",
     "training_job_retry",
+    "training_job_save_resolved_hyperparameters",
     "training_job_succeed",
     "training_jobs_reap_stale",
 ]

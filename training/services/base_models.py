@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
 from audit.services import audit_event_record
 from studio.errors import Conflict, InvalidInput
+from studio.services import model_update
 from training.models import BaseModel
 
 
@@ -50,3 +52,37 @@ def base_model_register_folder(*, user, name: str, path: str) -> BaseModel:
     model.save()
     audit_event_record(actor=user, action="base_model.register", target=model, payload={"path": model.source})
     return model
+
+
+@transaction.atomic
+def base_model_record_cache(
+    *,
+    base_model: BaseModel,
+    source_checksum: str,
+    weights_checksum: str,
+    parameter_count: int | None,
+    context_length: int | None,
+    architecture: str,
+) -> BaseModel:
+    """Record what a worker found when it converted or validated the base model into its model cache.
+
+    Nothing is written when the catalog already holds these checksums (every later job on every worker)."""
+    base_model = BaseModel.objects.select_for_update().get(pk=base_model.pk)
+    if base_model.weights_checksum == weights_checksum and base_model.cached_at is not None:
+        return base_model
+    cache = {
+        "source_checksum": source_checksum,
+        "weights_checksum": weights_checksum,
+        "parameter_count": parameter_count,
+        "context_length": context_length,
+        "architecture": architecture,
+        "cached_at": timezone.now(),
+    }
+    model_update(instance=base_model, fields=cache, data=cache)
+    audit_event_record(
+        actor=None,
+        action="base_model.cache",
+        target=base_model,
+        payload={"weights_checksum": weights_checksum, "parameter_count": parameter_count},
+    )
+    return base_model

@@ -11,6 +11,7 @@ from projects.choices import DatasetKind
 from projects.models import DatasetVersion, Project
 from projects.policy import assert_trainable
 from projects.roles import Action, require
+from projects.selectors import charter_latest
 from studio.errors import Conflict, InvalidInput
 from studio.validation import parse
 from training.catalog import default_base_model
@@ -100,7 +101,7 @@ def training_job_create(
     job = TrainingJob(
         project=project,
         dataset_version=dataset_version,
-        charter=project.charters.order_by("-version").first(),
+        charter=charter_latest(project=project),
         base_model=base_model,
         created_by=user,
         retry_of=retry_of,

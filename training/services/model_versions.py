@@ -9,6 +9,7 @@ from audit.services import audit_event_record
 from projects.models import DatasetVersion, Project
 from projects.roles import Action, require
 from studio.errors import Conflict
+from studio.services import model_update
 from training.choices import Method, ModelVersionKind
 from training.models import BaseModel, ModelVersion
 
@@ -87,17 +88,13 @@ def model_version_update(
 ) -> ModelVersion:
     """Only the description and tags of a model version can change."""
     require(user, version.project.team, Action.RUN_JOBS)
-    changes = {}
-    if description is not None and description != version.description:
-        changes["description"] = [version.description, description]
-        version.description = description
+    data = {}
+    if description is not None:
+        data["description"] = description
     if tags is not None:
-        clean = sorted({tag.strip() for tag in tags if tag.strip()})
-        if clean != version.tags:
-            changes["tags"] = [version.tags, clean]
-            version.tags = clean
+        data["tags"] = sorted({tag.strip() for tag in tags if tag.strip()})
+    changes = model_update(instance=version, fields=("description", "tags"), data=data)
     if changes:
-        version.save(update_fields=["description", "tags", "updated_at"])
         audit_event_record(actor=user, action="model_version.update", target=version, payload=changes)
     return version
 
@@ -112,7 +109,7 @@ def model_version_request_merged_export(*, version: ModelVersion, user) -> bool:
         raise Conflict(
             "A fully fine-tuned version is already standalone: download it as is.", code="already_full"
         )
-    if (version.artifacts_dir / "merged").exists():
+    if version.merged_dir.exists():
         return True
     from training.tasks import model_version_export_merged
 

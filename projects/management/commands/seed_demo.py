@@ -4,8 +4,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from projects.choices import Role
 from projects.models import Membership, Team
-from projects.roles import Role
 from projects.services import governance_reviewer_grant, membership_add, team_create
 from studio.tenancy import REVIEWER_GROUP
 

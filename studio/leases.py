@@ -1,0 +1,133 @@
+"""Work leases: a queued row that one worker at a time runs, with a heartbeat, a reaper and an attempt cap.
+
+A row (a training job, an evaluation run) is `queued`, then `running` while a worker holds its lease,
+then settled in a terminal status. The worker renews the lease with each heartbeat; when a worker is
+lost its lease lapses and any worker's reaper puts the row back in the queue, until its attempts run
+out. Every transition below is a single conditional UPDATE … WHERE, so two workers can never both hold
+a lease and a worker that lost its lease can never write, on SQLite as on PostgreSQL.
+
+The functions take the model's queryset and the row's id; the caller's app adds its own events and
+audit records in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from studio.models import TimeStampedModel
+
+QUEUED = "queued"
+RUNNING = "running"
+UNSETTLED = (QUEUED, RUNNING)
+
+
+class LeasedModel(TimeStampedModel):
+    """Abstract: the lease of a row that workers run. Subclasses define a `status` field whose choices
+    include "queued" and "running" besides their terminal statuses."""
+
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+def held_by(worker: str) -> Q:
+    """Rows whose lease `worker` holds right now."""
+    return Q(status=RUNNING, lease_owner=worker)
+
+
+def lapsed_before(now: datetime) -> Q:
+    """Running rows whose lease ran out before `now`: their worker stopped renewing it."""
+    return Q(status=RUNNING, lease_expires_at__lt=now)
+
+
+def lease_claim(queryset: models.QuerySet, *, pk: int, worker: str, seconds: int) -> bool:
+    """Take the lease of a queued row, or of a running one whose lease lapsed, below its attempt cap.
+
+    One UPDATE whose WHERE re-checks all of that, so of two workers racing for a row only one matches."""
+    now = timezone.now()
+    return bool(
+        queryset.filter(Q(status=QUEUED) | lapsed_before(now), pk=pk, attempt__lt=F("max_attempts")).update(
+            status=RUNNING,
+            lease_owner=worker,
+            lease_expires_at=now + timedelta(seconds=seconds),
+            heartbeat_at=now,
+            attempt=F("attempt") + 1,
+            started_at=Coalesce(F("started_at"), now),
+            updated_at=now,
+        )
+    )
+
+
+def lease_renew(queryset: models.QuerySet, *, pk: int, worker: str, seconds: int, **fields) -> bool:
+    """The heartbeat: extend the lease and write `fields` (progress, a checkpoint step…) in one UPDATE.
+
+    It matches only while `worker` holds the lease, so a worker whose row was taken over (or settled)
+    writes nothing and learns from the False that it must stop."""
+    now = timezone.now()
+    return bool(
+        queryset.filter(held_by(worker), pk=pk).update(
+            lease_expires_at=now + timedelta(seconds=seconds), heartbeat_at=now, updated_at=now, **fields
+        )
+    )
+
+
+def lease_settle(queryset: models.QuerySet, *, pk: int, status: str, guard: Q, **fields) -> bool:
+    """Move an unsettled row to its terminal `status` and drop its lease, writing `fields` with it.
+
+    One UPDATE that matches only while the row is unsettled and `guard` holds (`held_by(worker)` for
+    the worker running it, `lapsed_before(now)` for a reaper, `Q()` for a row no worker holds), so a
+    row is settled once, by whoever still has the right to."""
+    now = timezone.now()
+    return bool(
+        queryset.filter(guard, pk=pk, status__in=UNSETTLED).update(
+            status=status, finished_at=now, lease_owner="", lease_expires_at=None, updated_at=now, **fields
+        )
+    )
+
+
+def lease_release(queryset: models.QuerySet, *, pk: int, now: datetime) -> bool:
+    """Put a row whose worker was lost back in the queue (its next claim counts one more attempt).
+
+    One UPDATE that matches only while the lease is still lapsed, so a worker that renewed it in the
+    meantime keeps its row."""
+    return bool(
+        queryset.filter(lapsed_before(now), pk=pk).update(
+            status=QUEUED, lease_owner="", lease_expires_at=None, updated_at=now
+        )
+    )
+
+
+def leases_reap(
+    queryset: models.QuerySet,
+    *,
+    on_requeued: Callable[[models.Model], None],
+    on_exhausted: Callable[[models.Model, datetime], None],
+) -> list[int]:
+    """The reaper's pass over every row whose lease lapsed: below the attempt cap it is released back
+    to the queue and `on_requeued(row)` runs in the same transaction (to record it and enqueue it
+    again); at the cap `on_exhausted(row, now)` settles it (guard it with `lapsed_before(now)`).
+    Returns the ids put back in the queue."""
+    now = timezone.now()
+    requeued = []
+    for row in queryset.filter(lapsed_before(now)):
+        if row.attempt >= row.max_attempts:
+            on_exhausted(row, now)
+            continue
+        with transaction.atomic():
+            if lease_release(queryset, pk=row.pk, now=now):
+                on_requeued(row)
+                requeued.append(row.pk)
+    return requeued
