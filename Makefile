@@ -48,4 +48,4 @@ benchmarks: install
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf var .pytest_cache .ruff_cache
+	rm -rf var .pytest_cache .ruff_cache .hypothesis

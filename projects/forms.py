@@ -13,6 +13,11 @@ from projects.choices import (
     Role,
     TaskType,
 )
+from projects.models import MAX_RETENTION_DAYS
+from projects.schemas import SUCCESS_MEASURE_LIMIT
+from studio import jsonbounds
+from studio.forms import DateTimeField
+from studio.models import MAX_POSITIVE_INTEGER
 
 
 class TeamForm(forms.Form):
@@ -33,7 +38,7 @@ class MemberRoleForm(forms.Form):
 
 class PersonalAccessTokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the token is for, e.g. “CI pipeline”.")
-    expires_at = forms.DateTimeField(
+    expires_at = DateTimeField(
         required=False,
         label="Expires",
         help_text="Optional. Leave empty for a token that does not expire.",
@@ -91,7 +96,9 @@ class ProjectForm(forms.Form):
         if not text:
             return None
         try:
-            schema = json.loads(text)
+            schema = jsonbounds.loads(text)
+        except jsonbounds.JSONRefused as error:
+            raise forms.ValidationError(error.message) from error
         except ValueError as error:
             raise forms.ValidationError(f"This is not valid JSON: {error}.") from error
         if not isinstance(schema, dict):
@@ -196,12 +203,29 @@ class CharterForm(forms.Form):
         return {field: getattr(charter, field) for field in CHARTER_FIELDS if field != "success_measures"}
 
 
+class CharterCompareForm(forms.Form):
+    """The charter history's `?base=&head=` version numbers (empty: the latest and the one before)."""
+
+    base = forms.IntegerField(required=False, min_value=1, max_value=MAX_POSITIVE_INTEGER)
+    head = forms.IntegerField(required=False, min_value=1, max_value=MAX_POSITIVE_INTEGER)
+
+
 class SuccessMeasureForm(forms.Form):
     metric = forms.CharField(
         max_length=80, required=False, widget=forms.TextInput(attrs={"placeholder": "accuracy"})
     )
-    baseline = forms.FloatField(required=False, widget=forms.NumberInput(attrs={"step": "any"}))
-    target = forms.FloatField(required=False, widget=forms.NumberInput(attrs={"step": "any"}))
+    baseline = forms.FloatField(
+        required=False,
+        min_value=-SUCCESS_MEASURE_LIMIT,
+        max_value=SUCCESS_MEASURE_LIMIT,
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
+    target = forms.FloatField(
+        required=False,
+        min_value=-SUCCESS_MEASURE_LIMIT,
+        max_value=SUCCESS_MEASURE_LIMIT,
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
     higher_is_better = forms.BooleanField(required=False, initial=True)
 
     def clean(self):
@@ -266,6 +290,7 @@ class DatasetCardForm(forms.Form):
     retention_days = forms.IntegerField(
         required=False,
         min_value=1,
+        max_value=MAX_RETENTION_DAYS,
         label="Retention (days)",
         help_text="Days the data may be kept after upload; empty for no limit. Past it, no new job uses it.",
     )
@@ -287,4 +312,6 @@ class DatasetUploadForm(DatasetCardForm):
 
 
 class DatasetResplitForm(forms.Form):
-    seed = forms.IntegerField(min_value=0, help_text="The same seed always gives the same split.")
+    seed = forms.IntegerField(
+        min_value=0, max_value=MAX_POSITIVE_INTEGER, help_text="The same seed always gives the same split."
+    )

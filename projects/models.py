@@ -6,6 +6,7 @@ import hashlib
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -178,6 +179,10 @@ class Charter(TeamOwnedModel):
         return f"{self.project} charter v{self.version}"
 
 
+# A century: far beyond any retention policy, and far from the last date a datetime can hold.
+MAX_RETENTION_DAYS = 36_500
+
+
 class Dataset(TeamOwnedModel):
     """A named body of examples in a project, with its data card; its content lives in versions."""
 
@@ -195,7 +200,15 @@ class Dataset(TeamOwnedModel):
         max_length=30, choices=LawfulBasis.choices, default=LawfulBasis.NOT_PERSONAL
     )
     retention_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Days the data may be kept after upload; empty for no limit."
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(1, message="Keep the data at least 1 day."),
+            MaxValueValidator(
+                MAX_RETENTION_DAYS, message=f"Retention is at most {MAX_RETENTION_DAYS:,} days (100 years)."
+            ),
+        ],
+        help_text="Days the data may be kept after upload; empty for no limit.",
     )
 
     class Meta:

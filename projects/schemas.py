@@ -6,6 +6,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from projects.choices import DataClass
 
+# Success measures are business numbers (rates, minutes, amounts); bounded so that every difference and
+# ratio computed from them later stays finite.
+SUCCESS_MEASURE_LIMIT = 1e12
+
 
 class SuccessMeasure(BaseModel):
     """A metric the charter commits to: where it stands today and where it must get to."""
@@ -13,8 +17,8 @@ class SuccessMeasure(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     metric: str = Field(min_length=1, max_length=80)
-    baseline: float
-    target: float
+    baseline: float = Field(ge=-SUCCESS_MEASURE_LIMIT, le=SUCCESS_MEASURE_LIMIT)
+    target: float = Field(ge=-SUCCESS_MEASURE_LIMIT, le=SUCCESS_MEASURE_LIMIT)
     higher_is_better: bool = True
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ from training.models import BaseModel, ModelVersion, TrainingJob
 class BaseModelRegisterForm(forms.ModelForm):
     path = forms.CharField(
         label="Local folder",
+        max_length=BaseModel._meta.get_field("source").max_length,
         help_text="A Hugging Face-format folder (config, tokenizer, weights) on storage the workers share.",
     )
 

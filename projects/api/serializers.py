@@ -13,10 +13,22 @@ from projects.choices import (
     TaskType,
 )
 from projects.ingest import Format
-from projects.models import Charter, Dataset, DatasetVersion, Membership, PersonalAccessToken, Project, Team
+from projects.models import (
+    MAX_RETENTION_DAYS,
+    Charter,
+    Dataset,
+    DatasetVersion,
+    Membership,
+    PersonalAccessToken,
+    Project,
+    Team,
+)
 from projects.policy import training_block_reasons
 from projects.roles import role_in
+from projects.schemas import SUCCESS_MEASURE_LIMIT
 from projects.selectors import charter_latest
+from studio.api.fields import JSONField, ObjectIdField
+from studio.models import MAX_POSITIVE_INTEGER
 
 User = get_user_model()
 
@@ -63,7 +75,7 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 class MembershipCreateSerializer(serializers.Serializer):
     team = serializers.SlugField(help_text="The team's slug.")
-    user = serializers.CharField(help_text="Username or e-mail address of an existing user.")
+    user = serializers.CharField(max_length=254, help_text="Username or e-mail address of an existing user.")
     role = serializers.ChoiceField(choices=Role.choices)
 
 
@@ -130,20 +142,20 @@ class ProjectCreateSerializer(serializers.Serializer):
     task_type = serializers.ChoiceField(choices=TaskType.choices)
     instructions = serializers.CharField()
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    output_schema = serializers.JSONField(required=False, allow_null=True, default=None)
+    output_schema = JSONField(required=False, allow_null=True, default=None)
 
 
 class ProjectUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120, required=False)
     instructions = serializers.CharField(required=False)
     description = serializers.CharField(required=False, allow_blank=True)
-    output_schema = serializers.JSONField(required=False, allow_null=True)
+    output_schema = JSONField(required=False, allow_null=True)
 
 
 class SuccessMeasureSerializer(serializers.Serializer):
     metric = serializers.CharField(max_length=80)
-    baseline = serializers.FloatField()
-    target = serializers.FloatField()
+    baseline = serializers.FloatField(min_value=-SUCCESS_MEASURE_LIMIT, max_value=SUCCESS_MEASURE_LIMIT)
+    target = serializers.FloatField(min_value=-SUCCESS_MEASURE_LIMIT, max_value=SUCCESS_MEASURE_LIMIT)
     higher_is_better = serializers.BooleanField(default=True)
 
 
@@ -178,7 +190,7 @@ class CharterSerializer(serializers.ModelSerializer):
 
 
 class CharterCreateSerializer(serializers.Serializer):
-    project = serializers.IntegerField()
+    project = ObjectIdField()
     problem_statement = serializers.CharField()
     business_metric = serializers.CharField(max_length=200)
     non_goals = serializers.CharField(required=False, allow_blank=True, default="")
@@ -196,6 +208,15 @@ class CharterCreateSerializer(serializers.Serializer):
     rollback_expectation = serializers.CharField(required=False, allow_blank=True, default="")
     success_measures = SuccessMeasureSerializer(many=True, allow_empty=False)
     change_note = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+
+class CharterDiffQuerySerializer(serializers.Serializer):
+    against = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_POSITIVE_INTEGER,
+        help_text="The other version's number (default: the previous one).",
+    )
 
 
 class CharterChangeSerializer(serializers.Serializer):
@@ -230,7 +251,7 @@ class DatasetVersionSummarySerializer(serializers.ModelSerializer):
 class DatasetSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     versions = DatasetVersionSummarySerializer(many=True, read_only=True)
-    retention_until = serializers.DateTimeField(read_only=True)
+    retention_until = serializers.DateTimeField(read_only=True, allow_null=True)
     retention_expired = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -256,10 +277,8 @@ class DatasetSerializer(serializers.ModelSerializer):
 
 
 class DatasetUploadSerializer(serializers.Serializer):
-    project = serializers.IntegerField(required=False, help_text="Required for a new dataset.")
-    dataset = serializers.IntegerField(
-        required=False, help_text="Upload a new version of this dataset instead."
-    )
+    project = ObjectIdField(required=False, help_text="Required for a new dataset.")
+    dataset = ObjectIdField(required=False, help_text="Upload a new version of this dataset instead.")
     file = serializers.FileField(allow_empty_file=True)
     name = serializers.CharField(required=False, allow_blank=True, max_length=120)
     kind = serializers.ChoiceField(choices=DatasetKind.choices, default=DatasetKind.TRAINING)
@@ -270,12 +289,16 @@ class DatasetUploadSerializer(serializers.Serializer):
     output_column = serializers.CharField(
         required=False, help_text="CSV/TSV (or JSONL key) holding the output."
     )
-    split_seed = serializers.IntegerField(required=False, default=13, min_value=0)
+    split_seed = serializers.IntegerField(
+        required=False, default=13, min_value=0, max_value=MAX_POSITIVE_INTEGER
+    )
     purpose = serializers.CharField(required=False, allow_blank=True)
     source = serializers.CharField(required=False, allow_blank=True)
     data_owner = serializers.CharField(required=False, allow_blank=True)
     lawful_basis = serializers.ChoiceField(choices=LawfulBasis.choices, required=False)
-    retention_days = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    retention_days = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_RETENTION_DAYS
+    )
 
     def validate(self, attrs):
         if not attrs.get("project") and not attrs.get("dataset"):
@@ -290,13 +313,15 @@ class DatasetCardSerializer(serializers.Serializer):
     source = serializers.CharField(required=False, allow_blank=True)
     data_owner = serializers.CharField(required=False, allow_blank=True)
     lawful_basis = serializers.ChoiceField(choices=LawfulBasis.choices, required=False)
-    retention_days = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    retention_days = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_RETENTION_DAYS
+    )
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer):
     dataset = serializers.PrimaryKeyRelatedField(read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True)
-    merged_from = serializers.PrimaryKeyRelatedField(read_only=True)
+    merged_from = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     training_blocked_reasons = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField()
 
@@ -352,11 +377,11 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
 
 
 class DatasetVersionSplitSerializer(serializers.Serializer):
-    seed = serializers.IntegerField(min_value=0)
-    train = serializers.FloatField(default=0.8)
-    val = serializers.FloatField(default=0.1)
-    test = serializers.FloatField(default=0.1)
+    seed = serializers.IntegerField(min_value=0, max_value=MAX_POSITIVE_INTEGER)
+    train = serializers.FloatField(default=0.8, min_value=0, max_value=1)
+    val = serializers.FloatField(default=0.1, min_value=0, max_value=1)
+    test = serializers.FloatField(default=0.1, min_value=0, max_value=1)
 
 
 class DatasetVersionMergeSerializer(serializers.Serializer):
-    other = serializers.IntegerField(help_text="The id of the dataset version to merge in.")
+    other = ObjectIdField(help_text="The id of the dataset version to merge in.")

@@ -1,13 +1,14 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from projects import selectors, services
 from projects.api.serializers import (
     CharterCreateSerializer,
+    CharterDiffQuerySerializer,
     CharterDiffSerializer,
     CharterSerializer,
     DatasetCardSerializer,
@@ -33,9 +34,11 @@ from projects.charters import charter_diff
 from projects.downloads import dataset_version_file_response
 from projects.models import Membership
 from studio.api.filters import TeamSlugFilterSet
+from studio.api.parsers import JSONParser
 from studio.errors import NotFound
 
 
+@extend_schema_view(partial_update=extend_schema(request=TeamUpdateSerializer, responses=TeamSerializer))
 class TeamViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -100,11 +103,13 @@ class MemberViewSet(
 
     @extend_schema(request=MembershipUpdateSerializer, responses=MembershipSerializer)
     def partial_update(self, request, *args, **kwargs):
-        data = MembershipUpdateSerializer(data=request.data)
+        data = MembershipUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        membership = services.membership_change_role(
-            membership=self.get_object(), user=request.user, role=data.validated_data["role"]
-        )
+        membership = self.get_object()
+        if "role" in data.validated_data:  # PATCH {} changes nothing, as for every other resource
+            membership = services.membership_change_role(
+                membership=membership, user=request.user, role=data.validated_data["role"]
+            )
         return Response(MembershipSerializer(membership).data)
 
     def perform_destroy(self, instance):
@@ -136,6 +141,9 @@ class PersonalAccessTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         return Response(PersonalAccessTokenSerializer(token).data)
 
 
+@extend_schema_view(
+    partial_update=extend_schema(request=ProjectUpdateSerializer, responses=ProjectSerializer)
+)
 class ProjectViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -186,17 +194,13 @@ class CharterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         charter = services.charter_create_version(project=project, user=request.user, **fields)
         return Response(CharterSerializer(charter).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("against", int, description="The other version's number (default: previous).")
-        ],
-        responses=CharterDiffSerializer,
-    )
+    @extend_schema(parameters=[CharterDiffQuerySerializer], responses=CharterDiffSerializer)
     @action(detail=True, methods=["get"])
     def diff(self, request, pk=None):
         head = self.get_object()
-        against = request.query_params.get("against")
-        number = int(against) if against and against.isdigit() else head.version - 1
+        query = CharterDiffQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        number = query.validated_data.get("against", head.version - 1)
         base = head.project.charters.filter(version=number).first()
         if base is None:
             raise NotFound(f"Charter version {number} does not exist.")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from .jsonstrict import loads_strict
+
 BOM = codecs.BOM_UTF8
 
 
@@ -74,8 +76,8 @@ def detect_format(head: bytes, filename: str) -> Format:
     name = filename.lower()
     if first.lstrip().startswith(b"{"):
         try:
-            obj = json.loads(first)
-        except ValueError:
+            obj = loads_strict(first.decode("utf-8", "replace"))
+        except ValueError:  # not JSON, or JSON past the ingest's bounds (100,000 nested arrays…)
             obj = None
         if isinstance(obj, dict) and isinstance(obj.get("messages"), list):
             return Format.CHAT_JSONL
@@ -120,7 +122,7 @@ def _head_objects(text: str, limit: int) -> Iterable[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = loads_strict(line)
         except ValueError:
             continue
         if isinstance(obj, dict):

@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 from projects import selectors, services
 from projects.charters import charter_diff, charter_display_rows
 from projects.forms import (
+    CharterCompareForm,
     CharterForm,
     SuccessMeasureFormSet,
 )
@@ -92,23 +93,26 @@ def _word_diff(before: str, after: str) -> tuple[str, str]:
     return mark_safe("".join(left)), mark_safe("".join(right))  # every part is escaped above
 
 
-def _version_param(request, name: str, versions: dict, default):
-    raw = request.GET.get(name, "")
-    if not raw:
+def _version_param(query: CharterCompareForm, name: str, versions: dict, default):
+    number = query.cleaned_data[name]
+    if number is None:
         return default
-    if not raw.isdigit() or int(raw) not in versions:
-        raise Http404(f"Charter version {raw} does not exist.")
-    return versions[int(raw)]
+    if number not in versions:
+        raise Http404(f"Charter version {number} does not exist.")
+    return versions[number]
 
 
 @login_required
 def charter_history(request, pk: int):
     project = selectors.project_get(user=request.user, pk=pk)
+    query = CharterCompareForm(request.GET)
+    if not query.is_valid():
+        raise Http404("There is no such charter version.")
     charters = list(selectors.charter_list(user=request.user, project=project).order_by("-version"))
     by_number = {charter.version: charter for charter in charters}
-    head = _version_param(request, "head", by_number, charters[0] if charters else None)
+    head = _version_param(query, "head", by_number, charters[0] if charters else None)
     default_base = by_number.get(head.version - 1) if head else None
-    base = _version_param(request, "base", by_number, default_base)
+    base = _version_param(query, "base", by_number, default_base)
     changes = []
     if base and head:
         older, newer = sorted((base, head), key=lambda charter: charter.version)

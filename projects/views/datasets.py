@@ -198,7 +198,7 @@ def dataset_version_resplit(request, pk: int):
     require(request.user, version.dataset.project.team, Action.MANAGE_DATASETS)
     form = DatasetResplitForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give a seed: a whole number, 0 or more.")
+        messages.error(request, f"Seed: {' '.join(form.errors['seed'])}")
         return redirect("projects:dataset_version_detail", pk=version.pk)
     resplit = services.dataset_version_resplit(
         version=version, user=request.user, seed=form.cleaned_data["seed"]

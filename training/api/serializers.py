@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from studio.api.fields import ObjectIdField
 from training.choices import Method, Preset
 from training.models import BaseModel, ModelVersion, TrainingJob, TrainingJobEvent, TrainingMetricPoint
 
@@ -27,7 +28,8 @@ class BaseModelSerializer(serializers.ModelSerializer):
 class BaseModelRegisterSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120)
     path = serializers.CharField(
-        help_text="A local Hugging Face-format folder on the workers' shared storage."
+        max_length=BaseModel._meta.get_field("source").max_length,
+        help_text="A local Hugging Face-format folder on the workers' shared storage.",
     )
 
 
@@ -87,8 +89,8 @@ class TrainingJobSerializer(serializers.ModelSerializer):
 
 
 class TrainingJobCreateSerializer(serializers.Serializer):
-    project = serializers.IntegerField()
-    dataset_version = serializers.IntegerField()
+    project = ObjectIdField()
+    dataset_version = ObjectIdField()
     base_model = serializers.SlugField(
         required=False, help_text="A base-model key; the default when omitted."
     )

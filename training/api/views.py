@@ -73,14 +73,14 @@ class TrainingJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return Response(TrainingJobSerializer(job).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=TrainingJobEventSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def events(self, request, pk=None):
         job = self.get_object()
         page = self.paginate_queryset(job.events.all())
         return self.get_paginated_response(TrainingJobEventSerializer(page, many=True).data)
 
     @extend_schema(responses=TrainingMetricPointSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def curves(self, request, pk=None):
         job = self.get_object()
         return Response(TrainingMetricPointSerializer(job.metric_points.all(), many=True).data)

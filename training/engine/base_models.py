@@ -3,6 +3,7 @@
 import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import re
 import shutil
@@ -105,15 +106,17 @@ def _safetensors_parameter_count(folder: Path) -> int:
     """Parameter count from the safetensors headers alone (no weights are read)."""
     total = 0
     for file in folder.glob("*.safetensors"):
-        with open(file, "rb") as handle:
-            (header_size,) = struct.unpack("<Q", handle.read(8))
-            header = json.loads(handle.read(header_size))
-        for name, entry in header.items():
-            if name != "__metadata__":
-                count = 1
-                for dim in entry["shape"]:
-                    count *= dim
-                total += count
+        try:
+            with open(file, "rb") as handle:
+                (header_size,) = struct.unpack("<Q", handle.read(8))
+                if header_size > file.stat().st_size:
+                    raise ValueError("the header is longer than the file")
+                header = json.loads(handle.read(header_size))
+            for name, entry in header.items():
+                if name != "__metadata__":
+                    total += math.prod(entry["shape"])
+        except (struct.error, ValueError, TypeError, KeyError, AttributeError) as error:
+            raise BaseModelInvalid(f"{file.name} is not a readable safetensors file.") from error
     return total
 
 
@@ -124,35 +127,54 @@ def _context_length(config: dict) -> int:
     return 2048
 
 
+def _json_object(file: Path) -> dict:
+    try:
+        value = json.loads(file.read_text())
+    except ValueError as error:
+        raise BaseModelInvalid(f"{file.name} is not valid JSON ({error}).") from error
+    if not isinstance(value, dict):
+        raise BaseModelInvalid(f"{file.name} does not hold a JSON object.")
+    return value
+
+
 def validate_hf_folder(path: Path) -> dict:
-    """Check a local HF-format folder can be fine-tuned here; returns its facts or raises BaseModelInvalid."""
+    """Check a local HF-format folder can be fine-tuned here; returns its facts or raises BaseModelInvalid.
+
+    Any path a person may type is answered with BaseModelInvalid: too long, not a folder, unreadable.
+    """
     folder = Path(path)
+    try:
+        return _inspect_folder(folder)
+    except OSError as error:
+        # The message, not the path: the path may be kilobytes long, and the user just typed it.
+        raise BaseModelInvalid(f"The folder cannot be read: {error.strerror or error}.") from error
+
+
+def _inspect_folder(folder: Path) -> dict:
     if not folder.is_dir():
-        raise BaseModelInvalid(f"{folder} is not a folder.")
+        raise BaseModelInvalid("This path is not a folder.")
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise BaseModelInvalid("config.json is missing, so this is not a Hugging Face-format model folder.")
-    try:
-        config = json.loads(config_file.read_text())
-    except ValueError as error:
-        raise BaseModelInvalid(f"config.json is not valid JSON ({error}).") from error
+    config = _json_object(config_file)
     if not any((folder / name).is_file() for name in TOKENIZER_FILES):
         raise BaseModelInvalid("No tokenizer files (tokenizer.json or tokenizer_config.json) were found.")
     weights = _weights_files(folder)
     if not weights:
         raise BaseModelInvalid("No weights (*.safetensors or pytorch_model*.bin) were found.")
     architectures = config.get("architectures") or []
-    architecture = architectures[0] if architectures else ""
+    architecture = architectures[0] if isinstance(architectures, list) and architectures else ""
     if architecture not in LORA_ARCHITECTURES:
         raise BaseModelInvalid(
-            f"Architecture {architecture or 'unknown'!r} is not supported for LoRA fine-tuning here; "
-            f"supported: {', '.join(sorted(LORA_ARCHITECTURES))}."
+            f"Architecture {str(architecture)[:100] or 'unknown'!r} is not supported for LoRA fine-tuning "
+            f"here; supported: {', '.join(sorted(LORA_ARCHITECTURES))}."
         )
     tokenizer_config = folder / "tokenizer_config.json"
     has_template = (folder / "chat_template.jinja").is_file() or (
-        tokenizer_config.is_file() and "chat_template" in json.loads(tokenizer_config.read_text())
+        tokenizer_config.is_file() and "chat_template" in _json_object(tokenizer_config)
     )
     return {
+        "path": str(folder.resolve()),
         "architecture": architecture,
         "model_type": config.get("model_type", ""),
         "context_length": _context_length(config),

@@ -1,7 +1,7 @@
 """Hyperparameters (validated at the boundary, stored as their dump) and the named presets."""
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -25,12 +25,14 @@ class Hyperparameters(BaseModel):
     lora_r: int = Field(default=16, ge=1, le=512)
     lora_alpha: float = Field(default=32.0, gt=0, le=4096)
     lora_dropout: float = Field(default=0.0, ge=0, lt=1)
-    lora_target_modules: Literal["all-linear"] | list[str] = "all-linear"
+    lora_target_modules: Literal["all-linear"] | list[Annotated[str, Field(max_length=100)]] = Field(
+        default="all-linear", max_length=64
+    )
     weight_decay: float = Field(default=0.0, ge=0, le=1)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    eval_interval_steps: int | None = Field(default=None, ge=1)
+    eval_interval_steps: int | None = Field(default=None, ge=1, le=1_000_000)
     early_stopping_patience: int | None = Field(default=None, ge=1, le=1000)
-    checkpoint_interval_steps: int = Field(default=50, ge=1)
+    checkpoint_interval_steps: int = Field(default=50, ge=1, le=1_000_000)
 
     @field_validator("lora_target_modules")
     @classmethod

@@ -29,14 +29,20 @@ def base_model_register_folder(*, user, name: str, path: str) -> BaseModel:
         info = validate_hf_folder(Path(path))
     except BaseModelInvalid as error:
         raise InvalidInput(str(error), details={"path": [str(error)]}) from error
+    source_length = BaseModel._meta.get_field("source").max_length
+    if len(info["path"]) > source_length:
+        message = f"The folder's full path is longer than {source_length} characters."
+        raise InvalidInput(message, details={"path": [message]})
     key = slugify(name)[:100]
+    if not key:
+        raise InvalidInput("Give the model a name with letters or digits.", details={"name": ["No letters."]})
     if BaseModel.objects.filter(key=key).exists():
         raise Conflict(f"A base model called “{key}” exists.", code="duplicate", details={"name": [key]})
     model = BaseModel(
         key=key,
         name=name,
         source_type="local_folder",
-        source=str(Path(path).resolve()),
+        source=info["path"],
         architecture=info.get("architecture", ""),
         parameter_count=info.get("parameter_count"),
         context_length=info.get("context_length"),
