@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from projects.models import Project, Team
 from serving.choices import ReviewStatus
@@ -25,8 +25,18 @@ def production_version(project: Project) -> ModelVersion | None:
     )
 
 
+def _with_production_version(qs: QuerySet[Endpoint]) -> QuerySet[Endpoint]:
+    """Each endpoint with `production_version_id`: the version it serves now (one query for a list)."""
+    production = ModelVersion.objects.filter(project=OuterRef("project"), stage=Stage.PRODUCTION).order_by(
+        "-number"
+    )
+    return qs.annotate(production_version_id=Subquery(production.values("pk")[:1]))
+
+
 def endpoint_list(*, user, team: Team | None = None, project: Project | None = None) -> QuerySet[Endpoint]:
-    qs = Endpoint.objects.for_user(user).select_related("project__team", "created_by")
+    qs = _with_production_version(
+        Endpoint.objects.for_user(user).select_related("project__team", "created_by")
+    )
     if team is not None:
         qs = qs.filter(project__team=team)
     if project is not None:
@@ -36,7 +46,11 @@ def endpoint_list(*, user, team: Team | None = None, project: Project | None = N
 
 def endpoint_get(*, user, slug: str) -> Endpoint:
     return get_for_user(
-        Endpoint.objects.select_related("project__team", "shadow_version", "canary_version"), user, slug=slug
+        _with_production_version(
+            Endpoint.objects.select_related("project__team", "created_by", "shadow_version", "canary_version")
+        ),
+        user,
+        slug=slug,
     )
 
 

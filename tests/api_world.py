@@ -121,6 +121,8 @@ class World:
     job: Any
     model_version: Any
     audit_event: Any
+    endpoint: Any = None
+    api_key: Any = None
 
 
 def hf_folder(folder: Path) -> Path:
@@ -157,6 +159,7 @@ def build_world(*, owner, team, tmp_path: Path) -> World:
     base_model = BaseModelFactory()
     job = make_job(project, version, base_model, status=JobStatus.SUCCEEDED)
     model_version = model_version_with_artifacts(project, job, settings)
+    endpoint, api_key = _serving_world(project, owner)
     return World(
         team=team,
         owner=owner,
@@ -173,7 +176,32 @@ def build_world(*, owner, team, tmp_path: Path) -> World:
         job=job,
         model_version=model_version,
         audit_event=AuditEvent.objects.filter(team=team).first(),
+        endpoint=endpoint,
+        api_key=api_key,
     )
+
+
+def _serving_world(project, owner) -> tuple:
+    """A production version of the project (a separate row, so `model_version` stays a candidate), its
+    endpoint and an API key for it."""
+    from serving import services as serving_services
+    from training.choices import Stage
+    from training.models import ModelVersion
+
+    source = ModelVersion.objects.filter(project=project).order_by("-number").first()
+    ModelVersion.objects.create(
+        project=project,
+        number=source.number + 1,
+        base_model=source.base_model,
+        dataset_version=source.dataset_version,
+        stage=Stage.PRODUCTION,
+        created_by=owner,
+    )
+    endpoint = serving_services.endpoint_publish(project=project, user=owner, slug="support-intents")
+    api_key, _ = serving_services.api_key_create(
+        user=owner, team=project.team, name="helpdesk", endpoints=[endpoint]
+    )
+    return endpoint, api_key
 
 
 # The value of a path's ids, by resource. A resource missing here fails `path_ids` with its name.
@@ -189,6 +217,8 @@ PATH_OBJECTS = {
     "training-jobs": lambda w: w.job.pk,
     "model-versions": lambda w: w.model_version.pk,
     "audit-events": lambda w: w.audit_event.pk,
+    "endpoints": lambda w: w.endpoint.slug,
+    "api-keys": lambda w: w.api_key.pk,
 }
 
 # Valid values of body fields that name other objects or need a meaning the schema cannot carry.
@@ -205,6 +235,7 @@ VALID_VALUES = {
     "confidence_threshold": lambda w: 0.7,
     "success_measures": lambda w: [{"metric": "accuracy", "baseline": 0.6, "target": 0.9}],
     "split_seed": lambda w: 7,
+    "also_endpoints": lambda w: [w.endpoint.slug],
 }
 
 

@@ -130,8 +130,8 @@ def endpoint_publish(*, project: Project, user, slug: str, description: str = ""
             "An endpoint with this slug already exists.", code="slug_taken", details={"slug": [slug]}
         )
     endpoint = Endpoint(project=project, slug=slug, description=description, created_by=user, **settings)
-    endpoint.full_clean(validate_unique=False)
     _check_settings(endpoint)
+    endpoint.full_clean(validate_unique=False)
     try:
         with transaction.atomic():
             endpoint.save()

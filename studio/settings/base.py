@@ -154,6 +154,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DatasetKindEnum": "projects.choices.DatasetKind",
         "ModelVersionKindEnum": "training.choices.ModelVersionKind",
+        "EndpointStatusEnum": "serving.choices.EndpointStatus",
     },
 }
 
