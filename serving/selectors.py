@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from projects.models import Project, Team
 from serving.choices import ReviewStatus
@@ -154,3 +154,13 @@ def review_items_ready_to_export(*, endpoint: Endpoint) -> QuerySet[ReviewItem]:
         .select_related("request_log")
         .order_by("created_at", "id")
     )
+
+
+def review_pending_counts(endpoints) -> dict[int, int]:
+    """{endpoint id: pending review items} for a page of endpoints, in one query."""
+    rows = (
+        ReviewItem.objects.filter(endpoint__in=list(endpoints), status=ReviewStatus.PENDING)
+        .values("endpoint_id")
+        .annotate(count=Count("id"))
+    )
+    return {row["endpoint_id"]: row["count"] for row in rows}

@@ -36,6 +36,9 @@ SETTINGS_FIELDS = (
 # Shadow and canary versions must have been approved at least to staging.
 TRIAL_STAGES = (Stage.STAGING, Stage.PRODUCTION)
 DEFAULT_TARGET_ACCURACY = 0.9
+# Path segments of the endpoint pages (endpoints/new/, endpoints/keys/…): never an endpoint's slug.
+RESERVED_SLUGS = frozenset({"new", "keys", "reviews"})
+SLUG_TAKEN = "An endpoint with this slug already exists."
 
 
 def routing_threshold_suggest(*, project: Project, version: ModelVersion | None) -> float | None:
@@ -125,10 +128,12 @@ def endpoint_publish(*, project: Project, user, slug: str, description: str = ""
     settings.setdefault("log_policy", _default_log_policy(project))
     if settings["log_policy"] == LogPolicy.NONE:
         settings.setdefault("fallback", Fallback.NONE)
-    if Endpoint.objects.filter(slug=slug).exists():
-        raise Conflict(
-            "An endpoint with this slug already exists.", code="slug_taken", details={"slug": [slug]}
+    if slug in RESERVED_SLUGS:
+        raise InvalidInput(
+            f"“{slug}” names a page of the studio; choose another slug.", details={"slug": ["Reserved."]}
         )
+    if Endpoint.objects.filter(slug=slug).exists():
+        raise Conflict(SLUG_TAKEN, code="slug_taken", details={"slug": [SLUG_TAKEN]})
     endpoint = Endpoint(project=project, slug=slug, description=description, created_by=user, **settings)
     _check_settings(endpoint)
     endpoint.full_clean(validate_unique=False)
@@ -136,7 +141,7 @@ def endpoint_publish(*, project: Project, user, slug: str, description: str = ""
         with transaction.atomic():
             endpoint.save()
     except IntegrityError as error:  # a concurrent publish took the slug between the check and the save
-        raise Conflict("An endpoint with this slug already exists.", code="slug_taken") from error
+        raise Conflict(SLUG_TAKEN, code="slug_taken", details={"slug": [SLUG_TAKEN]}) from error
     audit_event_record(
         actor=user,
         action="endpoint.publish",

@@ -53,7 +53,7 @@ def review_item_correct(*, item: ReviewItem, user, corrected_output: str) -> Rev
             f"A correction is at most {MAX_CORRECTION_CHARS:,} characters.",
             details={"corrected_output": ["Too long."]},
         )
-    labels = _labels(item.endpoint)
+    labels = review_labels(item.endpoint)
     if labels and corrected_output not in labels:
         raise InvalidInput(
             "Choose one of the project's labels.",
@@ -62,7 +62,7 @@ def review_item_correct(*, item: ReviewItem, user, corrected_output: str) -> Rev
     return _review(item=item, user=user, status=ReviewStatus.CORRECTED, corrected_output=corrected_output)
 
 
-def _labels(endpoint: Endpoint) -> list[str]:
+def review_labels(endpoint: Endpoint) -> list[str]:
     if endpoint.project.task_type != "classification":
         return []
     version = production_version(endpoint.project)

@@ -191,3 +191,9 @@ STUDIO_REAPER_INTERVAL_SECONDS = env.int("STUDIO_REAPER_INTERVAL_SECONDS", defau
 # Progress rows are written at most this often (seconds) while a job runs.
 STUDIO_PROGRESS_INTERVAL_SECONDS = env.float("STUDIO_PROGRESS_INTERVAL_SECONDS", default=2.0)
 STUDIO_CODE_VERSION = env.str("STUDIO_CODE_VERSION", default="")
+
+# Serving: what a thousand tokens (prompt + completion) cost to serve, for the cost figures on endpoint
+# pages and the team's weekly summary; and how long request logs are kept.
+STUDIO_SERVING_COST_PER_1K_TOKENS = env.float("STUDIO_SERVING_COST_PER_1K_TOKENS", default=0.0002)
+STUDIO_SERVING_COST_CURRENCY = env.str("STUDIO_SERVING_COST_CURRENCY", default="USD")
+STUDIO_SERVING_LOG_RETENTION_DAYS = env.int("STUDIO_SERVING_LOG_RETENTION_DAYS", default=30)
