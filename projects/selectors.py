@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 
 from projects.models import Charter, Dataset, DatasetVersion, Membership, PersonalAccessToken, Project, Team
 from studio.tenancy import get_for_user
@@ -54,6 +54,13 @@ def charter_list(*, user, project: Project | None = None) -> QuerySet[Charter]:
 def charter_latest(*, project: Project) -> Charter | None:
     """The project's current charter (its highest version), or None before the first is written."""
     return project.charters.order_by("-version").first()
+
+
+def charters_latest(*, project_ids) -> dict[int, Charter]:
+    """The current charter of each of these projects, in one query (projects without one are absent)."""
+    newest = Charter.objects.filter(project=OuterRef("project")).order_by("-version").values("pk")[:1]
+    charters = Charter.objects.filter(project_id__in=set(project_ids), pk=Subquery(newest))
+    return {charter.project_id: charter for charter in charters}
 
 
 def dataset_list(*, user, project: Project | None = None) -> QuerySet[Dataset]:
