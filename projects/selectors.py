@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery
 
 from projects.models import Charter, Dataset, DatasetVersion, Membership, PersonalAccessToken, Project, Team
 from studio.tenancy import get_for_user
@@ -40,6 +40,13 @@ def personal_access_token_get(*, user, pk) -> PersonalAccessToken:
 def project_list(*, user, team: Team | None = None) -> QuerySet[Project]:
     qs = Project.objects.for_user(user).select_related("team", "owner")
     return qs.filter(team=team) if team is not None else qs
+
+
+def project_summary_list(*, user, team: Team) -> QuerySet[Project]:
+    """Projects with `charter_version` (latest, or None) and `dataset_count` annotated, in one query."""
+    return project_list(user=user, team=team).annotate(
+        charter_version=Max("charters__version"), dataset_count=Count("datasets", distinct=True)
+    )
 
 
 def project_get(*, user, pk) -> Project:
