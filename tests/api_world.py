@@ -123,6 +123,7 @@ class World:
     audit_event: Any
     endpoint: Any = None
     api_key: Any = None
+    review_item: Any = None
 
 
 def hf_folder(folder: Path) -> Path:
@@ -163,7 +164,7 @@ def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
     base_model = BaseModelFactory()
     job = make_job(project, version, base_model, status=JobStatus.SUCCEEDED)
     model_version = model_version_with_artifacts(project, job, settings)
-    endpoint, api_key = _serving_world(project, owner)
+    endpoint, api_key, review_item = _serving_world(project, owner)
     return World(
         team=team,
         owner=owner,
@@ -182,18 +183,19 @@ def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
         audit_event=AuditEvent.objects.filter(team=team).first(),
         endpoint=endpoint,
         api_key=api_key,
+        review_item=review_item,
     )
 
 
 def _serving_world(project, owner) -> tuple:
     """A production version of the project (a separate row, so `model_version` stays a candidate), its
-    endpoint and an API key for it."""
+    endpoint (slugged like the project), an API key for it and an escalated request waiting for review."""
     from serving import services as serving_services
     from training.choices import Stage
     from training.models import ModelVersion
 
     source = ModelVersion.objects.filter(project=project).order_by("-number").first()
-    ModelVersion.objects.create(
+    production = ModelVersion.objects.create(
         project=project,
         number=source.number + 1,
         base_model=source.base_model,
@@ -201,11 +203,21 @@ def _serving_world(project, owner) -> tuple:
         stage=Stage.PRODUCTION,
         created_by=owner,
     )
-    endpoint = serving_services.endpoint_publish(project=project, user=owner, slug="support-intents")
+    endpoint = serving_services.endpoint_publish(project=project, user=owner, slug=project.slug)
     api_key, _ = serving_services.api_key_create(
         user=owner, team=project.team, name="helpdesk", endpoints=[endpoint]
     )
-    return endpoint, api_key
+    escalated = serving_services.request_log_record(
+        endpoint=endpoint,
+        api_key=api_key,
+        model_version=production,
+        status_code=200,
+        route="escalate",
+        confidence=0.2,
+        input_text="Where is parcel 12?",
+        output_text="billing",
+    )
+    return endpoint, api_key, escalated.review_item
 
 
 # The value of a path's ids, by resource. A resource missing here fails `path_ids` with its name.
