@@ -323,3 +323,26 @@ def wait_for(predicate, timeout: float = 20.0):
     while not predicate():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.02)
+
+
+def test_the_vllm_backend_answers_through_the_same_api(control):
+    from serving.engine.vllm import VllmEngine
+    from serving.tests.vllm_stub import VllmStub
+
+    with VllmStub() as stub:
+        config = InferenceConfig(backend="vllm", vllm_url=stub.url, state_poll_seconds=0.1)
+        with LiveServer(build_app(VllmEngine(stub.url, limits=config.limits), control, config)) as live:
+            api = client(live)
+            answer = api.chat.completions.create(model="greeter", max_tokens=4, **ask())
+            streamed = "".join(
+                chunk.choices[0].delta.content or ""
+                for chunk in api.chat.completions.create(model="greeter", max_tokens=4, stream=True, **ask())
+                if chunk.choices
+            )
+            label = api.chat.completions.create(model="animals", **ask("it barks"))
+        loaded = [body["lora_name"] for body in stub.requests_to("/v1/load_lora_adapter")]
+
+    assert answer.choices[0].message.content.startswith("model-version-1 heard")
+    assert streamed == answer.choices[0].message.content
+    assert label.choices[0].message.content in ANIMALS
+    assert sorted(loaded) == ["model-version-1", "model-version-2", "model-version-3"]
