@@ -4,6 +4,7 @@ from projects.services.charters import charter_create_version
 from projects.services.datasets import (
     CARD_FIELDS,
     dataset_card_update,
+    dataset_file_check_text,
     dataset_upload,
     dataset_version_add_reviewed,
     dataset_version_merge,
@@ -26,6 +27,7 @@ __all__ = [
     "CARD_FIELDS",
     "charter_create_version",
     "dataset_card_update",
+    "dataset_file_check_text",
     "dataset_upload",
     "dataset_version_add_reviewed",
     "dataset_version_merge",
