@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("projects", "0003_dataset_retention_days_bounded"),
+        ("projects", "0004_token_scope_and_parent"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
