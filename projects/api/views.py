@@ -243,6 +243,9 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def create(self, request, *args, **kwargs):
         """Small files are checked in the request (201, the new version); larger ones are stored as they
         stream in and checked on a worker (202, a dataset import to follow)."""
+        upload = request.data.get("file")
+        if hasattr(upload, "read"):  # a spreadsheet is answered as such, before its bytes fill other fields
+            services.dataset_file_check_text(file=upload, filename=upload.name or "")
         data = DatasetUploadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)

@@ -109,6 +109,7 @@ def dataset_import_create(
         dataset=dataset,
         kind=kind,
         fmt=fmt,
+        column_mapping=column_mapping,
         card=card,
     )
     ratios = _split_ratios(split_ratios)
