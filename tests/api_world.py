@@ -121,6 +121,7 @@ class World:
     job: Any
     model_version: Any
     audit_event: Any
+    dataset_import: Any
     endpoint: Any = None
     api_key: Any = None
     review_item: Any = None
@@ -164,6 +165,9 @@ def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
     base_model = BaseModelFactory()
     job = make_job(project, version, base_model, status=JobStatus.SUCCEEDED)
     model_version = model_version_with_artifacts(project, job, settings)
+    dataset_import = project_services.dataset_import_create(
+        project=project, user=owner, file=io.BytesIO(_rows()), filename="large.jsonl", name="Large"
+    )
     endpoint, api_key, review_item = _serving_world(project, owner)
     return World(
         team=team,
@@ -181,6 +185,7 @@ def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
         job=job,
         model_version=model_version,
         audit_event=AuditEvent.objects.filter(team=team).first(),
+        dataset_import=dataset_import,
         endpoint=endpoint,
         api_key=api_key,
         review_item=review_item,
@@ -229,6 +234,7 @@ PATH_OBJECTS = {
     "charters": lambda w: w.charter.pk,
     "datasets": lambda w: w.dataset.pk,
     "dataset-versions": lambda w: w.version.pk,
+    "dataset-imports": lambda w: w.dataset_import.pk,
     "base-models": lambda w: w.base_model.key,
     "training-jobs": lambda w: w.job.pk,
     "model-versions": lambda w: w.model_version.pk,
