@@ -133,7 +133,8 @@ class Server:
             "--queue", str(queue), "--rate-limit", str(rate_limit), "--cache", str(args.cache),
             "--max-tokens", str(args.max_tokens), "--latency-samples", str(args.latency_samples),
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", "PYTHONWARNINGS": "ignore"}
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
         line = self.process.stdout.readline()
         if not line:
             raise SystemExit("the server did not start")
@@ -239,6 +240,7 @@ def main() -> None:
             return chat(server.port, "ep0-labels", QUESTIONS[index % len(QUESTIONS)], 1)
 
         generate(0), classify(0)  # warm-up
+        one_endpoint = server.rss_mib()  # after the same warm-up as the 5-endpoint server below
         http_latencies = []
         for _ in range(args.latency_samples):
             started = time.perf_counter()
@@ -263,15 +265,18 @@ def main() -> None:
         overhead = http_p50 / server.in_process_p50 - 1
         print(f"p50 at concurrency 1, {args.max_tokens} tokens: HTTP {http_p50 * 1000:.1f} ms, in-process "
               f"{server.in_process_p50 * 1000:.1f} ms, overhead {overhead:+.1%}   target <= 15%")  # fmt: skip
-        one_endpoint = server.rss_mib()
     finally:
         server.stop()
 
     # 3: memory with 5 endpoints
     server = Server(args, endpoints=5, batch=args.clients, queue=64)
     try:
-        for index in range(5):
-            assert chat(server.port, f"ep{index}", "hello", 4)[0] == 200
+        for index in range(5):  # the same warm-up on each endpoint
+            assert (
+                chat(server.port, f"ep{index}", "Write a short story about the sea.", args.max_tokens)[0]
+                == 200
+            )
+            assert chat(server.port, f"ep{index}-labels", QUESTIONS[0], 1)[0] == 200
         five_endpoints = server.rss_mib()
     finally:
         server.stop()
