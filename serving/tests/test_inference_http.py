@@ -4,6 +4,7 @@ plane is held in memory here; ``test_serve_process.py`` runs ``manage.py serve``
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -379,3 +380,28 @@ def test_the_real_smollm2_with_a_lora_adapter_answers_over_http(tmp_path):
         )
 
     assert "Paris" in answer.choices[0].message.content
+
+
+def test_an_extraction_endpoint_answers_json_held_to_the_projects_schema(live, control, versions):
+    schema = {
+        "type": "object",
+        "properties": {"animal": {"enum": ["cat", "dog"]}, "legs": {"type": "integer", "maximum": 8}},
+        "required": ["animal", "legs"],
+        "additionalProperties": False,
+    }
+    control.states["extract"] = endpoint(
+        "extract", "extraction", version(1, versions["greeter"]), output_schema=schema
+    )
+    control.keys[KEY] = KeyGrant(id=1, endpoints=frozenset({"extract"}), rate_limit_per_minute=10_000)
+    wait_for(lambda: live.inference.deployments.get("extract") is not None)
+    time.sleep(0.6)  # the key cache forgets the old grant
+
+    answer = live.post(
+        "/api/v1/endpoints/extract/predict", {"input": "a dog with four legs", "max_tokens": 40}, KEY
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["json"]["animal"] in ("cat", "dog") and isinstance(
+        answer.json()["json"]["legs"], int
+    )
+    assert json.loads(answer.json()["output"]) == answer.json()["json"]
