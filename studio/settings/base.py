@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "governance",
     "serving",
     "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -56,7 +57,26 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "studio.middleware.ApplicationErrorPageMiddleware",
     "axes.middleware.AxesMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
+
+# Content-Security-Policy (django-csp): every asset is local, no inline script, no inline style, no eval.
+# Templates and scripts keep to it (tests/test_csp.py reads every template; the browser tests fail on
+# any violation). `data:` images are Bootstrap's form-control icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "studio.urls"
 WSGI_APPLICATION = "studio.wsgi.application"
