@@ -159,6 +159,9 @@ MEDIA_ROOT = DATA_DIR / "media"
 STUDIO_MAX_UPLOAD_BYTES = env.int("STUDIO_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
+# Uploads up to this size are checked in the request (201 with the version); larger ones are stored as
+# they stream in and checked on a worker (202 with a dataset import to follow).
+STUDIO_UPLOAD_INLINE_BYTES = env.int("STUDIO_UPLOAD_INLINE_BYTES", default=1024 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -229,8 +232,24 @@ LOGGING = {
 # Training jobs: a running job's lease lapses this long after its worker's last heartbeat.
 STUDIO_TRAINING_LEASE_SECONDS = env.int("STUDIO_TRAINING_LEASE_SECONDS", default=60)
 STUDIO_TRAINING_MAX_ATTEMPTS = env.int("STUDIO_TRAINING_MAX_ATTEMPTS", default=3)
+# Dataset imports (large uploads checked on a worker) hold the same kind of lease.
+STUDIO_IMPORT_LEASE_SECONDS = env.int("STUDIO_IMPORT_LEASE_SECONDS", default=60)
+STUDIO_IMPORT_MAX_ATTEMPTS = env.int("STUDIO_IMPORT_MAX_ATTEMPTS", default=3)
 # How often each worker looks for jobs whose worker was lost (the reaper), in seconds.
 STUDIO_REAPER_INTERVAL_SECONDS = env.int("STUDIO_REAPER_INTERVAL_SECONDS", default=15)
 # Progress rows are written at most this often (seconds) while a job runs.
 STUDIO_PROGRESS_INTERVAL_SECONDS = env.float("STUDIO_PROGRESS_INTERVAL_SECONDS", default=2.0)
 STUDIO_CODE_VERSION = env.str("STUDIO_CODE_VERSION", default="")
+
+# The inference process (`manage.py serve`): where it listens and which engine backend answers.
+SERVING = {
+    "host": env.str("SERVING_HOST", default="127.0.0.1"),
+    "port": env.int("SERVING_PORT", default=8001),
+    "backend": env.str("SERVING_BACKEND", default="embedded"),  # embedded | vllm
+    "vllm_url": env.str("SERVING_VLLM_URL", default=""),
+    # Folders as the studio sees them -> as the vLLM server sees them, e.g. {"/srv/studio/var": "/data"}.
+    "vllm_path_map": env.json("SERVING_VLLM_PATH_MAP", default={}),
+    "device": env.str("SERVING_DEVICE", default=""),
+    "max_batch_size": env.int("SERVING_MAX_BATCH_SIZE", default=16),
+    "max_queue": env.int("SERVING_MAX_QUEUE", default=64),
+}
