@@ -32,7 +32,7 @@ from projects.api.serializers import (
 )
 from projects.charters import charter_diff
 from projects.downloads import dataset_version_file_response
-from projects.models import Membership
+from projects.models import Membership, PersonalAccessToken
 from studio.api.filters import TeamSlugFilterSet
 from studio.api.parsers import JSONParser
 from studio.errors import NotFound
@@ -116,6 +116,11 @@ class MemberViewSet(
         services.membership_remove(membership=instance, user=self.request.user)
 
 
+def _signing_token(request) -> PersonalAccessToken | None:
+    """The personal access token that authenticated the request; None for a browser session."""
+    return request.auth if isinstance(request.auth, PersonalAccessToken) else None
+
+
 class PersonalAccessTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Your personal access tokens. The secret is returned once, by create."""
 
@@ -130,14 +135,18 @@ class PersonalAccessTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     def create(self, request, *args, **kwargs):
         data = PersonalAccessTokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        token, secret = services.personal_access_token_create(user=request.user, **data.validated_data)
+        token, secret = services.personal_access_token_create(
+            user=request.user, via_token=_signing_token(request), **data.validated_data
+        )
         token.token = secret
         return Response(PersonalAccessTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=PersonalAccessTokenSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
-        token = services.personal_access_token_revoke(token=self.get_object(), user=request.user)
+        token = services.personal_access_token_revoke(
+            token=self.get_object(), user=request.user, via_token=_signing_token(request)
+        )
         return Response(PersonalAccessTokenSerializer(token).data)
 
 
@@ -222,6 +231,9 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         request={"multipart/form-data": DatasetUploadSerializer}, responses={201: DatasetVersionSerializer}
     )
     def create(self, request, *args, **kwargs):
+        upload = request.data.get("file")
+        if hasattr(upload, "read"):  # a spreadsheet is answered as such, before its bytes fill other fields
+            services.dataset_file_check_text(file=upload, filename=upload.name or "")
         data = DatasetUploadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -279,21 +291,23 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     @extend_schema(request=DatasetVersionSplitSerializer, responses={201: DatasetVersionSerializer})
     @action(detail=True, methods=["post"])
     def split(self, request, pk=None):
+        version = self.get_object()  # an outsider's id is a 404 before the body is read
         data = DatasetVersionSplitSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         version = services.dataset_version_resplit(
-            version=self.get_object(), user=request.user, seed=fields.pop("seed"), split_ratios=fields
+            version=version, user=request.user, seed=fields.pop("seed"), split_ratios=fields
         )
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=DatasetVersionMergeSerializer, responses={201: DatasetVersionSerializer})
     @action(detail=True, methods=["post"])
     def merge(self, request, pk=None):
+        version = self.get_object()  # an outsider's id is a 404 before the body is read
         data = DatasetVersionMergeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         other = selectors.dataset_version_get(user=request.user, pk=data.validated_data["other"])
-        version = services.dataset_version_merge(version=self.get_object(), other=other, user=request.user)
+        version = services.dataset_version_merge(version=version, other=other, user=request.user)
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

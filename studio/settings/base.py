@@ -197,3 +197,16 @@ STUDIO_CODE_VERSION = env.str("STUDIO_CODE_VERSION", default="")
 STUDIO_ML_CORES_DIR = Path(
     env.str("STUDIO_ML_CORES_DIR", default=str(DATA_DIR / "cores" / socket.gethostname()))
 )
+
+# The inference process (`manage.py serve`): where it listens and which engine backend answers.
+SERVING = {
+    "host": env.str("SERVING_HOST", default="127.0.0.1"),
+    "port": env.int("SERVING_PORT", default=8001),
+    "backend": env.str("SERVING_BACKEND", default="embedded"),  # embedded | vllm
+    "vllm_url": env.str("SERVING_VLLM_URL", default=""),
+    # Folders as the studio sees them -> as the vLLM server sees them, e.g. {"/srv/studio/var": "/data"}.
+    "vllm_path_map": env.json("SERVING_VLLM_PATH_MAP", default={}),
+    "device": env.str("SERVING_DEVICE", default=""),
+    "max_batch_size": env.int("SERVING_MAX_BATCH_SIZE", default=16),
+    "max_queue": env.int("SERVING_MAX_QUEUE", default=64),
+}
