@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +42,8 @@ def load_engine(budget: bool):
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning)
     if not budget:
         os.environ.pop("OMP_WAIT_POLICY", None)
         import torch  # noqa: F401 - loads OpenMP before training.engine sets its wait policy
@@ -116,7 +119,7 @@ def role_predict(args) -> dict:
     labels = sorted({row["output"] for row in read_jsonl(args.data / "train_small.jsonl")})
     stop = Path(args.workdir) / "stop"
     folder = Path(args.workdir) / "cores" if args.budget else None
-    batches: list[tuple[float, int]] = []
+    batches: list[tuple[float, float, int]] = []  # (started, ended, texts)
     with cores.claim(folder, "evaluation"):
         device = pick_device()
         configure(device)
@@ -130,11 +133,12 @@ def role_predict(args) -> dict:
         deadline = time.time() + args.predict_seconds if args.predict_seconds else None
         position = 0
         with torch.no_grad():
-            while not stop.exists() and (deadline is None or time.time() < deadline):
+            while len(batches) < 2 or not (stop.exists() or (deadline and time.time() >= deadline)):
                 batch = [texts[(position + i) % len(texts)] for i in range(16)]
                 position += 16
+                started = time.time()
                 predictor.classify(batch)
-                batches.append((time.time(), len(batch)))
+                batches.append((started, time.time(), len(batch)))
         threads = torch.get_num_threads()
     return {"batches": batches, "threads": threads}
 
@@ -174,10 +178,14 @@ def result_of(process: subprocess.Popen) -> dict:
 
 
 def rate_between(batches, start: float, end: float) -> float:
-    done = [(t, n) for t, n in batches if start <= t <= end]
-    if len(done) < 2:
-        return float("nan")
-    return sum(n for _, n in done[1:]) / (done[-1][0] - done[0][0])
+    """Texts per second between ``start`` and ``end``; a batch that straddles an edge counts for the
+    part of its time inside."""
+    texts = 0.0
+    for began, ended, count in batches:
+        inside = min(ended, end) - max(began, start)
+        if inside > 0:
+            texts += count * inside / (ended - began)
+    return texts / max(end - start, 1e-9)
 
 
 def phases(args, budget: bool) -> dict:
@@ -189,7 +197,7 @@ def phases(args, budget: bool) -> dict:
     assert predictor.stdout.readline().strip() == "ready"
     predict_alone = result_of(predictor)
     batches = predict_alone["batches"]
-    predict_alone_rate = rate_between(batches, batches[0][0], batches[-1][0])
+    predict_alone_rate = rate_between(batches, batches[0][0], batches[-1][1])
 
     predictor = child(args, "predict", budget)
     assert predictor.stdout.readline().strip() == "ready"
@@ -235,7 +243,7 @@ def main() -> None:
     parser.add_argument("--role", choices=["train", "predict"])
     parser.add_argument("--budget", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=["smollm2", "tiny"], default="smollm2")
-    parser.add_argument("--steps", type=int, default=20, help="training steps per run")
+    parser.add_argument("--steps", type=int, default=20, help="training steps per run (at least 2)")
     parser.add_argument("--predict-seconds", type=float, default=60, help="length of the lone prediction run")
     parser.add_argument("--compare", action="store_true", help="also run without the core budget")
     parser.add_argument("--data", type=Path, default=SHARED_DATA / "clinc150")
