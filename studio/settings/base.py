@@ -1,5 +1,6 @@
 """Settings shared by every environment; everything that differs comes from the environment (12-factor)."""
 
+import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -201,6 +202,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DatasetKindEnum": "projects.choices.DatasetKind",
         "ModelVersionKindEnum": "training.choices.ModelVersionKind",
+        "EndpointStatusEnum": "serving.choices.EndpointStatus",
     },
 }
 
@@ -240,6 +242,12 @@ STUDIO_REAPER_INTERVAL_SECONDS = env.int("STUDIO_REAPER_INTERVAL_SECONDS", defau
 # Progress rows are written at most this often (seconds) while a job runs.
 STUDIO_PROGRESS_INTERVAL_SECONDS = env.float("STUDIO_PROGRESS_INTERVAL_SECONDS", default=2.0)
 STUDIO_CODE_VERSION = env.str("STUDIO_CODE_VERSION", default="")
+# The registry in which this host's ML processes share its cores (training/engine/cores.py): one folder
+# per host, so workers on other machines that share STUDIO_DATA_DIR do not count against this one.
+# STUDIO_ML_CORES (read by the engine) caps the cores they share; default: every core.
+STUDIO_ML_CORES_DIR = Path(
+    env.str("STUDIO_ML_CORES_DIR", default=str(DATA_DIR / "cores" / socket.gethostname()))
+)
 
 # The inference process (`manage.py serve`): where it listens and which engine backend answers.
 SERVING = {
@@ -253,3 +261,9 @@ SERVING = {
     "max_batch_size": env.int("SERVING_MAX_BATCH_SIZE", default=16),
     "max_queue": env.int("SERVING_MAX_QUEUE", default=64),
 }
+
+# Serving: what a thousand tokens (prompt + completion) cost to serve, for the cost figures on endpoint
+# pages and the team's weekly summary; and how long request logs are kept.
+STUDIO_SERVING_COST_PER_1K_TOKENS = env.float("STUDIO_SERVING_COST_PER_1K_TOKENS", default=0.0002)
+STUDIO_SERVING_COST_CURRENCY = env.str("STUDIO_SERVING_COST_CURRENCY", default="USD")
+STUDIO_SERVING_LOG_RETENTION_DAYS = env.int("STUDIO_SERVING_LOG_RETENTION_DAYS", default=30)
