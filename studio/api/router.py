@@ -13,6 +13,7 @@ from projects.api.views import (
     ProjectViewSet,
     TeamViewSet,
 )
+from serving.api.views import ApiKeyViewSet, EndpointViewSet
 from training.api.views import BaseModelViewSet, ModelVersionViewSet, TrainingJobViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -28,6 +29,8 @@ router.register("dataset-imports", DatasetImportViewSet, basename="dataset-impor
 router.register("base-models", BaseModelViewSet, basename="base-model")
 router.register("training-jobs", TrainingJobViewSet, basename="training-job")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
+router.register("endpoints", EndpointViewSet, basename="endpoint")
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 
 urlpatterns = router.urls
