@@ -121,6 +121,8 @@ class World:
     job: Any
     model_version: Any
     audit_event: Any
+    eval_spec: Any = None
+    eval_run: Any = None
 
 
 def hf_folder(folder: Path) -> Path:
@@ -157,6 +159,7 @@ def build_world(*, owner, team, tmp_path: Path) -> World:
     base_model = BaseModelFactory()
     job = make_job(project, version, base_model, status=JobStatus.SUCCEEDED)
     model_version = model_version_with_artifacts(project, job, settings)
+    eval_spec, eval_run = _evaluation_objects(owner, project, model_version)
     return World(
         team=team,
         owner=owner,
@@ -173,7 +176,19 @@ def build_world(*, owner, team, tmp_path: Path) -> World:
         job=job,
         model_version=model_version,
         audit_event=AuditEvent.objects.filter(team=team).first(),
+        eval_spec=eval_spec,
+        eval_run=eval_run,
     )
+
+
+def _evaluation_objects(owner, project, model_version):
+    """A signed eval spec and a queued run of the model version against it (no worker runs it)."""
+    from evaluation import services as evaluation_services
+
+    spec = evaluation_services.eval_spec_create(project=project, user=owner, document={})
+    spec = evaluation_services.eval_spec_sign(spec=spec, user=owner)
+    run = evaluation_services.eval_run_create(user=owner, model_version=model_version, spec=spec)
+    return spec, run
 
 
 # The value of a path's ids, by resource. A resource missing here fails `path_ids` with its name.
@@ -189,6 +204,8 @@ PATH_OBJECTS = {
     "training-jobs": lambda w: w.job.pk,
     "model-versions": lambda w: w.model_version.pk,
     "audit-events": lambda w: w.audit_event.pk,
+    "eval-specs": lambda w: w.eval_spec.pk,
+    "eval-runs": lambda w: w.eval_run.pk,
 }
 
 # Valid values of body fields that name other objects or need a meaning the schema cannot carry.
@@ -205,6 +222,8 @@ VALID_VALUES = {
     "confidence_threshold": lambda w: 0.7,
     "success_measures": lambda w: [{"metric": "accuracy", "baseline": 0.6, "target": 0.9}],
     "split_seed": lambda w: 7,
+    "model_version": lambda w: w.model_version.pk,
+    "spec": lambda w: w.eval_spec.pk,
 }
 
 

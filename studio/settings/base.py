@@ -187,6 +187,9 @@ STUDIO_TRAINING_LEASE_SECONDS = env.int("STUDIO_TRAINING_LEASE_SECONDS", default
 STUDIO_TRAINING_MAX_ATTEMPTS = env.int("STUDIO_TRAINING_MAX_ATTEMPTS", default=3)
 # How often each worker looks for jobs whose worker was lost (the reaper), in seconds.
 STUDIO_REAPER_INTERVAL_SECONDS = env.int("STUDIO_REAPER_INTERVAL_SECONDS", default=15)
+# Eval runs: the same lease rules as training jobs (their reaper runs on the same interval).
+STUDIO_EVALUATION_LEASE_SECONDS = env.int("STUDIO_EVALUATION_LEASE_SECONDS", default=60)
+STUDIO_EVALUATION_MAX_ATTEMPTS = env.int("STUDIO_EVALUATION_MAX_ATTEMPTS", default=3)
 # Progress rows are written at most this often (seconds) while a job runs.
 STUDIO_PROGRESS_INTERVAL_SECONDS = env.float("STUDIO_PROGRESS_INTERVAL_SECONDS", default=2.0)
 STUDIO_CODE_VERSION = env.str("STUDIO_CODE_VERSION", default="")
