@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from audit import chain
 from studio.tenancy import member_team_ids, sees_every_team
 
 
@@ -32,9 +33,10 @@ class AuditEvent(models.Model):
     """One thing that happened, by whom, to what, in which team; never changed once written.
 
     Every column is known before the INSERT (`occurred_at` included), rows are ordered by `id`, and
-    database triggers refuse UPDATE (and DELETE on PostgreSQL). A tamper-evident hash chain can
-    therefore be added in place: nullable `prev_hash`/`hash` columns (ALTER TABLE ADD COLUMN on both
-    backends, which keeps the table and its triggers) filled by `audit_event_record`, the only writer.
+    database triggers refuse UPDATE (and DELETE on PostgreSQL). The log is a hash chain (`audit.chain`):
+    `hash` covers the row's content and `prev_hash`, the hash of the row before it in `id` order, both
+    filled by `audit_event_record`, the only writer. The columns are nullable so that adding them was an
+    ALTER TABLE ADD COLUMN on both backends, which keeps the table and its triggers.
     """
 
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -60,6 +62,12 @@ class AuditEvent(models.Model):
     target_id = models.CharField(max_length=64, blank=True)
     payload = models.JSONField(default=dict, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(
+        max_length=64, null=True, blank=True, help_text="The hash of the event before this one."
+    )
+    hash = models.CharField(
+        max_length=64, null=True, blank=True, help_text="SHA-256 of this event's content and prev_hash."
+    )
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -77,3 +85,9 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit events are append-only.")
+
+    def chained_fields(self) -> dict:
+        """The row as `audit.chain` reads it."""
+        return {"id": self.pk, "hash": self.hash, "prev_hash": self.prev_hash} | {
+            name: getattr(self, name) for name in chain.CHAINED_FIELDS
+        }

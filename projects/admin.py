@@ -30,7 +30,16 @@ class MembershipAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.ModelAdmin
 
 @admin.register(PersonalAccessToken)
 class PersonalAccessTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("name", "user", "token_prefix", "status", "expires_at", "last_used_at", "revoked_at")
+    list_display = (
+        "name",
+        "user",
+        "token_prefix",
+        "status",
+        "can_manage_tokens",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
     search_fields = ("name", "user__username", "token_prefix")
     exclude = ("token_hash",)
     list_select_related = ("user",)

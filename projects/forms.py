@@ -44,6 +44,12 @@ class PersonalAccessTokenForm(forms.Form):
         help_text="Optional. Leave empty for a token that does not expire.",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
+    can_manage_tokens = forms.BooleanField(
+        required=False,
+        label="May manage tokens",
+        help_text="Let requests made with this token create and revoke tokens. Leave off unless an "
+        "integration must rotate its own tokens.",
+    )
 
 
 class ProjectForm(forms.Form):

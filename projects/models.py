@@ -80,6 +80,18 @@ class PersonalAccessToken(TimeStampedModel):
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    can_manage_tokens = models.BooleanField(
+        default=False,
+        help_text="Whether requests made with this token may create and revoke tokens (off by default).",
+    )
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="children",
+        help_text="The token whose request created this one; revoking it revokes this one too.",
+    )
 
     objects = PersonalAccessTokenQuerySet.as_manager()
 

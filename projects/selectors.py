@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from projects.models import Charter, Dataset, DatasetVersion, Membership, PersonalAccessToken, Project, Team
 from studio.tenancy import get_for_user
@@ -79,13 +79,6 @@ def dataset_version_get(*, user, pk) -> DatasetVersion:
         ),
         user,
         pk=pk,
-    )
-
-
-def project_progress_list(*, user, team: Team | None = None) -> QuerySet[Project]:
-    """Projects with `charter_count` and `dataset_count` annotated, for journey progress in one query."""
-    return project_list(user=user, team=team).annotate(
-        charter_count=Count("charters", distinct=True), dataset_count=Count("datasets", distinct=True)
     )
 
 

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from audit.models import AuditEvent
 from projects.models import PersonalAccessToken
 from projects.services import personal_access_token_create, personal_access_token_revoke
 
@@ -92,3 +93,53 @@ def test_tokens_page_creates_shows_once_and_revokes(client, owner):
     token.refresh_from_db()
     assert token.status == "revoked"
     assert bearer(secret).get("/api/v1/teams/").status_code == 401
+
+
+def test_a_leaked_token_cannot_breed_and_revoking_it_ends_all_access(api, client, owner):
+    """The leaked-token story: a plain token cannot mint or revoke tokens; a token that may manage tokens
+    can, but everything it minted (at any depth) dies with it when its owner revokes it."""
+    created = api.as_user(owner).post("/api/v1/tokens/", {"name": "ci"}, format="json").json()
+    assert created["can_manage_tokens"] is False
+    leaked = bearer(created["token"])
+
+    refused = leaked.post("/api/v1/tokens/", {"name": "backdoor"}, format="json")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "token_scope"
+    assert "Sign in to the studio" in refused.json()["error"]["message"]
+    assert leaked.post(f"/api/v1/tokens/{created['id']}/revoke/").status_code == 403
+    assert not PersonalAccessToken.objects.filter(name="backdoor").exists()
+    assert leaked.get("/api/v1/teams/").status_code == 200  # the token still does its job
+
+    rotator = (
+        api.as_user(owner)
+        .post("/api/v1/tokens/", {"name": "rotator", "can_manage_tokens": True}, format="json")
+        .json()
+    )
+    attacker = bearer(rotator["token"])
+    child = attacker.post("/api/v1/tokens/", {"name": "child", "can_manage_tokens": True}, format="json")
+    assert child.status_code == 201 and child.json()["parent"] == rotator["id"]
+    grandchild = bearer(child.json()["token"]).post("/api/v1/tokens/", {"name": "grandchild"}, format="json")
+    assert grandchild.status_code == 201 and grandchild.json()["parent"] == child.json()["id"]
+    minted = [bearer(child.json()["token"]), bearer(grandchild.json()["token"])]
+    assert all(c.get("/api/v1/teams/").status_code == 200 for c in minted)
+
+    client.force_login(owner)
+    client.post(f"/tokens/{rotator['id']}/revoke/")
+    for survivor in (attacker, *minted):
+        assert survivor.get("/api/v1/teams/").status_code == 401
+    assert leaked.get("/api/v1/teams/").status_code == 200  # an unrelated token is untouched
+
+    revoked = dict(AuditEvent.objects.filter(action="token.revoke").values_list("target_id", "payload"))
+    assert set(revoked) == {str(rotator["id"]), str(child.json()["id"]), str(grandchild.json()["id"])}
+    assert revoked[str(grandchild.json()["id"])]["revoked_with"] == rotator["id"]
+
+
+def test_a_minted_token_never_outlives_its_parent(owner):
+    parent, _ = personal_access_token_create(
+        user=owner, name="rotator", can_manage_tokens=True, expires_at=timezone.now() + timedelta(days=7)
+    )
+    child, _ = personal_access_token_create(user=owner, name="child", via_token=parent)
+    longer, _ = personal_access_token_create(
+        user=owner, name="longer", via_token=parent, expires_at=timezone.now() + timedelta(days=365)
+    )
+    assert child.expires_at == parent.expires_at == longer.expires_at

@@ -136,7 +136,7 @@ class TrainingJobForm(forms.Form):
     method = forms.ChoiceField(choices=Method.choices, initial=Method.LORA, widget=forms.RadioSelect)
     preset = forms.ChoiceField(initial=Preset.BALANCED, widget=forms.RadioSelect)
 
-    def __init__(self, *args, user, project, projects, base_models, **kwargs):
+    def __init__(self, *args, user, project, projects, base_models, preselect=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.project = project
         self.fields["project"].choices = [(p.pk, p.name) for p in projects]
@@ -169,7 +169,11 @@ class TrainingJobForm(forms.Form):
             disabled={str(pk): " ".join(reasons) for pk, reasons in self.blocked.items()},
         )
         usable = [version.pk for version in versions if version.pk not in self.blocked]
-        self.fields["dataset_version"].initial = usable[0] if usable else None
+        preselect = str(preselect or "")
+        chosen = int(preselect) if preselect.isdigit() and len(preselect) < 19 else None
+        self.fields["dataset_version"].initial = (
+            chosen if chosen in usable else (usable[0] if usable else None)
+        )
 
         self.fields["base_model"].queryset = base_models
         self.fields["base_model"].initial = next((m.key for m in base_models if m.is_default), None)

@@ -149,6 +149,7 @@ def job_create(request):
         project=project,
         projects=projects,
         base_models=selectors.base_model_list(user=request.user),
+        preselect=request.GET.get("dataset_version"),
     )
     if request.method == "POST" and form.is_valid():
         try:

@@ -19,5 +19,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "target_id",
             "payload",
             "request_id",
+            "prev_hash",
+            "hash",
         ]
         read_only_fields = fields

@@ -5,6 +5,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from audit.models import AuditEvent
+from audit.selectors import audit_chain_verify
 
 BEFORE_MOVE = [("governance", "0002_audit_event_append_only_triggers"), ("audit", None)]
 TRIGGERS = {
@@ -88,4 +89,5 @@ def test_rows_triggers_and_permissions_written_before_the_move_survive_it():
     assert event.occurred_at.isoformat() == "2026-01-02T03:04:05+00:00"
     assert _triggers_on("audit_auditevent") == TRIGGERS[connection.vendor]
     _assert_append_only(event_id)
+    assert event.hash and audit_chain_verify().ok  # hashed into the chain by audit.0002
     assert Permission.objects.get(pk=view_permission.pk).content_type.app_label == "audit"

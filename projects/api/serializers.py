@@ -93,6 +93,8 @@ class PersonalAccessTokenSerializer(serializers.ModelSerializer):
             "name",
             "token_prefix",
             "status",
+            "can_manage_tokens",
+            "parent",
             "expires_at",
             "last_used_at",
             "revoked_at",
@@ -104,6 +106,11 @@ class PersonalAccessTokenSerializer(serializers.ModelSerializer):
 class PersonalAccessTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    can_manage_tokens = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Let requests made with the new token create and revoke tokens. Off unless asked for.",
+    )
 
 
 class PersonalAccessTokenCreatedSerializer(PersonalAccessTokenSerializer):

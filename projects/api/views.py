@@ -32,7 +32,7 @@ from projects.api.serializers import (
 )
 from projects.charters import charter_diff
 from projects.downloads import dataset_version_file_response
-from projects.models import Membership
+from projects.models import Membership, PersonalAccessToken
 from studio.api.filters import TeamSlugFilterSet
 from studio.api.parsers import JSONParser
 from studio.errors import NotFound
@@ -116,6 +116,11 @@ class MemberViewSet(
         services.membership_remove(membership=instance, user=self.request.user)
 
 
+def _signing_token(request) -> PersonalAccessToken | None:
+    """The personal access token that authenticated the request; None for a browser session."""
+    return request.auth if isinstance(request.auth, PersonalAccessToken) else None
+
+
 class PersonalAccessTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Your personal access tokens. The secret is returned once, by create."""
 
@@ -130,14 +135,18 @@ class PersonalAccessTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     def create(self, request, *args, **kwargs):
         data = PersonalAccessTokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        token, secret = services.personal_access_token_create(user=request.user, **data.validated_data)
+        token, secret = services.personal_access_token_create(
+            user=request.user, via_token=_signing_token(request), **data.validated_data
+        )
         token.token = secret
         return Response(PersonalAccessTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=PersonalAccessTokenSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
-        token = services.personal_access_token_revoke(token=self.get_object(), user=request.user)
+        token = services.personal_access_token_revoke(
+            token=self.get_object(), user=request.user, via_token=_signing_token(request)
+        )
         return Response(PersonalAccessTokenSerializer(token).data)
 
 

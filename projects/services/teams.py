@@ -14,7 +14,7 @@ from audit.services import audit_event_record
 from projects.choices import Role
 from projects.models import Membership, PersonalAccessToken, Team
 from projects.roles import Action, forget_roles, require
-from studio.errors import Conflict, InvalidInput, NotFound
+from studio.errors import Conflict, Forbidden, InvalidInput, NotFound
 from studio.services import model_update
 
 User = get_user_model()
@@ -155,15 +155,38 @@ def membership_remove(*, membership: Membership, user) -> None:
     forget_roles(membership.user)
 
 
+def _require_token_scope(via_token: PersonalAccessToken | None, verb: str) -> None:
+    """A request signed with a token may create or revoke tokens only when that token's scope allows it."""
+    if via_token is not None and not via_token.can_manage_tokens:
+        raise Forbidden(
+            f"This access token may not {verb} tokens. Sign in to the studio to {verb} tokens, or use a "
+            "token created with “may manage tokens”.",
+            code="token_scope",
+        )
+
+
 @transaction.atomic
 def personal_access_token_create(
-    *, user, name: str, expires_at: datetime | None = None
+    *,
+    user,
+    name: str,
+    expires_at: datetime | None = None,
+    can_manage_tokens: bool = False,
+    via_token: PersonalAccessToken | None = None,
 ) -> tuple[PersonalAccessToken, str]:
-    """Create a token and return it with its secret, which is never stored and never shown again."""
+    """Create a token and return it with its secret, which is never stored and never shown again.
+
+    `via_token` is the token that signed the request (None for a browser session): it must have the
+    `can_manage_tokens` scope, and it becomes the new token's parent, so revoking it revokes this one.
+    A minted token never outlives its parent.
+    """
+    _require_token_scope(via_token, "create")
     if expires_at is not None and expires_at <= timezone.now():
         raise InvalidInput(
             "The expiry date must be in the future.", details={"expires_at": ["Must be in the future."]}
         )
+    if via_token is not None and via_token.expires_at is not None:
+        expires_at = min(expires_at or via_token.expires_at, via_token.expires_at)
     secret = PersonalAccessToken.PREFIX + secrets.token_urlsafe(30)
     token = PersonalAccessToken(
         user=user,
@@ -171,6 +194,8 @@ def personal_access_token_create(
         token_prefix=secret[: len(PersonalAccessToken.PREFIX) + 4],
         token_hash=PersonalAccessToken.hash_secret(secret),
         expires_at=expires_at,
+        can_manage_tokens=can_manage_tokens,
+        parent=via_token,
     )
     token.full_clean()
     token.save()
@@ -178,17 +203,42 @@ def personal_access_token_create(
         actor=user,
         action="token.create",
         target=token,
-        payload={"name": token.name, "expires_at": expires_at.isoformat() if expires_at else None},
+        payload={
+            "name": token.name,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+            "can_manage_tokens": can_manage_tokens,
+            "parent": via_token.pk if via_token else None,
+        },
     )
     return token, secret
 
 
+def _token_family(token: PersonalAccessToken) -> list[PersonalAccessToken]:
+    """The token and every token minted from it, at any depth (breadth first)."""
+    family, frontier = [token], [token.pk]
+    while frontier:
+        children = list(PersonalAccessToken.objects.select_for_update().filter(parent_id__in=frontier))
+        family.extend(children)
+        frontier = [child.pk for child in children]
+    return family
+
+
 @transaction.atomic
-def personal_access_token_revoke(*, token: PersonalAccessToken, user) -> PersonalAccessToken:
+def personal_access_token_revoke(
+    *, token: PersonalAccessToken, user, via_token: PersonalAccessToken | None = None
+) -> PersonalAccessToken:
+    """Revoke a token and every token minted from it (a leaked token's offspring end with it)."""
     if token.user_id != user.pk:
         raise NotFound("Token not found.")
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at", "updated_at"])
-        audit_event_record(actor=user, action="token.revoke", target=token, payload={"name": token.name})
+    _require_token_scope(via_token, "revoke")
+    now = timezone.now()
+    for member in _token_family(token):
+        if member.revoked_at is None:
+            member.revoked_at = now
+            member.save(update_fields=["revoked_at", "updated_at"])
+            payload = {"name": member.name}
+            if member.pk != token.pk:
+                payload["revoked_with"] = token.pk
+            audit_event_record(actor=user, action="token.revoke", target=member, payload=payload)
+    token.refresh_from_db()
     return token

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from projects import charts as charts_module
 from projects import selectors, services
-from projects.choices import DatasetVersionStatus
+from projects.choices import DatasetKind, DatasetVersionStatus
 from projects.downloads import dataset_version_file_response
 from projects.forms import (
     DatasetCardForm,
@@ -20,6 +20,7 @@ from projects.forms import (
     DatasetUploadForm,
 )
 from projects.ingest import Format, detect_format, preview_rows, read_header, suggest_column_mapping
+from projects.journey import JourneyFacts, StepAction, train_job_url
 from projects.policy import training_block_reasons
 from projects.roles import Action, can, require
 from projects.views.navigation import project_crumbs, safe_next
@@ -111,9 +112,41 @@ def dataset_detail(request, pk: int):
 
 
 def _length_unit(stats: dict) -> str:
+    """“tokens of SmolLM2-135M-Instruct” or “characters”, to follow “Lengths in”."""
     if stats.get("length_unit") == "tokens":
-        return f"tokens ({stats['tokenizer']})" if stats.get("tokenizer") else "tokens"
+        return f"tokens of {stats['tokenizer']}" if stats.get("tokenizer") else "tokens"
     return "characters"
+
+
+def _version_next_step(*, version, dataset, project, reasons, charter, user) -> dict:
+    """The one step a person takes after reading this version: fix what blocks it, or train on it."""
+    facts = JourneyFacts(user=user, project=project, charter=charter, datasets=[])
+    if reasons:
+        version.dataset = dataset
+        action = facts.fix_action(version)
+        return {
+            "title": action.label if action else "Unblock this version",
+            "text": reasons[0],
+            "action": action,
+        }
+    if dataset.kind == DatasetKind.GOLDEN:
+        return {
+            "title": "Back to the project",
+            "text": "A golden test set is for evaluation only: it never trains a model.",
+            "action": StepAction("Open the project", reverse("projects:project_detail", args=[project.pk])),
+        }
+    if not facts.can(Action.RUN_JOBS):
+        return {
+            "title": "A model trained on it",
+            "text": "This version is ready to train on; a product owner or ML engineer starts the job.",
+            "action": None,
+        }
+    return {
+        "title": "Train a model on this version",
+        "text": f"{version.split_counts.get('train', 0)} training and {version.split_counts.get('val', 0)} "
+        "validation rows; a quick job takes a few minutes on a CPU worker.",
+        "action": StepAction("Train a model on this version", train_job_url(project, version)),
+    }
 
 
 def _dataset_charts(version) -> dict:
@@ -145,6 +178,14 @@ def dataset_version_detail(request, pk: int):
         "charter": charter,
         "versions": selectors.dataset_version_list(user=request.user, dataset=dataset).order_by("-number"),
         "status": DatasetVersionStatus.BLOCKED if reasons else DatasetVersionStatus.READY,
+        "next_step": _version_next_step(
+            version=version,
+            dataset=dataset,
+            project=project,
+            reasons=reasons,
+            charter=charter,
+            user=request.user,
+        ),
         "block_reasons": reasons,
         "stats": stats,
         "length_unit": _length_unit(stats),
