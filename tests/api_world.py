@@ -135,8 +135,10 @@ def hf_folder(folder: Path) -> Path:
     return folder
 
 
-def build_world(*, owner, team, tmp_path: Path) -> World:
-    """Objects of every kind the API's paths name, in `owner`'s team (owner is staff, for base models)."""
+def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
+    """Objects of every kind the API's paths name, in `owner`'s team (owner is staff, for base models).
+
+    A `suffix` builds a second world beside the first in the same team (for query-count tests)."""
     from audit.models import AuditEvent
     from projects import services as project_services
     from projects.tests.factories import CharterFactory, MembershipFactory, ProjectFactory, UserFactory
@@ -146,7 +148,9 @@ def build_world(*, owner, team, tmp_path: Path) -> World:
 
     owner.is_staff = True
     owner.save(update_fields=["is_staff"])
-    project = ProjectFactory(team=team, owner=owner, name="Support intents", slug="support-intents")
+    project = ProjectFactory(
+        team=team, owner=owner, name=f"Support intents{suffix}", slug=f"support-intents{suffix}"
+    )
     charter = CharterFactory(project=project, author=owner, version=1, data_classes=["internal"])
 
     def upload(name: str):
@@ -155,7 +159,7 @@ def build_world(*, owner, team, tmp_path: Path) -> World:
         )
 
     version, other_version = upload("Intents"), upload("More intents")
-    token, _ = project_services.personal_access_token_create(user=owner, name="CI")
+    token, _ = project_services.personal_access_token_create(user=owner, name=f"CI{suffix}")
     base_model = BaseModelFactory()
     job = make_job(project, version, base_model, status=JobStatus.SUCCEEDED)
     model_version = model_version_with_artifacts(project, job, settings)
@@ -163,8 +167,8 @@ def build_world(*, owner, team, tmp_path: Path) -> World:
     return World(
         team=team,
         owner=owner,
-        newcomer=UserFactory(username="nadia"),
-        membership=MembershipFactory(team=team, user=UserFactory(username="vera"), role="viewer"),
+        newcomer=UserFactory(username=f"nadia{suffix}"),
+        membership=MembershipFactory(team=team, user=UserFactory(username=f"vera{suffix}"), role="viewer"),
         token=token,
         project=project,
         charter=charter,
@@ -172,7 +176,7 @@ def build_world(*, owner, team, tmp_path: Path) -> World:
         version=version,
         other_version=other_version,
         base_model=base_model,
-        base_model_folder=hf_folder(tmp_path / "hf-llama"),
+        base_model_folder=hf_folder(tmp_path / f"hf-llama{suffix}"),
         job=job,
         model_version=model_version,
         audit_event=AuditEvent.objects.filter(team=team).first(),

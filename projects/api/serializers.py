@@ -26,7 +26,7 @@ from projects.models import (
 from projects.policy import training_block_reasons
 from projects.roles import role_in
 from projects.schemas import SUCCESS_MEASURE_LIMIT
-from projects.selectors import charter_latest
+from projects.selectors import charters_latest
 from studio.api.fields import JSONField, ObjectIdField
 from studio.models import MAX_POSITIVE_INTEGER
 
@@ -366,13 +366,17 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def _reasons(self, version) -> list[str]:
-        # One charter lookup per project for a whole page, however many versions it lists.
+        # One charter query for a whole page, however many versions and projects it lists.
         charters = self.context.setdefault("latest_charters", {})
-        project_id = version.dataset.project_id
-        if project_id not in charters:
-            charters[project_id] = charter_latest(project=version.dataset.project)
+        if version.dataset.project_id not in charters:
+            page = self.parent.instance if isinstance(self.parent, serializers.ListSerializer) else [version]
+            project_ids = {item.dataset.project_id for item in page} | {version.dataset.project_id}
+            charters.update(dict.fromkeys(project_ids))
+            charters.update(charters_latest(project_ids=project_ids))
         if not hasattr(version, "_block_reasons"):
-            version._block_reasons = training_block_reasons(version, charter=charters[project_id])
+            version._block_reasons = training_block_reasons(
+                version, charter=charters.get(version.dataset.project_id)
+            )
         return version._block_reasons
 
     def get_training_blocked_reasons(self, version) -> list[str]:

@@ -288,21 +288,23 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     @extend_schema(request=DatasetVersionSplitSerializer, responses={201: DatasetVersionSerializer})
     @action(detail=True, methods=["post"])
     def split(self, request, pk=None):
+        version = self.get_object()  # an outsider's id is a 404 before the body is read
         data = DatasetVersionSplitSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         version = services.dataset_version_resplit(
-            version=self.get_object(), user=request.user, seed=fields.pop("seed"), split_ratios=fields
+            version=version, user=request.user, seed=fields.pop("seed"), split_ratios=fields
         )
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=DatasetVersionMergeSerializer, responses={201: DatasetVersionSerializer})
     @action(detail=True, methods=["post"])
     def merge(self, request, pk=None):
+        version = self.get_object()  # an outsider's id is a 404 before the body is read
         data = DatasetVersionMergeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         other = selectors.dataset_version_get(user=request.user, pk=data.validated_data["other"])
-        version = services.dataset_version_merge(version=self.get_object(), other=other, user=request.user)
+        version = services.dataset_version_merge(version=version, other=other, user=request.user)
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
