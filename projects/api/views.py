@@ -231,6 +231,9 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         request={"multipart/form-data": DatasetUploadSerializer}, responses={201: DatasetVersionSerializer}
     )
     def create(self, request, *args, **kwargs):
+        upload = request.data.get("file")
+        if hasattr(upload, "read"):  # a spreadsheet is answered as such, before its bytes fill other fields
+            services.dataset_file_check_text(file=upload, filename=upload.name or "")
         data = DatasetUploadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)

@@ -4,6 +4,7 @@ from projects.services.charters import charter_create_version
 from projects.services.datasets import (
     CARD_FIELDS,
     dataset_card_update,
+    dataset_file_check_text,
     dataset_upload,
     dataset_version_merge,
     dataset_version_redact,
@@ -25,6 +26,7 @@ __all__ = [
     "CARD_FIELDS",
     "charter_create_version",
     "dataset_card_update",
+    "dataset_file_check_text",
     "dataset_upload",
     "dataset_version_merge",
     "dataset_version_redact",

@@ -22,7 +22,7 @@ from django.db.models import Max
 
 from audit.services import audit_event_record
 from projects.choices import DatasetKind, DatasetOperation, LawfulBasis, TaskType
-from projects.ingest import ColumnMapping, Format, detect_format, ingest, pii
+from projects.ingest import ColumnMapping, Format, binary_kind, detect_format, ingest, not_text_message, pii
 from projects.ingest.export import read_jsonl
 from projects.ingest.splits import contamination, split_rows
 from projects.models import Dataset, DatasetVersion, Project
@@ -72,6 +72,25 @@ def _read_head(stream: BinaryIO) -> bytes:
     head = stream.read(HEAD_BYTES)
     stream.seek(0)
     return head
+
+
+def dataset_file_check_text(*, file: BinaryIO, filename: str) -> None:
+    """Refuse a spreadsheet, PDF or other binary file by its first bytes, saying how to make a CSV."""
+    kind = binary_kind(_read_head(file), filename)
+    if kind:
+        message = not_text_message(kind, filename)
+        raise InvalidInput(message, code="not_a_text_file", details={"file": [message]})
+
+
+def _check_column_mapping(column_mapping: dict | None) -> None:
+    mapping = column_mapping or {}
+    column = mapping.get("input_column")
+    if column and column == mapping.get("output_column"):
+        message = (
+            f"The input and the output are the same column “{column}”: the output must be another column, "
+            "the answer the model should give for that input."
+        )
+        raise InvalidInput(message, code="same_column", details={"output_column": [message]})
 
 
 def _split_ratios(split_ratios) -> SplitRatios:
@@ -332,6 +351,8 @@ def dataset_upload(
         raise InvalidInput(
             "Unknown dataset kind.", details={"kind": [f"Choose one of {', '.join(DatasetKind.values)}."]}
         )
+    dataset_file_check_text(file=file, filename=filename)
+    _check_column_mapping(column_mapping)
     head = _read_head(file)
     try:
         fmt = Format(fmt) if fmt else detect_format(head, filename)

@@ -19,7 +19,16 @@ from projects.forms import (
     DatasetResplitForm,
     DatasetUploadForm,
 )
-from projects.ingest import Format, detect_format, preview_rows, read_header, suggest_column_mapping
+from projects.ingest import (
+    Format,
+    binary_kind,
+    detect_format,
+    head_encoding_problem,
+    not_text_message,
+    preview_rows,
+    read_header,
+    suggest_column_mapping,
+)
 from projects.journey import JourneyFacts, StepAction, train_job_url
 from projects.policy import training_block_reasons
 from projects.roles import Action, can, require
@@ -81,6 +90,12 @@ def dataset_inspect(request, pk: int):
     require(request.user, project.team, Action.MANAGE_DATASETS)
     head = request.body[:INSPECT_HEAD_BYTES]
     filename = request.GET.get("filename", "")[:255]
+    kind = binary_kind(head, filename)
+    if kind:  # a spreadsheet's bytes never become column names
+        problem = not_text_message(kind, filename)
+        return JsonResponse(
+            {"format": None, "needs_mapping": False, "header": [], "preview": [], "problem": problem}
+        )
     fmt = detect_format(head, filename)
     header = read_header(head, fmt)
     rows = preview_rows(head, fmt, limit=5)
@@ -95,6 +110,7 @@ def dataset_inspect(request, pk: int):
             "suggested": suggestion.as_dict()
             if suggestion
             else {"input_column": None, "output_column": None},
+            "problem": head_encoding_problem(head),
         }
     )
 

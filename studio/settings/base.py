@@ -193,3 +193,16 @@ STUDIO_EVALUATION_MAX_ATTEMPTS = env.int("STUDIO_EVALUATION_MAX_ATTEMPTS", defau
 # Progress rows are written at most this often (seconds) while a job runs.
 STUDIO_PROGRESS_INTERVAL_SECONDS = env.float("STUDIO_PROGRESS_INTERVAL_SECONDS", default=2.0)
 STUDIO_CODE_VERSION = env.str("STUDIO_CODE_VERSION", default="")
+
+# The inference process (`manage.py serve`): where it listens and which engine backend answers.
+SERVING = {
+    "host": env.str("SERVING_HOST", default="127.0.0.1"),
+    "port": env.int("SERVING_PORT", default=8001),
+    "backend": env.str("SERVING_BACKEND", default="embedded"),  # embedded | vllm
+    "vllm_url": env.str("SERVING_VLLM_URL", default=""),
+    # Folders as the studio sees them -> as the vLLM server sees them, e.g. {"/srv/studio/var": "/data"}.
+    "vllm_path_map": env.json("SERVING_VLLM_PATH_MAP", default={}),
+    "device": env.str("SERVING_DEVICE", default=""),
+    "max_batch_size": env.int("SERVING_MAX_BATCH_SIZE", default=16),
+    "max_queue": env.int("SERVING_MAX_QUEUE", default=64),
+}

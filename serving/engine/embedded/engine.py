@@ -94,7 +94,13 @@ class EmbeddedEngine:
         served = self._served.lookup(request.adapter)
         max_tokens = max_tokens_for(request, self.limits)
         prompt_ids = generation_prompt(served.builder, request)
-        check_length(prompt_ids, max_tokens, self.limits, served.scheduler.runtime.context_length)
+        check_length(
+            prompt_ids,
+            max_tokens,
+            self.limits,
+            served.scheduler.runtime.context_length,
+            request.max_input_tokens,
+        )
         work = GenerationWork(
             served.adapter,
             prompt_ids,
@@ -116,7 +122,13 @@ class EmbeddedEngine:
         sequences = served.builder.label_sequences(request.labels)
         prompt_ids = served.builder.chat_ids(request.chat())
         longest = max(len(ids) for ids in sequences.values())
-        check_length(prompt_ids, longest, self.limits, served.scheduler.runtime.context_length)
+        check_length(
+            prompt_ids,
+            longest,
+            self.limits,
+            served.scheduler.runtime.context_length,
+            request.max_input_tokens,
+        )
         work = LabelWork(
             served.adapter, prompt_ids, request.deadline, sequences=sequences, temperature=request.temperature
         )

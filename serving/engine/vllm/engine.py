@@ -235,7 +235,7 @@ class VllmEngine:
         served = self._served.lookup(request.adapter)
         max_tokens = max_tokens_for(request, self.limits)
         prompt_ids = generation_prompt(served.builder, request)
-        check_length(prompt_ids, max_tokens, self.limits, self.context_length)
+        check_length(prompt_ids, max_tokens, self.limits, self.context_length, request.max_input_tokens)
         body = {
             "model": served.model,
             "prompt": prompt_ids,
@@ -281,7 +281,11 @@ class VllmEngine:
         sequences = served.builder.label_sequences(request.labels)
         prompt_ids = served.builder.chat_ids(request.chat())
         check_length(
-            prompt_ids, max(len(ids) for ids in sequences.values()), self.limits, self.context_length
+            prompt_ids,
+            max(len(ids) for ids in sequences.values()),
+            self.limits,
+            self.context_length,
+            request.max_input_tokens,
         )
         labels = list(sequences)
         body = {
