@@ -8,8 +8,9 @@ from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from evaluation.choices import RunStatus
 from evaluation.models import EvalResult, EvalRun, EvalSpec
 from projects.models import Project
-from studio.errors import InvalidInput
+from studio.errors import Conflict, InvalidInput
 from studio.tenancy import get_for_user
+from training.choices import ModelVersionKind, Stage
 from training.models import ModelVersion
 
 
@@ -85,6 +86,20 @@ def leaderboard(
     versions = list(versions.annotate(latest_run_id=Subquery(latest)))
     runs = EvalRun.objects.in_bulk([v.latest_run_id for v in versions if v.latest_run_id])
     return [(version, runs.get(version.latest_run_id)) for version in versions]
+
+
+def comparison_default_reference(*, user, candidate: ModelVersion) -> ModelVersion:
+    """What a candidate is compared with by default: the production version, else the baseline."""
+    others = ModelVersion.objects.for_user(user).filter(project=candidate.project_id).exclude(pk=candidate.pk)
+    reference = (
+        others.filter(stage=Stage.PRODUCTION).first() or others.filter(kind=ModelVersionKind.BASELINE).first()
+    )
+    if reference is None:
+        raise Conflict(
+            "There is no production version or baseline to compare with; name one with ?against=.",
+            code="no_reference",
+        )
+    return reference
 
 
 def eval_runs_with_results(*, user, pks: list[int]) -> list[EvalRun]:

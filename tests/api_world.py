@@ -210,6 +210,7 @@ PATH_OBJECTS = {
     "audit-events": lambda w: w.audit_event.pk,
     "eval-specs": lambda w: w.eval_spec.pk,
     "eval-runs": lambda w: w.eval_run.pk,
+    "comparisons": lambda w: w.model_version.pk,
 }
 
 # Valid values of body fields that name other objects or need a meaning the schema cannot carry.

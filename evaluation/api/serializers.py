@@ -151,6 +151,8 @@ class EvalResultQuerySerializer(serializers.Serializer):
 
 
 class ComparisonQuerySerializer(serializers.Serializer):
-    a = ObjectIdField(help_text="The candidate model version.")
-    b = ObjectIdField(help_text="The reference model version (production or the baseline).")
+    against = ObjectIdField(
+        required=False,
+        help_text="The reference model version; default the production version, else the baseline.",
+    )
     spec = ObjectIdField(required=False, help_text="A signed spec; default the newest both were run on.")

@@ -86,7 +86,8 @@ class EvalRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
 
 class ComparisonViewSet(viewsets.ViewSet):
-    """Two model versions against the same signed spec: deltas, flips, config and lineage diff, and the
+    """A candidate model version (the id) against a reference (production, else the baseline, or
+    `?against=`), both run on the same signed spec: deltas, flips, config and lineage diff, and the
     one-page release diff (`?format=md` downloads it as Markdown)."""
 
     renderer_classes = [JSONRenderer, MarkdownRenderer]
@@ -103,14 +104,17 @@ class ComparisonViewSet(viewsets.ViewSet):
             (200, "text/markdown"): OpenApiResponse(OpenApiTypes.STR),
         },
     )
-    def list(self, request):
+    def retrieve(self, request, pk=None):
         query = ComparisonQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         fields = query.validated_data
-        a = training_selectors.model_version_get(user=request.user, pk=fields["a"])
-        b = training_selectors.model_version_get(user=request.user, pk=fields["b"])
+        candidate = training_selectors.model_version_get(user=request.user, pk=pk)
+        if fields.get("against"):
+            reference = training_selectors.model_version_get(user=request.user, pk=fields["against"])
+        else:
+            reference = selectors.comparison_default_reference(user=request.user, candidate=candidate)
         spec = selectors.eval_spec_get(user=request.user, pk=fields["spec"]) if fields.get("spec") else None
-        comparison = services.comparison_build(request.user, a, b, spec=spec)
+        comparison = services.comparison_build(request.user, candidate, reference, spec=spec)
         if request.accepted_renderer.format == "md":
             filename = f"release-diff-v{comparison['a']['number']}-vs-v{comparison['b']['number']}.md"
             return Response(

@@ -116,7 +116,7 @@ def test_outsiders_get_404_for_specs_runs_results_and_comparisons(
         f"/api/v1/eval-specs/{signed_spec.pk}/",
         f"/api/v1/eval-runs/{run['id']}/",
         f"/api/v1/eval-runs/{run['id']}/results/",
-        f"/api/v1/comparisons/?a={model_versions[1].pk}&b={model_versions[0].pk}",
+        f"/api/v1/comparisons/{model_versions[1].pk}/?against={model_versions[0].pk}",
     ):
         assert api.get(url).status_code == 404, url
     assert api.post(f"/api/v1/eval-specs/{signed_spec.pk}/sign/").status_code == 404
