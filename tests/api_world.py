@@ -121,6 +121,7 @@ class World:
     job: Any
     model_version: Any
     audit_event: Any
+    dataset_import: Any
     eval_spec: Any = None
     eval_run: Any = None
 
@@ -163,6 +164,9 @@ def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
     base_model = BaseModelFactory()
     job = make_job(project, version, base_model, status=JobStatus.SUCCEEDED)
     model_version = model_version_with_artifacts(project, job, settings)
+    dataset_import = project_services.dataset_import_create(
+        project=project, user=owner, file=io.BytesIO(_rows()), filename="large.jsonl", name="Large"
+    )
     eval_spec, eval_run = _evaluation_objects(owner, project, model_version)
     return World(
         team=team,
@@ -180,6 +184,7 @@ def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
         job=job,
         model_version=model_version,
         audit_event=AuditEvent.objects.filter(team=team).first(),
+        dataset_import=dataset_import,
         eval_spec=eval_spec,
         eval_run=eval_run,
     )
@@ -204,6 +209,7 @@ PATH_OBJECTS = {
     "charters": lambda w: w.charter.pk,
     "datasets": lambda w: w.dataset.pk,
     "dataset-versions": lambda w: w.version.pk,
+    "dataset-imports": lambda w: w.dataset_import.pk,
     "base-models": lambda w: w.base_model.key,
     "training-jobs": lambda w: w.job.pk,
     "model-versions": lambda w: w.model_version.pk,

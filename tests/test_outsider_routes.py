@@ -33,6 +33,7 @@ PAGE_OBJECTS = {
     "projects/": lambda w: w.project.pk,
     "datasets/": lambda w: w.dataset.pk,
     "datasets/versions/": lambda w: w.version.pk,
+    "datasets/imports/": lambda w: w.dataset_import.pk,
     "jobs/": lambda w: w.job.pk,
     "models/": lambda w: w.model_version.pk,
 }

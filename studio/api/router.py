@@ -6,6 +6,7 @@ from audit.api.views import AuditEventViewSet
 from evaluation.api.views import ComparisonViewSet, EvalRunViewSet, EvalSpecViewSet
 from projects.api.views import (
     CharterViewSet,
+    DatasetImportViewSet,
     DatasetVersionViewSet,
     DatasetViewSet,
     MemberViewSet,
@@ -24,6 +25,7 @@ router.register("projects", ProjectViewSet, basename="project")
 router.register("charters", CharterViewSet, basename="charter")
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("dataset-versions", DatasetVersionViewSet, basename="dataset-version")
+router.register("dataset-imports", DatasetImportViewSet, basename="dataset-import")
 router.register("base-models", BaseModelViewSet, basename="base-model")
 router.register("training-jobs", TrainingJobViewSet, basename="training-job")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")

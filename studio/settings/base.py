@@ -116,6 +116,9 @@ MEDIA_ROOT = DATA_DIR / "media"
 STUDIO_MAX_UPLOAD_BYTES = env.int("STUDIO_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
+# Uploads up to this size are checked in the request (201 with the version); larger ones are stored as
+# they stream in and checked on a worker (202 with a dataset import to follow).
+STUDIO_UPLOAD_INLINE_BYTES = env.int("STUDIO_UPLOAD_INLINE_BYTES", default=1024 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -185,6 +188,9 @@ LOGGING = {
 # Training jobs: a running job's lease lapses this long after its worker's last heartbeat.
 STUDIO_TRAINING_LEASE_SECONDS = env.int("STUDIO_TRAINING_LEASE_SECONDS", default=60)
 STUDIO_TRAINING_MAX_ATTEMPTS = env.int("STUDIO_TRAINING_MAX_ATTEMPTS", default=3)
+# Dataset imports (large uploads checked on a worker) hold the same kind of lease.
+STUDIO_IMPORT_LEASE_SECONDS = env.int("STUDIO_IMPORT_LEASE_SECONDS", default=60)
+STUDIO_IMPORT_MAX_ATTEMPTS = env.int("STUDIO_IMPORT_MAX_ATTEMPTS", default=3)
 # How often each worker looks for jobs whose worker was lost (the reaper), in seconds.
 STUDIO_REAPER_INTERVAL_SECONDS = env.int("STUDIO_REAPER_INTERVAL_SECONDS", default=15)
 # Eval runs: the same lease rules as training jobs (their reaper runs on the same interval).
