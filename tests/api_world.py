@@ -124,6 +124,9 @@ class World:
     dataset_import: Any
     eval_spec: Any = None
     eval_run: Any = None
+    endpoint: Any = None
+    api_key: Any = None
+    review_item: Any = None
 
 
 def hf_folder(folder: Path) -> Path:
@@ -168,6 +171,7 @@ def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
         project=project, user=owner, file=io.BytesIO(_rows()), filename="large.jsonl", name="Large"
     )
     eval_spec, eval_run = _evaluation_objects(owner, project, model_version)
+    endpoint, api_key, review_item = _serving_world(project, owner)
     return World(
         team=team,
         owner=owner,
@@ -187,6 +191,9 @@ def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
         dataset_import=dataset_import,
         eval_spec=eval_spec,
         eval_run=eval_run,
+        endpoint=endpoint,
+        api_key=api_key,
+        review_item=review_item,
     )
 
 
@@ -198,6 +205,39 @@ def _evaluation_objects(owner, project, model_version):
     spec = evaluation_services.eval_spec_sign(spec=spec, user=owner)
     run = evaluation_services.eval_run_create(user=owner, model_version=model_version, spec=spec)
     return spec, run
+
+
+def _serving_world(project, owner) -> tuple:
+    """A production version of the project (a separate row, so `model_version` stays a candidate), its
+    endpoint (slugged like the project), an API key for it and an escalated request waiting for review."""
+    from serving import services as serving_services
+    from training.choices import Stage
+    from training.models import ModelVersion
+
+    source = ModelVersion.objects.filter(project=project).order_by("-number").first()
+    production = ModelVersion.objects.create(
+        project=project,
+        number=source.number + 1,
+        base_model=source.base_model,
+        dataset_version=source.dataset_version,
+        stage=Stage.PRODUCTION,
+        created_by=owner,
+    )
+    endpoint = serving_services.endpoint_publish(project=project, user=owner, slug=project.slug)
+    api_key, _ = serving_services.api_key_create(
+        user=owner, team=project.team, name="helpdesk", endpoints=[endpoint]
+    )
+    escalated = serving_services.request_log_record(
+        endpoint=endpoint,
+        api_key=api_key,
+        model_version=production,
+        status_code=200,
+        route="escalate",
+        confidence=0.2,
+        input_text="Where is parcel 12?",
+        output_text="billing",
+    )
+    return endpoint, api_key, escalated.review_item
 
 
 # The value of a path's ids, by resource. A resource missing here fails `path_ids` with its name.
@@ -217,6 +257,8 @@ PATH_OBJECTS = {
     "eval-specs": lambda w: w.eval_spec.pk,
     "eval-runs": lambda w: w.eval_run.pk,
     "comparisons": lambda w: w.model_version.pk,
+    "endpoints": lambda w: w.endpoint.slug,
+    "api-keys": lambda w: w.api_key.pk,
 }
 
 # Valid values of body fields that name other objects or need a meaning the schema cannot carry.
@@ -235,6 +277,7 @@ VALID_VALUES = {
     "split_seed": lambda w: 7,
     "model_version": lambda w: w.model_version.pk,
     "spec": lambda w: w.eval_spec.pk,
+    "also_endpoints": lambda w: [w.endpoint.slug],
 }
 
 

@@ -533,6 +533,33 @@ def dataset_version_merge(*, version: DatasetVersion, other: DatasetVersion, use
         )
 
 
+def dataset_version_add_reviewed(
+    *, version: DatasetVersion, rows: list[dict], user, note: str = ""
+) -> DatasetVersion:
+    """A new version of `version`'s dataset: its rows followed by human-reviewed production examples
+    ({"input", "output"} each), validated like any upload."""
+    require(user, version.dataset.project.team, Action.MANAGE_DATASETS)
+    if not rows:
+        raise Conflict("There are no reviewed examples to add.", code="nothing_to_add")
+    with tempfile.TemporaryFile(dir=_storage_dir()) as combined:
+        with open(version.rows_path, "rb") as handle:
+            shutil.copyfileobj(handle, combined)
+        for row in rows:
+            combined.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+        combined.seek(0)
+        return _derive(
+            version,
+            user=user,
+            operation=DatasetOperation.REVIEWED_EXAMPLES,
+            stream=combined,
+            split_seed=version.split_seed,
+            split_ratios=SplitRatios(
+                **dict(zip(("train", "val", "test"), version.split_ratios, strict=True))
+            ),
+            note=note or f"Added {len(rows)} reviewed production examples to v{version.number}",
+        )
+
+
 @transaction.atomic
 def dataset_card_update(*, dataset: Dataset, user, **card) -> Dataset:
     require(user, dataset.project.team, Action.MANAGE_DATASETS)

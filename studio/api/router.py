@@ -14,6 +14,7 @@ from projects.api.views import (
     ProjectViewSet,
     TeamViewSet,
 )
+from serving.api.views import ApiKeyViewSet, EndpointViewSet
 from training.api.views import BaseModelViewSet, ModelVersionViewSet, TrainingJobViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -32,6 +33,8 @@ router.register("model-versions", ModelVersionViewSet, basename="model-version")
 router.register("eval-specs", EvalSpecViewSet, basename="eval-spec")
 router.register("eval-runs", EvalRunViewSet, basename="eval-run")
 router.register("comparisons", ComparisonViewSet, basename="comparison")
+router.register("endpoints", EndpointViewSet, basename="endpoint")
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 
 urlpatterns = router.urls

@@ -157,6 +157,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DatasetKindEnum": "projects.choices.DatasetKind",
         "ModelVersionKindEnum": "training.choices.ModelVersionKind",
+        "EndpointStatusEnum": "serving.choices.EndpointStatus",
     },
 }
 
@@ -212,3 +213,9 @@ SERVING = {
     "max_batch_size": env.int("SERVING_MAX_BATCH_SIZE", default=16),
     "max_queue": env.int("SERVING_MAX_QUEUE", default=64),
 }
+
+# Serving: what a thousand tokens (prompt + completion) cost to serve, for the cost figures on endpoint
+# pages and the team's weekly summary; and how long request logs are kept.
+STUDIO_SERVING_COST_PER_1K_TOKENS = env.float("STUDIO_SERVING_COST_PER_1K_TOKENS", default=0.0002)
+STUDIO_SERVING_COST_CURRENCY = env.str("STUDIO_SERVING_COST_CURRENCY", default="USD")
+STUDIO_SERVING_LOG_RETENTION_DAYS = env.int("STUDIO_SERVING_LOG_RETENTION_DAYS", default=30)
