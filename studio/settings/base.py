@@ -1,5 +1,6 @@
 """Settings shared by every environment; everything that differs comes from the environment (12-factor)."""
 
+import socket
 from pathlib import Path
 
 import environ
@@ -200,6 +201,12 @@ STUDIO_EVALUATION_MAX_ATTEMPTS = env.int("STUDIO_EVALUATION_MAX_ATTEMPTS", defau
 # Progress rows are written at most this often (seconds) while a job runs.
 STUDIO_PROGRESS_INTERVAL_SECONDS = env.float("STUDIO_PROGRESS_INTERVAL_SECONDS", default=2.0)
 STUDIO_CODE_VERSION = env.str("STUDIO_CODE_VERSION", default="")
+# The registry in which this host's ML processes share its cores (training/engine/cores.py): one folder
+# per host, so workers on other machines that share STUDIO_DATA_DIR do not count against this one.
+# STUDIO_ML_CORES (read by the engine) caps the cores they share; default: every core.
+STUDIO_ML_CORES_DIR = Path(
+    env.str("STUDIO_ML_CORES_DIR", default=str(DATA_DIR / "cores" / socket.gethostname()))
+)
 
 # The inference process (`manage.py serve`): where it listens and which engine backend answers.
 SERVING = {
