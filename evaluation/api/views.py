@@ -94,6 +94,7 @@ class ComparisonViewSet(viewsets.ViewSet):
 
     @extend_schema(
         parameters=[
+            OpenApiParameter("id", int, OpenApiParameter.PATH, description="The candidate model version."),
             ComparisonQuerySerializer,
             OpenApiParameter(
                 "format", str, enum=["json", "md"], description="md: the release diff as Markdown."

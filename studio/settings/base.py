@@ -159,6 +159,7 @@ SPECTACULAR_SETTINGS = {
         "DatasetKindEnum": "projects.choices.DatasetKind",
         "ModelVersionKindEnum": "training.choices.ModelVersionKind",
         "EndpointStatusEnum": "serving.choices.EndpointStatus",
+        "RunStatusEnum": "evaluation.choices.RunStatus",
     },
 }
 
