@@ -36,6 +36,9 @@ PAGE_OBJECTS = {
     "datasets/imports/": lambda w: w.dataset_import.pk,
     "jobs/": lambda w: w.job.pk,
     "models/": lambda w: w.model_version.pk,
+    "endpoints/": lambda w: w.endpoint.slug,
+    "endpoints/keys/": lambda w: w.api_key.pk,
+    "endpoints/reviews/": lambda w: w.review_item.pk,
 }
 # Values of a route's other (non-object) path parameters.
 OTHER_PARAMETERS = {"export": "jsonl"}
