@@ -28,6 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     tokenizer = CACHE / "smollm2-135m-instruct" / "tokenizer.json"
     run("benchmarks/ingest_throughput.py")
+    run("benchmarks/ingest_web_hold.py")
     if tokenizer.exists():
         run("benchmarks/ingest_throughput.py", "--tokenizer", str(tokenizer))
     run("benchmarks/training_throughput.py", "--engine-batches", "16,32")
