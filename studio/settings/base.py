@@ -203,6 +203,7 @@ SPECTACULAR_SETTINGS = {
         "DatasetKindEnum": "projects.choices.DatasetKind",
         "ModelVersionKindEnum": "training.choices.ModelVersionKind",
         "EndpointStatusEnum": "serving.choices.EndpointStatus",
+        "RunStatusEnum": "evaluation.choices.RunStatus",
     },
 }
 
@@ -239,6 +240,9 @@ STUDIO_IMPORT_LEASE_SECONDS = env.int("STUDIO_IMPORT_LEASE_SECONDS", default=60)
 STUDIO_IMPORT_MAX_ATTEMPTS = env.int("STUDIO_IMPORT_MAX_ATTEMPTS", default=3)
 # How often each worker looks for jobs whose worker was lost (the reaper), in seconds.
 STUDIO_REAPER_INTERVAL_SECONDS = env.int("STUDIO_REAPER_INTERVAL_SECONDS", default=15)
+# Eval runs: the same lease rules as training jobs (their reaper runs on the same interval).
+STUDIO_EVALUATION_LEASE_SECONDS = env.int("STUDIO_EVALUATION_LEASE_SECONDS", default=60)
+STUDIO_EVALUATION_MAX_ATTEMPTS = env.int("STUDIO_EVALUATION_MAX_ATTEMPTS", default=3)
 # Progress rows are written at most this often (seconds) while a job runs.
 STUDIO_PROGRESS_INTERVAL_SECONDS = env.float("STUDIO_PROGRESS_INTERVAL_SECONDS", default=2.0)
 STUDIO_CODE_VERSION = env.str("STUDIO_CODE_VERSION", default="")
