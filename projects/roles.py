@@ -24,6 +24,8 @@ class Action(StrEnum):
     APPROVE_ML_TIER = "approve_ml_tier"
     APPROVE_GOVERNANCE_TIER = "approve_governance_tier"
     MANAGE_ENDPOINTS = "manage_endpoints"
+    PUBLISH_ENDPOINTS = "publish_endpoints"
+    REVIEW_ESCALATIONS = "review_escalations"
 
 
 ACTION_LABELS = {
@@ -39,7 +41,9 @@ ACTION_LABELS = {
     Action.REQUEST_PROMOTION: "request promotions",
     Action.APPROVE_ML_TIER: "approve ML-tier reviews",
     Action.APPROVE_GOVERNANCE_TIER: "approve governance reviews",
-    Action.MANAGE_ENDPOINTS: "manage endpoints and their API keys",
+    Action.MANAGE_ENDPOINTS: "manage API keys",
+    Action.PUBLISH_ENDPOINTS: "publish or configure endpoints",
+    Action.REVIEW_ESCALATIONS: "review escalated answers",
 }
 
 _PRODUCT_OWNER = {
@@ -52,6 +56,7 @@ _PRODUCT_OWNER = {
     Action.RUN_JOBS,
     Action.RUN_EVALS,
     Action.REQUEST_PROMOTION,
+    Action.REVIEW_ESCALATIONS,
 }
 _ML_ENGINEER = {
     Action.VIEW,
@@ -60,6 +65,8 @@ _ML_ENGINEER = {
     Action.RUN_EVALS,
     Action.REQUEST_PROMOTION,
     Action.APPROVE_ML_TIER,
+    Action.PUBLISH_ENDPOINTS,
+    Action.REVIEW_ESCALATIONS,
 }
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {

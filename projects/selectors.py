@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery
 
-from projects.models import Charter, Dataset, DatasetVersion, Membership, PersonalAccessToken, Project, Team
+from projects.models import (
+    Charter,
+    Dataset,
+    DatasetImport,
+    DatasetVersion,
+    Membership,
+    PersonalAccessToken,
+    Project,
+    Team,
+)
 from studio.tenancy import get_for_user
 
 
@@ -100,4 +109,17 @@ def dataset_list_with_versions(*, user, project: Project) -> QuerySet[Dataset]:
     """A project's datasets with their versions prefetched newest first (`dataset.versions.all()[0]`)."""
     return dataset_list(user=user, project=project).prefetch_related(
         Prefetch("versions", queryset=DatasetVersion.objects.order_by("-number"))
+    )
+
+
+def dataset_import_list(*, user, project: Project | None = None) -> QuerySet[DatasetImport]:
+    qs = DatasetImport.objects.for_user(user).select_related("project__team", "dataset", "created_by")
+    return qs.filter(project=project) if project is not None else qs
+
+
+def dataset_import_get(*, user, pk) -> DatasetImport:
+    return get_for_user(
+        DatasetImport.objects.select_related("project__team", "dataset", "created_by", "dataset_version"),
+        user,
+        pk=pk,
     )

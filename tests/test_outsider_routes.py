@@ -33,8 +33,12 @@ PAGE_OBJECTS = {
     "projects/": lambda w: w.project.pk,
     "datasets/": lambda w: w.dataset.pk,
     "datasets/versions/": lambda w: w.version.pk,
+    "datasets/imports/": lambda w: w.dataset_import.pk,
     "jobs/": lambda w: w.job.pk,
     "models/": lambda w: w.model_version.pk,
+    "endpoints/": lambda w: w.endpoint.slug,
+    "endpoints/keys/": lambda w: w.api_key.pk,
+    "endpoints/reviews/": lambda w: w.review_item.pk,
 }
 # Values of a route's other (non-object) path parameters.
 OTHER_PARAMETERS = {"export": "jsonl", "task_id": "8d1e4c1a-3f6b-4f4e-9a57-2b8f0c7d9e10"}

@@ -20,6 +20,7 @@ EXPECTED = {
         Action.RUN_JOBS,
         Action.RUN_EVALS,
         Action.REQUEST_PROMOTION,
+        Action.REVIEW_ESCALATIONS,
     },
     Role.ML_ENGINEER: {
         Action.VIEW,
@@ -28,6 +29,8 @@ EXPECTED = {
         Action.RUN_EVALS,
         Action.REQUEST_PROMOTION,
         Action.APPROVE_ML_TIER,
+        Action.PUBLISH_ENDPOINTS,
+        Action.REVIEW_ESCALATIONS,
     },
     Role.VIEWER: {Action.VIEW},
 }

@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import socket
 import subprocess
-import threading
 import time
 import traceback
 import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 
 from projects.ingest.export import read_jsonl
+from studio.leases import LeaseHeartbeat, worker_identity
 from training import services
 from training.choices import EventLevel, ModelVersionKind
 from training.models import BaseModel, ModelVersion, TrainingJob
@@ -28,10 +26,6 @@ from training.models import BaseModel, ModelVersion, TrainingJob
 logger = logging.getLogger(__name__)
 SAMPLE_PREDICTIONS = 3
 TRY_MAX_NEW_TOKENS = 128
-
-
-def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def code_version() -> str:
@@ -61,30 +55,22 @@ class JobReporter:
         self.job_id = job_id
         self.worker = worker
         self.interval = settings.STUDIO_PROGRESS_INTERVAL_SECONDS
-        self.lease_lost = threading.Event()
         self.cancelled = False
         self._last_write = 0.0
         self._last_cancel_check = 0.0
-        self._stop_heartbeat = threading.Event()
-        self._heartbeat = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
+        self._heartbeat = LeaseHeartbeat(
+            lambda: services.training_job_heartbeat(job_id=job_id, worker=worker),
+            period=max(1.0, settings.STUDIO_TRAINING_LEASE_SECONDS / 4),
+            name=f"heartbeat-{job_id}",
+        )
+        self.lease_lost = self._heartbeat.lost
 
     def __enter__(self) -> JobReporter:
-        self._heartbeat.start()
+        self._heartbeat.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop_heartbeat.set()
-        self._heartbeat.join(timeout=10)
-
-    def _beat(self) -> None:
-        period = max(1.0, settings.STUDIO_TRAINING_LEASE_SECONDS / 4)
-        try:
-            while not self._stop_heartbeat.wait(period):
-                if not services.training_job_heartbeat(job_id=self.job_id, worker=self.worker):
-                    self.lease_lost.set()
-                    return
-        finally:
-            connection.close()
+        self._heartbeat.__exit__(*exc)
 
     def progress(
         self, *, step, total_steps, epoch, train_loss, learning_rate, tokens_per_second, eta_seconds

@@ -1,4 +1,6 @@
 from django.contrib.auth import get_user_model
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from projects.choices import (
@@ -6,6 +8,7 @@ from projects.choices import (
     DataClass,
     DatasetKind,
     DatasetVersionStatus,
+    ImportStatus,
     LawfulBasis,
     ReleaseCadence,
     Residency,
@@ -17,6 +20,7 @@ from projects.models import (
     MAX_RETENTION_DAYS,
     Charter,
     Dataset,
+    DatasetImport,
     DatasetVersion,
     Membership,
     PersonalAccessToken,
@@ -396,3 +400,74 @@ class DatasetVersionSplitSerializer(serializers.Serializer):
 
 class DatasetVersionMergeSerializer(serializers.Serializer):
     other = ObjectIdField(help_text="The id of the dataset version to merge in.")
+
+
+class UploadIssueSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    line = serializers.IntegerField(
+        allow_null=True, help_text="1-based line of the file; null for the whole file."
+    )
+    field = serializers.CharField(allow_null=True)
+    details = serializers.DictField(required=False)
+
+
+class DatasetImportErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    errors = UploadIssueSerializer(many=True, help_text="Each error with its line and field.")
+
+
+class DatasetImportSerializer(serializers.ModelSerializer):
+    """A large upload checked on a worker; poll `url` until `status` is succeeded or failed."""
+
+    url = serializers.SerializerMethodField(help_text="This import's status URL.")
+    page_url = serializers.SerializerMethodField(help_text="The browser page that follows this import.")
+    status = serializers.ChoiceField(choices=ImportStatus.choices, read_only=True)
+    format = serializers.CharField(source="source_format", read_only=True)
+    progress = serializers.SerializerMethodField(help_text="Share of the file's bytes read, 0 to 1.")
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetImport
+        fields = [
+            "id",
+            "url",
+            "page_url",
+            "project",
+            "dataset",
+            "status",
+            "source_filename",
+            "format",
+            "size_bytes",
+            "rows_read",
+            "bytes_read",
+            "progress",
+            "attempt",
+            "max_attempts",
+            "dataset_version",
+            "error",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, record) -> str:
+        return reverse("dataset-import-detail", args=[record.pk])
+
+    def get_page_url(self, record) -> str:
+        return reverse("projects:dataset_import_detail", args=[record.pk])
+
+    def get_progress(self, record) -> float:
+        if record.status == ImportStatus.SUCCEEDED:
+            return 1.0
+        return min(1.0, record.bytes_read / record.size_bytes) if record.size_bytes else 0.0
+
+    @extend_schema_field(DatasetImportErrorSerializer(allow_null=True))
+    def get_error(self, record) -> dict | None:
+        if record.status != ImportStatus.FAILED:
+            return None
+        return {"code": record.error_code, "message": record.error_message, "errors": record.errors}

@@ -6,10 +6,12 @@ from projects.services.datasets import (
     dataset_card_update,
     dataset_file_check_text,
     dataset_upload,
+    dataset_version_add_reviewed,
     dataset_version_merge,
     dataset_version_redact,
     dataset_version_resplit,
 )
+from projects.services.imports import dataset_import_create
 from projects.services.projects import project_create, project_update
 from projects.services.reviewers import governance_reviewer_grant, reviewer_group_ensure
 from projects.services.teams import (
@@ -27,7 +29,9 @@ __all__ = [
     "charter_create_version",
     "dataset_card_update",
     "dataset_file_check_text",
+    "dataset_import_create",
     "dataset_upload",
+    "dataset_version_add_reviewed",
     "dataset_version_merge",
     "dataset_version_redact",
     "dataset_version_resplit",

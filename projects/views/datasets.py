@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from projects import charts as charts_module
 from projects import selectors, services
-from projects.choices import DatasetKind, DatasetVersionStatus
+from projects.choices import DatasetKind, DatasetVersionStatus, ImportStatus
 from projects.downloads import dataset_version_file_response
 from projects.forms import (
     DatasetCardForm,
@@ -116,6 +116,31 @@ def dataset_inspect(request, pk: int):
 
 
 # --- Dataset versions ---------------------------------------------------------------------------------
+
+
+@login_required
+def dataset_import_detail(request, pk: int):
+    """A large upload being checked on a worker: the page polls its status in the API and opens the new
+    version once it is stored, or lists each error with its line and field."""
+    record = selectors.dataset_import_get(user=request.user, pk=pk)
+    project = record.project
+    again = (
+        reverse("projects:dataset_version_upload", args=[record.dataset_id])
+        if record.dataset_id
+        else reverse("projects:dataset_upload", args=[project.pk])
+    )
+    context = {
+        "record": record,
+        "project": project,
+        "statuses": ImportStatus.display(),
+        "poll_interval_ms": int(settings.STUDIO_PROGRESS_INTERVAL_SECONDS * 500) or 1000,
+        "upload_again_url": again,
+        "version_url_template": reverse("projects:dataset_version_detail", args=[_SENTINEL_PK]).replace(
+            str(_SENTINEL_PK), "{id}"
+        ),
+        "breadcrumbs": project_crumbs(project, f"Checking {record.source_filename or 'an upload'}"),
+    }
+    return render(request, "projects/dataset_import_detail.html", context)
 
 
 @login_required

@@ -267,6 +267,11 @@ class Engine(Protocol):
 
     def classify(self, request: ClassifyRequest) -> Classification: ...
 
+    def json_constraint(self, name: str, schema: dict) -> Constraint:
+        """A fresh constraint holding one answer of ``name`` to the JSON ``schema`` (for an extraction
+        endpoint's ``GenerateRequest``); raises InvalidRequest when the schema cannot be enforced."""
+        ...
+
     def health(self) -> Health: ...
 
     def close(self, *, timeout: float | None = None) -> None:

@@ -154,8 +154,12 @@ class Pipeline:
                 f"max_tokens is {call.max_tokens}; this endpoint allows at most {cap}",
                 details={"field": "max_tokens", "limit": cap},
             )
+        constraint = None
+        if state.task_type == "extraction" and state.output_schema:
+            constraint = self.engine.json_constraint(version.name, state.output_schema)
         return GenerateRequest(
             version.name,
+            constraint=constraint,
             messages=call.messages,
             prompt=call.prompt,
             max_tokens=call.max_tokens or min(cap, self.default_max_tokens),

@@ -4,6 +4,7 @@ plane is held in memory here; ``test_serve_process.py`` runs ``manage.py serve``
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -346,3 +347,61 @@ def test_the_vllm_backend_answers_through_the_same_api(control):
     assert streamed == answer.choices[0].message.content
     assert label.choices[0].message.content in ANIMALS
     assert sorted(loaded) == ["model-version-1", "model-version-2", "model-version-3"]
+
+
+@pytest.mark.slow
+def test_the_real_smollm2_with_a_lora_adapter_answers_over_http(tmp_path):
+    import json
+    import os
+    from pathlib import Path
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from training.engine.base_models import ensure_cached, load_tokenizer
+
+    cache = Path(os.environ.get("STUDIO_MODEL_CACHE") or tmp_path / "model-cache")
+    base = ensure_cached(None, cache).path
+    adapter = tmp_path / "adapter"  # a fresh LoRA (B = 0): answers exactly as the base model does
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(base), LoraConfig(r=8, target_modules="all-linear")
+    )
+    model.save_pretrained(adapter)
+    load_tokenizer(base).save_pretrained(adapter)
+    config = {"task_type": "generation", "instructions": "Answer in one short sentence.", "labels": None}
+    (adapter / "training_config.json").write_text(json.dumps({**config, "base_model": {"path": str(base)}}))
+    control = MemoryControl(base)
+    control.states = {"facts": endpoint("facts", "generation", version(1, adapter))}
+    control.keys = {KEY: KeyGrant(id=1, endpoints=frozenset({"facts"}), rate_limit_per_minute=100)}
+
+    with start(control) as live:
+        answer = client(live).chat.completions.create(
+            model="facts", max_tokens=12, **ask("What is the capital of France?")
+        )
+
+    assert "Paris" in answer.choices[0].message.content
+
+
+def test_an_extraction_endpoint_answers_json_held_to_the_projects_schema(live, control, versions):
+    schema = {
+        "type": "object",
+        "properties": {"animal": {"enum": ["cat", "dog"]}, "legs": {"type": "integer", "maximum": 8}},
+        "required": ["animal", "legs"],
+        "additionalProperties": False,
+    }
+    control.states["extract"] = endpoint(
+        "extract", "extraction", version(1, versions["greeter"]), output_schema=schema
+    )
+    control.keys[KEY] = KeyGrant(id=1, endpoints=frozenset({"extract"}), rate_limit_per_minute=10_000)
+    wait_for(lambda: live.inference.deployments.get("extract") is not None)
+    time.sleep(0.6)  # the key cache forgets the old grant
+
+    answer = live.post(
+        "/api/v1/endpoints/extract/predict", {"input": "a dog with four legs", "max_tokens": 40}, KEY
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["json"]["animal"] in ("cat", "dog") and isinstance(
+        answer.json()["json"]["legs"], int
+    )
+    assert json.loads(answer.json()["output"]) == answer.json()["json"]

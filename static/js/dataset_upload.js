@@ -8,8 +8,9 @@
  *   2. CSV/TSV get input/output column selects, preselected with the suggestion, and a preview table;
  *      the same column for input and output is refused here (and by the API) with its own message;
  *   3. Upload sends the multipart form to the datasets API with XMLHttpRequest, showing progress;
- *      201 opens the new version's page; 400 lists each error (line, field, message) here, keeping the
- *      chosen file; 413 names the size limit.
+ *      201 opens the new version's page; 202 (a large file, checked on a worker) opens the import's page,
+ *      which follows the check; 400 lists each error (line, field, message) here, keeping the chosen
+ *      file; 413 names the size limit.
  */
 (function () {
   "use strict";
@@ -297,6 +298,11 @@
       progressBar.classList.add("bg-success");
       const version = JSON.parse(xhr.responseText);
       window.location.assign(form.dataset.versionUrl.replace("{id}", String(version.id)));
+      return;
+    }
+    if (xhr.status === 202) {
+      setProgress(100, "Uploaded. Opening the page that follows the check…");
+      window.location.assign(JSON.parse(xhr.responseText).page_url);
       return;
     }
     progress.hidden = true;

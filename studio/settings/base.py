@@ -116,6 +116,9 @@ MEDIA_ROOT = DATA_DIR / "media"
 STUDIO_MAX_UPLOAD_BYTES = env.int("STUDIO_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
+# Uploads up to this size are checked in the request (201 with the version); larger ones are stored as
+# they stream in and checked on a worker (202 with a dataset import to follow).
+STUDIO_UPLOAD_INLINE_BYTES = env.int("STUDIO_UPLOAD_INLINE_BYTES", default=1024 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -154,6 +157,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DatasetKindEnum": "projects.choices.DatasetKind",
         "ModelVersionKindEnum": "training.choices.ModelVersionKind",
+        "EndpointStatusEnum": "serving.choices.EndpointStatus",
     },
 }
 
@@ -185,6 +189,9 @@ LOGGING = {
 # Training jobs: a running job's lease lapses this long after its worker's last heartbeat.
 STUDIO_TRAINING_LEASE_SECONDS = env.int("STUDIO_TRAINING_LEASE_SECONDS", default=60)
 STUDIO_TRAINING_MAX_ATTEMPTS = env.int("STUDIO_TRAINING_MAX_ATTEMPTS", default=3)
+# Dataset imports (large uploads checked on a worker) hold the same kind of lease.
+STUDIO_IMPORT_LEASE_SECONDS = env.int("STUDIO_IMPORT_LEASE_SECONDS", default=60)
+STUDIO_IMPORT_MAX_ATTEMPTS = env.int("STUDIO_IMPORT_MAX_ATTEMPTS", default=3)
 # How often each worker looks for jobs whose worker was lost (the reaper), in seconds.
 STUDIO_REAPER_INTERVAL_SECONDS = env.int("STUDIO_REAPER_INTERVAL_SECONDS", default=15)
 # Progress rows are written at most this often (seconds) while a job runs.
@@ -203,3 +210,9 @@ SERVING = {
     "max_batch_size": env.int("SERVING_MAX_BATCH_SIZE", default=16),
     "max_queue": env.int("SERVING_MAX_QUEUE", default=64),
 }
+
+# Serving: what a thousand tokens (prompt + completion) cost to serve, for the cost figures on endpoint
+# pages and the team's weekly summary; and how long request logs are kept.
+STUDIO_SERVING_COST_PER_1K_TOKENS = env.float("STUDIO_SERVING_COST_PER_1K_TOKENS", default=0.0002)
+STUDIO_SERVING_COST_CURRENCY = env.str("STUDIO_SERVING_COST_CURRENCY", default="USD")
+STUDIO_SERVING_LOG_RETENTION_DAYS = env.int("STUDIO_SERVING_LOG_RETENTION_DAYS", default=30)

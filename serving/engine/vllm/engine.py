@@ -47,6 +47,22 @@ from serving.engine.vllm.client import EventStream, HttpError, VllmClient, error
 ADMIN_TIMEOUT_SECONDS = 120.0
 
 
+class SchemaConstraint:
+    """A JSON Schema for a remote backend to enforce; allows every token locally."""
+
+    def __init__(self, json_schema: dict):
+        self.json_schema = json_schema
+
+    def allowed_token_mask(self, vocab_size: int):
+        return None
+
+    def advance(self, token_id: int) -> None:
+        pass
+
+    def is_complete(self) -> bool:
+        return False
+
+
 @dataclass(frozen=True)
 class _Served:
     info: AdapterInfo
@@ -274,6 +290,11 @@ class VllmEngine:
             release()
 
         return TokenStream(_chunks(events, release), prompt_tokens=len(prompt_ids), cancel=cancel)
+
+    def json_constraint(self, name: str, schema: dict) -> "SchemaConstraint":
+        """vLLM enforces the schema itself (``response_format``): the constraint only carries it."""
+        self._served.lookup(name)
+        return SchemaConstraint(schema)
 
     def classify(self, request: ClassifyRequest) -> Classification:
         """Label scoring through vLLM's ``prompt_logprobs``: each label's answer after the prompt, summed."""
