@@ -484,7 +484,7 @@ def test_model_page_shows_lineage_artifacts_and_samples_and_downloads_a_zip(
     download = client.get(reverse("training:model_download", args=[model.pk]))
     assert download.status_code == 200 and download["Content-Type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
-    assert sorted(archive.namelist()) == ["adapter_config.json", "adapter_model.safetensors"]
+    assert sorted(archive.namelist()) == ["README.md", "adapter_config.json", "adapter_model.safetensors"]
 
     response = client.post(
         reverse("training:model_detail", args=[model.pk]), {"description": "First cut", "tags": "v1, intents"}
