@@ -122,6 +122,8 @@ class World:
     model_version: Any
     audit_event: Any
     dataset_import: Any
+    eval_spec: Any = None
+    eval_run: Any = None
     endpoint: Any = None
     api_key: Any = None
     review_item: Any = None
@@ -168,6 +170,7 @@ def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
     dataset_import = project_services.dataset_import_create(
         project=project, user=owner, file=io.BytesIO(_rows()), filename="large.jsonl", name="Large"
     )
+    eval_spec, eval_run = _evaluation_objects(owner, project, model_version)
     endpoint, api_key, review_item = _serving_world(project, owner)
     return World(
         team=team,
@@ -186,10 +189,22 @@ def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
         model_version=model_version,
         audit_event=AuditEvent.objects.filter(team=team).first(),
         dataset_import=dataset_import,
+        eval_spec=eval_spec,
+        eval_run=eval_run,
         endpoint=endpoint,
         api_key=api_key,
         review_item=review_item,
     )
+
+
+def _evaluation_objects(owner, project, model_version):
+    """A signed eval spec and a queued run of the model version against it (no worker runs it)."""
+    from evaluation import services as evaluation_services
+
+    spec = evaluation_services.eval_spec_create(project=project, user=owner, document={})
+    spec = evaluation_services.eval_spec_sign(spec=spec, user=owner)
+    run = evaluation_services.eval_run_create(user=owner, model_version=model_version, spec=spec)
+    return spec, run
 
 
 def _serving_world(project, owner) -> tuple:
@@ -239,6 +254,9 @@ PATH_OBJECTS = {
     "training-jobs": lambda w: w.job.pk,
     "model-versions": lambda w: w.model_version.pk,
     "audit-events": lambda w: w.audit_event.pk,
+    "eval-specs": lambda w: w.eval_spec.pk,
+    "eval-runs": lambda w: w.eval_run.pk,
+    "comparisons": lambda w: w.model_version.pk,
     "endpoints": lambda w: w.endpoint.slug,
     "api-keys": lambda w: w.api_key.pk,
 }
@@ -257,6 +275,8 @@ VALID_VALUES = {
     "confidence_threshold": lambda w: 0.7,
     "success_measures": lambda w: [{"metric": "accuracy", "baseline": 0.6, "target": 0.9}],
     "split_seed": lambda w: 7,
+    "model_version": lambda w: w.model_version.pk,
+    "spec": lambda w: w.eval_spec.pk,
     "also_endpoints": lambda w: [w.endpoint.slug],
 }
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import tempfile
 import zipfile
 
-from django.http import FileResponse
-
+from studio.downloads import ExportedFile, built_file
 from studio.errors import Conflict, InvalidInput
 from training.catalog import public_base_model_id
 from training.model_card import model_card_markdown
@@ -24,7 +22,7 @@ def _portable_adapter_config(path, base_model_id: str) -> str:
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
-def model_version_zip_response(version: ModelVersion, artifact: str = "adapter") -> FileResponse:
+def model_version_export(version: ModelVersion, artifact: str = "adapter") -> ExportedFile:
     folder = version.artifacts_dir
     if folder is None or not folder.exists():
         raise Conflict(
@@ -46,16 +44,17 @@ def model_version_zip_response(version: ModelVersion, artifact: str = "adapter")
         raise InvalidInput(
             "Choose artifact=adapter or artifact=merged.", details={"artifact": ["adapter or merged"]}
         )
-    spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
     base_model_id = public_base_model_id(version.base_model)
-    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path, arcname in files:
-            if artifact == "adapter" and arcname == ADAPTER_CONFIG:
-                archive.writestr(arcname, _portable_adapter_config(path, base_model_id))
-            elif arcname != MODEL_CARD:  # PEFT's empty template; the studio's card replaces it
-                archive.write(path, arcname=arcname)
-        if artifact == "adapter":
-            archive.writestr(MODEL_CARD, model_card_markdown(version, base_model_id=base_model_id))
-    spool.seek(0)
+
+    def write(spool):
+        with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path, arcname in files:
+                if artifact == "adapter" and arcname == ADAPTER_CONFIG:
+                    archive.writestr(arcname, _portable_adapter_config(path, base_model_id))
+                elif arcname != MODEL_CARD:  # PEFT's empty template; the studio's card replaces it
+                    archive.write(path, arcname=arcname)
+            if artifact == "adapter":
+                archive.writestr(MODEL_CARD, model_card_markdown(version, base_model_id=base_model_id))
+
     name = f"{version.project.slug}-model-v{version.number}-{artifact}.zip"
-    return FileResponse(spool, as_attachment=True, filename=name, content_type="application/zip")
+    return built_file(write, filename=name, content_type="application/zip")

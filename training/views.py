@@ -18,7 +18,6 @@ from studio.errors import ApplicationError
 from training import selectors, services, tryit
 from training.charts import loss_curves_figure
 from training.choices import JobStatus, ModelVersionKind
-from training.downloads import model_version_zip_response
 from training.forms import (
     HYPERPARAMETER_FIELDS,
     RESOLVED_SHOWN,
@@ -38,7 +37,13 @@ METRIC_LABELS = {
     "train_loss": "Train loss",
     "val_examples": "Validation examples",
 }
-HARDWARE_LABELS = {"device": "Device", "name": "Name", "threads": "CPU threads", "dtype": "Precision"}
+HARDWARE_LABELS = {
+    "device": "Device",
+    "name": "Name",
+    "threads": "CPU threads",
+    "dtype": "Precision",
+    "dtype_chosen_by": "Precision chosen by",
+}
 
 
 def duration_text(seconds: float | None) -> str:
@@ -385,7 +390,7 @@ def model_try_poll(request, pk: int, task_id):
 @login_required
 def model_download(request, pk: int, artifact: str = "adapter"):
     version = selectors.model_version_get(user=request.user, pk=pk)
-    return model_version_zip_response(version, artifact)
+    return services.model_version_download(version=version, user=request.user, artifact=artifact).response()
 
 
 @login_required
