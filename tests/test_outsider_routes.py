@@ -36,6 +36,8 @@ PAGE_OBJECTS = {
     "datasets/imports/": lambda w: w.dataset_import.pk,
     "jobs/": lambda w: w.job.pk,
     "models/": lambda w: w.model_version.pk,
+    "eval-specs/": lambda w: w.eval_spec.pk,
+    "eval-runs/": lambda w: w.eval_run.pk,
     "endpoints/": lambda w: w.endpoint.slug,
     "endpoints/keys/": lambda w: w.api_key.pk,
     "endpoints/reviews/": lambda w: w.review_item.pk,
