@@ -3,6 +3,7 @@
 from rest_framework.routers import DefaultRouter
 
 from audit.api.views import AuditEventViewSet
+from governance.api.views import ModelVersionGovernanceViewSet, PromotionViewSet
 from projects.api.views import (
     CharterViewSet,
     DatasetVersionViewSet,
@@ -27,5 +28,8 @@ router.register("base-models", BaseModelViewSet, basename="base-model")
 router.register("training-jobs", TrainingJobViewSet, basename="training-job")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("promotions", PromotionViewSet, basename="promotion")
+# Model cards, retirement and stage history live under model-versions/{id}/, served by governance.
+router.register("model-versions", ModelVersionGovernanceViewSet, basename="model-version-governance")
 
 urlpatterns = router.urls
