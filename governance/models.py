@@ -82,9 +82,9 @@ class PromotionRequest(TeamOwnedModel):
         max_length=20, choices=PromotionStatus.choices, default=PromotionStatus.PENDING, db_index=True
     )
     tier = models.PositiveSmallIntegerField()
-    tier_reasons = models.JSONField(default=list)
+    tier_reasons = models.JSONField(default=list, blank=True)
     change = models.JSONField(default=dict, help_text="The facts the tier was computed from.")
-    required_roles = models.JSONField(default=list)
+    required_roles = models.JSONField(default=list, blank=True)
     evidence = models.JSONField(default=dict)
     evidence_key = models.CharField(
         max_length=64,

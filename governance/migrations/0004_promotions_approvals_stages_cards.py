@@ -111,9 +111,9 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("tier", models.PositiveSmallIntegerField()),
-                ("tier_reasons", models.JSONField(default=list)),
+                ("tier_reasons", models.JSONField(blank=True, default=list)),
                 ("change", models.JSONField(default=dict, help_text="The facts the tier was computed from.")),
-                ("required_roles", models.JSONField(default=list)),
+                ("required_roles", models.JSONField(blank=True, default=list)),
                 ("evidence", models.JSONField(default=dict)),
                 (
                     "evidence_key",

@@ -27,21 +27,23 @@ def _stage(version) -> str:
 
 
 def test_an_ml_engineer_approves_a_tier_one_request_and_the_version_goes_to_production(
-    candidate, production, product_owner, ml_engineer
+    candidate, production, product_owner, ml_engineer, django_capture_on_commit_callbacks
 ):
     received = []
     stage_changed.connect(lambda **kw: received.append((kw["model_version"].pk, kw["to_stage"])), weak=False)
     mail.outbox.clear()
-    promotion = services.promotion_request_create(
-        user=product_owner, model_version=candidate, target_stage="production", reason="Better on refunds"
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        promotion = services.promotion_request_create(
+            user=product_owner, model_version=candidate, target_stage="production", reason="Better on refunds"
+        )
     assert (promotion.tier, promotion.required_roles) == (1, ["ml_engineer"])
     assert promotion.evidence["eval_run"]["gates_passed"] is True
     assert promotion.evidence["data_cards"][0]["dataset"] == "Intents"
     assert Notification.objects.filter(recipient=ml_engineer, promotion=promotion).exists()
-    assert any(ml_engineer.email in message.to for message in mail.outbox) or not ml_engineer.email
+    assert [message.to for message in mail.outbox] == [[ml_engineer.email, "olivia@example.test"]]
 
-    services.promotion_approve(promotion=promotion, user=ml_engineer)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.promotion_approve(promotion=promotion, user=ml_engineer)
     promotion.refresh_from_db()
     assert promotion.status == PromotionStatus.APPROVED
     assert (_stage(candidate), _stage(production)) == ("production", "candidate")
@@ -234,7 +236,7 @@ def test_viewers_cannot_request_or_approve(candidate, viewer, product_owner):
 
 
 def test_rollback_restores_the_previous_production_version_and_is_audited(
-    candidate, production, product_owner, ml_engineer, owner
+    candidate, production, product_owner, ml_engineer, owner, django_capture_on_commit_callbacks
 ):
     promotion = services.promotion_request_create(
         user=product_owner, model_version=candidate, target_stage="production"
@@ -244,7 +246,10 @@ def test_rollback_restores_the_previous_production_version_and_is_audited(
     stage_changed.connect(lambda **kw: received.append((kw["model_version"].pk, kw["to_stage"])), weak=False)
     with pytest.raises(InvalidInput):
         services.production_rollback(project=candidate.project, user=ml_engineer, reason="")
-    services.production_rollback(project=candidate.project, user=ml_engineer, reason="Refund answers wrong")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.production_rollback(
+            project=candidate.project, user=ml_engineer, reason="Refund answers wrong"
+        )
     assert (_stage(production), _stage(candidate)) == ("production", "candidate")
     assert (production.pk, "production") in received
     event = AuditEvent.objects.get(action="model_version.rollback")
