@@ -149,7 +149,7 @@ def model_governance(request, pk: int):
         else:
             messages.success(request, f"Requested: tier {promotion.tier}.")
             return redirect("governance:promotion_detail", pk=promotion.pk)
-    card = services.model_card_get_or_create(version)
+    card = services.model_card_current(version)
     context = {
         "version": version,
         "project": version.project,
@@ -160,7 +160,7 @@ def model_governance(request, pk: int):
         "card_form": ModelCardForm(
             initial={"intended_use": card.intended_use, "limitations": card.limitations}
         ),
-        "generated": services.cards.model_card_build(version),
+        "generated": card.generated,
         "may_request": may_request and version.stage != "retired",
         "form": form,
         "breadcrumbs": [
@@ -188,18 +188,17 @@ def _latest_failing(user, version) -> list[str]:
 @require_POST
 def model_card_action(request, pk: int, step: str):
     version = training_selectors.model_version_get(user=request.user, pk=pk)
-    card = services.model_card_get_or_create(version)
     try:
         if step == "save":
             form = ModelCardForm(request.POST)
             if form.is_valid():
-                services.model_card_update(card=card, user=request.user, **form.cleaned_data)
+                services.model_card_update(version=version, user=request.user, **form.cleaned_data)
                 messages.success(request, "Model card saved.")
         elif step == "submit":
-            services.model_card_submit(card=card, user=request.user)
+            services.model_card_submit(version=version, user=request.user)
             messages.success(request, "Model card sent for review.")
         elif step == "approve":
-            services.model_card_approve(card=card, user=request.user)
+            services.model_card_approve(version=version, user=request.user)
             messages.success(request, "Model card approved.")
     except ApplicationError as error:
         messages.error(request, error.message)
@@ -209,7 +208,7 @@ def model_card_action(request, pk: int, step: str):
 @login_required
 def model_card_markdown(request, pk: int):
     version = training_selectors.model_version_get(user=request.user, pk=pk)
-    card = services.model_card_get_or_create(version)
+    card = services.model_card_current(version)
     response = HttpResponse(services.model_card_markdown(card), content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = (
         f'attachment; filename="model-card-{version.project.slug}-v{version.number}.md"'

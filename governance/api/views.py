@@ -111,9 +111,6 @@ class ModelVersionGovernanceViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         return training_selectors.model_version_list(user=self.request.user)
 
-    def _card(self):
-        return services.model_card_get_or_create(self.get_object())
-
     @extend_schema(methods=["get"], request=None, responses=ModelCardSerializer)
     @extend_schema(methods=["patch"], request=ModelCardUpdateSerializer, responses=ModelCardSerializer)
     @action(detail=True, methods=["get", "patch"])
@@ -122,31 +119,31 @@ class ModelVersionGovernanceViewSet(viewsets.GenericViewSet):
         if request.method == "PATCH":
             data = ModelCardUpdateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
-            card = services.model_card_update(
-                card=services.model_card_get_or_create(version), user=request.user, **data.validated_data
-            )
+            card = services.model_card_update(version=version, user=request.user, **data.validated_data)
         else:
-            card = services.model_card_get_or_create(version)
+            card = services.model_card_current(version)
         return Response(ModelCardSerializer(card).data)
 
     @extend_schema(request=None, responses=ModelCardSerializer)
     @action(detail=True, methods=["post"], url_path="card/submit")
     def card_submit(self, request, pk=None):
         return Response(
-            ModelCardSerializer(services.model_card_submit(card=self._card(), user=request.user)).data
+            ModelCardSerializer(services.model_card_submit(version=self.get_object(), user=request.user)).data
         )
 
     @extend_schema(request=None, responses=ModelCardSerializer)
     @action(detail=True, methods=["post"], url_path="card/approve")
     def card_approve(self, request, pk=None):
         return Response(
-            ModelCardSerializer(services.model_card_approve(card=self._card(), user=request.user)).data
+            ModelCardSerializer(
+                services.model_card_approve(version=self.get_object(), user=request.user)
+            ).data
         )
 
     @extend_schema(responses={(200, "text/markdown"): OpenApiTypes.STR})
     @action(detail=True, methods=["get"], url_path="card/markdown")
     def card_markdown(self, request, pk=None):
-        card = self._card()
+        card = services.model_card_current(self.get_object())
         response = HttpResponse(
             services.model_card_markdown(card), content_type="text/markdown; charset=utf-8"
         )

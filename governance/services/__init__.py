@@ -2,6 +2,7 @@
 
 from governance.services.cards import (
     model_card_approve,
+    model_card_current,
     model_card_get_or_create,
     model_card_markdown,
     model_card_refresh,
@@ -26,6 +27,7 @@ from governance.services.stages import (
 
 __all__ = [
     "model_card_approve",
+    "model_card_current",
     "model_card_get_or_create",
     "model_card_markdown",
     "model_card_refresh",

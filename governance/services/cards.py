@@ -106,6 +106,14 @@ def model_card_build(version: ModelVersion) -> dict:
     }
 
 
+def model_card_current(version: ModelVersion) -> ModelCard:
+    """The card to show: the stored one (or an unsaved draft) with its generated sections rebuilt now.
+    Reading never writes."""
+    card = ModelCard.objects.filter(model_version=version).first() or ModelCard(model_version=version)
+    card.generated = model_card_build(version)
+    return card
+
+
 def model_card_get_or_create(version: ModelVersion) -> ModelCard:
     card = ModelCard.objects.filter(model_version=version).first()
     if card is None:
@@ -113,6 +121,12 @@ def model_card_get_or_create(version: ModelVersion) -> ModelCard:
             model_version=version, defaults={"generated": model_card_build(version)}
         )
     return card
+
+
+def _for_write(version: ModelVersion) -> ModelCard:
+    """The version's card, locked (created as a draft the first time it is written)."""
+    model_card_get_or_create(version)
+    return ModelCard.objects.select_for_update().get(model_version=version)
 
 
 def model_card_refresh(version: ModelVersion) -> ModelCard:
@@ -133,10 +147,11 @@ def model_card_summary(version: ModelVersion) -> dict:
 
 @transaction.atomic
 def model_card_update(
-    *, card: ModelCard, user, intended_use: str | None = None, limitations: str | None = None
+    *, version: ModelVersion, user, intended_use: str | None = None, limitations: str | None = None
 ) -> ModelCard:
     """Edit the team's words; an approved card goes back to draft."""
-    require(user, card.model_version.project.team, Action.REQUEST_PROMOTION)
+    require(user, version.project.team, Action.REQUEST_PROMOTION)
+    card = _for_write(version)
     changes = {}
     for name, value in (("intended_use", intended_use), ("limitations", limitations)):
         if value is not None and value != getattr(card, name):
@@ -155,8 +170,9 @@ def model_card_update(
 
 
 @transaction.atomic
-def model_card_submit(*, card: ModelCard, user) -> ModelCard:
-    require(user, card.model_version.project.team, Action.REQUEST_PROMOTION)
+def model_card_submit(*, version: ModelVersion, user) -> ModelCard:
+    require(user, version.project.team, Action.REQUEST_PROMOTION)
+    card = _for_write(version)
     if card.status != ModelCardStatus.DRAFT:
         raise Conflict("Only a draft card goes to review.", code="not_draft")
     card.status = ModelCardStatus.IN_REVIEW
@@ -167,14 +183,15 @@ def model_card_submit(*, card: ModelCard, user) -> ModelCard:
 
 
 @transaction.atomic
-def model_card_approve(*, card: ModelCard, user) -> ModelCard:
+def model_card_approve(*, version: ModelVersion, user) -> ModelCard:
     """An ML engineer, product owner or governance reviewer other than the last editor approves it."""
-    team = card.model_version.project.team
+    team = version.project.team
     if not any(
         can(user, team, a)
         for a in (Action.APPROVE_ML_TIER, Action.APPROVE_PRODUCT_TIER, Action.APPROVE_GOVERNANCE_TIER)
     ):
         raise Forbidden("Your role cannot approve model cards.", code="cannot_approve")
+    card = _for_write(version)
     if card.status != ModelCardStatus.IN_REVIEW:
         raise Conflict("Only a card in review can be approved.", code="not_in_review")
     if card.updated_by_id == user.pk:

@@ -268,6 +268,7 @@ def promotion_approve(
 ) -> PromotionRequest:
     """Approve in one role. Refused for the requester, for a second role of the same person, and (with
     the approvals voided) when the evidence changed since; the last required approval promotes, once."""
+    _check_approver(promotion, user, role)
     if promotion_evidence_refresh(promotion=promotion, user=user):
         raise Conflict(
             "The evidence changed (a newer eval run or spec version): earlier approvals were voided. "
@@ -277,16 +278,9 @@ def promotion_approve(
     return _approve(promotion=promotion, user=user, role=role, comment=comment)
 
 
-@transaction.atomic
-def _approve(*, promotion: PromotionRequest, user, role: str | None, comment: str) -> PromotionRequest:
-    promotion = _locked(promotion)
+def _check_approver(promotion: PromotionRequest, user, role: str | None) -> str:
+    """The role `user` approves in, or why they cannot (the requester, a second role, a role not needed)."""
     _require_pending(promotion)
-    if promotion.evidence.get("stale"):
-        raise Conflict(
-            "No eval run against the current signed spec yet: run it first.", code="evaluation_required"
-        )
-    if evidence_module.failing_gates(promotion.evidence) and not promotion.risk_acceptance:
-        raise Conflict("Gates fail and no risk was accepted.", code="gates_failed")
     if user.pk == promotion.requested_by_id:
         raise Forbidden("You requested this promotion: someone else must approve it.", code="self_approval")
     if promotion.approvals.filter(voided_at__isnull=True, approver=user).exists():
@@ -305,6 +299,20 @@ def _approve(*, promotion: PromotionRequest, user, role: str | None, comment: st
             code="cannot_approve",
             details={"missing_roles": promotion.missing_roles()},
         )
+    return chosen
+
+
+@transaction.atomic
+def _approve(*, promotion: PromotionRequest, user, role: str | None, comment: str) -> PromotionRequest:
+    promotion = _locked(promotion)
+    _require_pending(promotion)
+    if promotion.evidence.get("stale"):
+        raise Conflict(
+            "No eval run against the current signed spec yet: run it first.", code="evaluation_required"
+        )
+    if evidence_module.failing_gates(promotion.evidence) and not promotion.risk_acceptance:
+        raise Conflict("Gates fail and no risk was accepted.", code="gates_failed")
+    chosen = _check_approver(promotion, user, role)
     try:
         with transaction.atomic():
             Approval.objects.create(
