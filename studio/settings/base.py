@@ -159,6 +159,12 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DatasetKindEnum": "projects.choices.DatasetKind",
         "ModelVersionKindEnum": "training.choices.ModelVersionKind",
+        "StageEnum": "training.choices.Stage",
+        "RoleEnum": "projects.choices.Role",
+        "StatusEnum": "training.choices.JobStatus",
+        "ApproverRoleEnum": "governance.choices.ApproverRole",
+        "PromotionStatusEnum": "governance.choices.PromotionStatus",
+        "ModelCardStatusEnum": "governance.choices.ModelCardStatus",
     },
 }
 
