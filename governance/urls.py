@@ -11,6 +11,7 @@ urlpatterns = [
     path("promotions/<int:pk>/", views.promotion_detail, name="promotion_detail"),
     path("promotions/<int:pk>/approve/", views.promotion_approve, name="promotion_approve"),
     path("promotions/<int:pk>/reject/", views.promotion_reject, name="promotion_reject"),
+    path("promotions/<int:pk>/refresh/", views.promotion_refresh, name="promotion_refresh"),
     path("promotions/<int:pk>/withdraw/", views.promotion_withdraw, name="promotion_withdraw"),
     path("models/<int:pk>/governance/", views.model_governance, name="model_governance"),
     path("models/<int:pk>/card/markdown/", views.model_card_markdown, name="model_card_markdown"),

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from governance import selectors, services, tiers
-from governance.evidence import failing_gates
+from governance.evidence import current_evidence_key, failing_gates
 from governance.forms import ApproveForm, ModelCardForm, PromotionRequestForm, RejectForm, RollbackForm
 from projects import selectors as project_selectors
 from projects.roles import Action, can
@@ -43,6 +43,8 @@ def notifications_read(request):
 def _detail_context(request, promotion):
     roles = selectors.roles_user_can_fill(request.user, promotion)
     return {
+        "stale": promotion.is_pending
+        and current_evidence_key(promotion.model_version) != promotion.evidence_key,
         "promotion": promotion,
         "project": promotion.project,
         "version": promotion.model_version,
@@ -109,6 +111,16 @@ def promotion_reject(request, pk: int):
     def act(promotion):
         services.promotion_reject(promotion=promotion, user=request.user, comment=comment)
         return "Rejected: the request is closed."
+
+    return _act(request, pk, act)
+
+
+@login_required
+@require_POST
+def promotion_refresh(request, pk: int):
+    def act(promotion):
+        changed = services.promotion_evidence_refresh(promotion=promotion, user=request.user)
+        return "New evidence taken: earlier approvals were voided." if changed else "The evidence is current."
 
     return _act(request, pk, act)
 

@@ -134,10 +134,6 @@ class ModelCardUpdateSerializer(serializers.Serializer):
     limitations = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
 
 
-class RetireSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True, default="")
-
-
 class TierPolicySerializer(serializers.Serializer):
     roles = serializers.DictField(
         child=serializers.ListField(child=serializers.ChoiceField(choices=tiers.APPROVER_ROLES), max_length=3)

@@ -13,7 +13,6 @@ from governance.api.serializers import (
     PromotionCreateSerializer,
     PromotionSerializer,
     RejectSerializer,
-    RetireSerializer,
     RollbackDrillSerializer,
     RollbackSerializer,
     StageChangeSerializer,
@@ -72,6 +71,14 @@ class PromotionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         promotion = services.promotion_reject(
             promotion=self.get_object(), user=request.user, **data.validated_data
         )
+        return self._answer(promotion)
+
+    @extend_schema(request=None, responses=PromotionSerializer)
+    @action(detail=True, methods=["post"], url_path="refresh-evidence")
+    def refresh_evidence(self, request, pk=None):
+        """Take the newest evidence (eval run, spec version) and void the approvals given on the old."""
+        promotion = self.get_object()
+        services.promotion_evidence_refresh(promotion=promotion, user=request.user)
         return self._answer(promotion)
 
     @extend_schema(request=None, responses=PromotionSerializer)
@@ -153,14 +160,11 @@ class ModelVersionGovernanceViewSet(viewsets.GenericViewSet):
         )
         return response
 
-    @extend_schema(request=RetireSerializer, responses=ModelVersionSerializer)
+    @extend_schema(request=None, responses=ModelVersionSerializer)
     @action(detail=True, methods=["post"])
     def retire(self, request, pk=None):
-        data = RetireSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        version = services.model_version_retire(
-            version=self.get_object(), user=request.user, **data.validated_data
-        )
+        """Retire the version: it can never be promoted again (its pending requests are withdrawn)."""
+        version = services.model_version_retire(version=self.get_object(), user=request.user)
         return Response(ModelVersionSerializer(version).data)
 
     @extend_schema(responses=StageChangeSerializer(many=True))

@@ -17,7 +17,7 @@ from governance.models import Approval, PromotionRequest
 from governance.services.cards import model_card_refresh, model_card_summary
 from governance.services.notifications import notify, promotion_url
 from governance.services.stages import stage_set
-from projects.roles import Action, require
+from projects.roles import Action, can, require
 from studio.errors import Conflict, Forbidden, InvalidInput
 from training.choices import Stage
 from training.models import ModelVersion
@@ -219,10 +219,15 @@ def _require_pending(promotion: PromotionRequest) -> None:
 @transaction.atomic
 def promotion_evidence_refresh(*, promotion: PromotionRequest, user) -> bool:
     """When a newer eval run or spec version exists, take new evidence and void the approvals given on the
-    old one. Returns whether the evidence changed."""
+    old one. Returns whether the evidence changed. The requester and anyone who may review it may ask."""
     promotion = _locked(promotion)
-    if not promotion.is_pending:
-        return False
+    team = promotion.project.team
+    if user.pk != promotion.requested_by_id and not (
+        can(user, team, Action.REQUEST_PROMOTION)
+        or any(selectors.can_act_as(user, promotion, role) for role in promotion.required_roles)
+    ):
+        raise Forbidden("Your role cannot review this request.", code="cannot_approve")
+    _require_pending(promotion)
     version = promotion.model_version
     if evidence_module.current_evidence_key(version) == promotion.evidence_key:
         return False
@@ -266,15 +271,9 @@ def promotion_evidence_refresh(*, promotion: PromotionRequest, user) -> bool:
 def promotion_approve(
     *, promotion: PromotionRequest, user, role: str | None = None, comment: str = ""
 ) -> PromotionRequest:
-    """Approve in one role. Refused for the requester, for a second role of the same person, and (with
-    the approvals voided) when the evidence changed since; the last required approval promotes, once."""
-    _check_approver(promotion, user, role)
-    if promotion_evidence_refresh(promotion=promotion, user=user):
-        raise Conflict(
-            "The evidence changed (a newer eval run or spec version): earlier approvals were voided. "
-            "Review the new evidence and approve again.",
-            code="evidence_changed",
-        )
+    """Approve in one role. Refused for the requester, for a second role of the same person, and while
+    the evidence is stale (a newer eval run or spec version: `promotion_evidence_refresh` takes the new
+    evidence and voids the approvals given on the old); the last required approval promotes, once."""
     return _approve(promotion=promotion, user=user, role=role, comment=comment)
 
 
@@ -305,14 +304,19 @@ def _check_approver(promotion: PromotionRequest, user, role: str | None) -> str:
 @transaction.atomic
 def _approve(*, promotion: PromotionRequest, user, role: str | None, comment: str) -> PromotionRequest:
     promotion = _locked(promotion)
-    _require_pending(promotion)
+    chosen = _check_approver(promotion, user, role)
+    if evidence_module.current_evidence_key(promotion.model_version) != promotion.evidence_key:
+        raise Conflict(
+            "The evidence changed since the request was made (a newer eval run or spec version): refresh it, "
+            "which voids the approvals given so far, review it and approve again.",
+            code="evidence_stale",
+        )
     if promotion.evidence.get("stale"):
         raise Conflict(
             "No eval run against the current signed spec yet: run it first.", code="evaluation_required"
         )
     if evidence_module.failing_gates(promotion.evidence) and not promotion.risk_acceptance:
         raise Conflict("Gates fail and no risk was accepted.", code="gates_failed")
-    chosen = _check_approver(promotion, user, role)
     try:
         with transaction.atomic():
             Approval.objects.create(

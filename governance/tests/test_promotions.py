@@ -116,13 +116,17 @@ def test_newer_evidence_voids_the_approvals_given_before(
 
     with pytest.raises(Conflict, match="evidence changed") as refused:
         services.promotion_approve(promotion=promotion, user=product_owner)
-    assert refused.value.code == "evidence_changed"
+    assert refused.value.code == "evidence_stale"
+    assert _stage(version) == "candidate"  # the last approval cannot land on stale evidence
+
+    assert services.promotion_evidence_refresh(promotion=promotion, user=product_owner) is True
     promotion.refresh_from_db()
     assert promotion.evidence["eval_run"]["id"] == newer.pk
     assert [a.void_reason for a in promotion.approvals.all()] == [
         "The evidence changed before the final approval."
     ]
     assert promotion.missing_roles() == ["ml_engineer", "product_owner"]
+    assert services.promotion_evidence_refresh(promotion=promotion, user=product_owner) is False
 
     services.promotion_approve(promotion=promotion, user=product_owner)
     assert _stage(version) == "candidate"  # the ML engineer must approve again
@@ -137,11 +141,13 @@ def test_a_new_spec_version_makes_the_evidence_stale(candidate, product_owner, m
     newer_spec = sign_spec(project, product_owner)
     with pytest.raises(Conflict, match="evidence changed"):
         services.promotion_approve(promotion=promotion, user=ml_engineer)
+    services.promotion_evidence_refresh(promotion=promotion, user=ml_engineer)
     with pytest.raises(Conflict, match="No eval run against the current signed spec"):
         services.promotion_approve(promotion=promotion, user=ml_engineer)
     record_run(candidate, newer_spec)
     with pytest.raises(Conflict, match="evidence changed"):
         services.promotion_approve(promotion=promotion, user=ml_engineer)
+    services.promotion_evidence_refresh(promotion=promotion, user=ml_engineer)
     services.promotion_approve(promotion=promotion, user=ml_engineer)
     assert _stage(candidate) == "production"
 
