@@ -32,6 +32,7 @@ def main() -> None:
         run("benchmarks/ingest_throughput.py", "--tokenizer", str(tokenizer))
     run("benchmarks/training_throughput.py", "--engine-batches", "16,32")
     run("benchmarks/serving_engine.py", "--cache", str(CACHE))
+    run("benchmarks/serving_http.py", "--cache", str(CACHE))
     run("benchmarks/extraction_constrained.py", "--cache", str(CACHE))
     if not args.skip_quality:
         # The quality run's adapter is the model version the eval-throughput benchmark measures.

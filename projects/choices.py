@@ -78,3 +78,12 @@ class DatasetVersionStatus(StatusChoices):
 
     READY = "ready", "success", "Ready"
     BLOCKED = "blocked", "warning", "Blocked"
+
+
+class ImportStatus(StatusChoices):
+    """A large upload checked on a worker: queued → running → succeeded | failed."""
+
+    QUEUED = "queued", "secondary", "Queued"
+    RUNNING = "running", "primary", "Checking"
+    SUCCEEDED = "succeeded", "success", "Imported"
+    FAILED = "failed", "danger", "Failed"

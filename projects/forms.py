@@ -153,8 +153,9 @@ class CharterForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         label="Data classes allowed",
         help_text=(
-            "Every class of data the project may process. A dataset holding a class not ticked here (for "
-            "example e-mail addresses are personal data) cannot be trained on until it is redacted."
+            "Tick at least one: every class of data the project may process. A dataset holding a class not "
+            "ticked here (for example e-mail addresses are personal data) cannot be trained on until it is "
+            "redacted."
         ),
     )
     residency = forms.ChoiceField(
@@ -190,6 +191,12 @@ class CharterForm(forms.Form):
         max_length=200,
         help_text="What changed in this version and why; shown in the history.",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Say before submitting what the choices made require (clean() enforces the same).
+        self.fields["confidence_threshold"].required_when = f"automation={Automation.HUMAN_REVIEW}"
+        self.fields["data_classes"].mark_required = True
 
     def clean(self):
         cleaned = super().clean()

@@ -14,6 +14,7 @@ from projects.choices import (
     Automation,
     DatasetKind,
     DatasetOperation,
+    ImportStatus,
     LawfulBasis,
     ReleaseCadence,
     Residency,
@@ -21,6 +22,7 @@ from projects.choices import (
     TaskType,
     TokenStatus,
 )
+from studio.leases import LeasedModel
 from studio.models import TeamOwnedModel, TimeStampedModel
 
 
@@ -305,3 +307,56 @@ class DatasetVersion(TeamOwnedModel):
     @property
     def splits_path(self):
         return settings.DATASETS_DIR / f"{self.storage_name}.splits.json"
+
+
+class DatasetImport(TeamOwnedModel, LeasedModel):
+    """A large upload, stored as it streamed in and checked on a worker that holds its lease
+    (`studio.leases`): queued → running → succeeded (with the version it made) | failed (with why)."""
+
+    team_path = "project__team"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dataset_imports")
+    dataset = models.ForeignKey(
+        Dataset,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="imports",
+        help_text="The dataset this upload adds a version to; empty for a new dataset.",
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    source_filename = models.CharField(max_length=255, blank=True, help_text="Shown only; never a path.")
+    source_format = models.CharField(max_length=20)
+    staged_name = models.CharField(max_length=100, unique=True, help_text="Server-generated file name.")
+    size_bytes = models.BigIntegerField()
+    options = models.JSONField(
+        default=dict, blank=True, help_text="The upload's choices: new dataset, mapping, split seed."
+    )
+    rows_read = models.BigIntegerField(default=0)
+    bytes_read = models.BigIntegerField(default=0)
+    error_code = models.CharField(max_length=50, blank=True)
+    error_message = models.TextField(blank=True)
+    errors = models.JSONField(default=list, blank=True, help_text="Each error with its line and field.")
+    dataset_version = models.ForeignKey(
+        DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Import of {self.source_filename or 'an upload'}"
+
+    @property
+    def staged_path(self):
+        return settings.UPLOADS_DIR / self.staged_name
+
+    @property
+    def status_choice(self) -> ImportStatus:
+        """The status with its label and colour, for badges and progress bars."""
+        return ImportStatus(self.status)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in (ImportStatus.SUCCEEDED, ImportStatus.FAILED)

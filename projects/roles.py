@@ -25,6 +25,8 @@ class Action(StrEnum):
     APPROVE_PRODUCT_TIER = "approve_product_tier"
     APPROVE_GOVERNANCE_TIER = "approve_governance_tier"
     MANAGE_ENDPOINTS = "manage_endpoints"
+    PUBLISH_ENDPOINTS = "publish_endpoints"
+    REVIEW_ESCALATIONS = "review_escalations"
 
 
 ACTION_LABELS = {
@@ -41,7 +43,9 @@ ACTION_LABELS = {
     Action.APPROVE_ML_TIER: "approve ML-tier reviews",
     Action.APPROVE_PRODUCT_TIER: "approve product-tier reviews",
     Action.APPROVE_GOVERNANCE_TIER: "approve governance reviews",
-    Action.MANAGE_ENDPOINTS: "manage endpoints and their API keys",
+    Action.MANAGE_ENDPOINTS: "manage API keys",
+    Action.PUBLISH_ENDPOINTS: "publish or configure endpoints",
+    Action.REVIEW_ESCALATIONS: "review escalated answers",
 }
 
 _PRODUCT_OWNER = {
@@ -55,6 +59,7 @@ _PRODUCT_OWNER = {
     Action.RUN_EVALS,
     Action.REQUEST_PROMOTION,
     Action.APPROVE_PRODUCT_TIER,
+    Action.REVIEW_ESCALATIONS,
 }
 _ML_ENGINEER = {
     Action.VIEW,
@@ -63,6 +68,8 @@ _ML_ENGINEER = {
     Action.RUN_EVALS,
     Action.REQUEST_PROMOTION,
     Action.APPROVE_ML_TIER,
+    Action.PUBLISH_ENDPOINTS,
+    Action.REVIEW_ESCALATIONS,
 }
 
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {

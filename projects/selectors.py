@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery
 
-from projects.models import Charter, Dataset, DatasetVersion, Membership, PersonalAccessToken, Project, Team
+from projects.models import (
+    Charter,
+    Dataset,
+    DatasetImport,
+    DatasetVersion,
+    Membership,
+    PersonalAccessToken,
+    Project,
+    Team,
+)
 from studio.tenancy import get_for_user
 
 
@@ -42,6 +51,13 @@ def project_list(*, user, team: Team | None = None) -> QuerySet[Project]:
     return qs.filter(team=team) if team is not None else qs
 
 
+def project_summary_list(*, user, team: Team) -> QuerySet[Project]:
+    """Projects with `charter_version` (latest, or None) and `dataset_count` annotated, in one query."""
+    return project_list(user=user, team=team).annotate(
+        charter_version=Max("charters__version"), dataset_count=Count("datasets", distinct=True)
+    )
+
+
 def project_get(*, user, pk) -> Project:
     return get_for_user(Project.objects.select_related("team", "owner"), user, pk=pk)
 
@@ -54,6 +70,13 @@ def charter_list(*, user, project: Project | None = None) -> QuerySet[Charter]:
 def charter_latest(*, project: Project) -> Charter | None:
     """The project's current charter (its highest version), or None before the first is written."""
     return project.charters.order_by("-version").first()
+
+
+def charters_latest(*, project_ids) -> dict[int, Charter]:
+    """The current charter of each of these projects, in one query (projects without one are absent)."""
+    newest = Charter.objects.filter(project=OuterRef("project")).order_by("-version").values("pk")[:1]
+    charters = Charter.objects.filter(project_id__in=set(project_ids), pk=Subquery(newest))
+    return {charter.project_id: charter for charter in charters}
 
 
 def dataset_list(*, user, project: Project | None = None) -> QuerySet[Dataset]:
@@ -86,4 +109,17 @@ def dataset_list_with_versions(*, user, project: Project) -> QuerySet[Dataset]:
     """A project's datasets with their versions prefetched newest first (`dataset.versions.all()[0]`)."""
     return dataset_list(user=user, project=project).prefetch_related(
         Prefetch("versions", queryset=DatasetVersion.objects.order_by("-number"))
+    )
+
+
+def dataset_import_list(*, user, project: Project | None = None) -> QuerySet[DatasetImport]:
+    qs = DatasetImport.objects.for_user(user).select_related("project__team", "dataset", "created_by")
+    return qs.filter(project=project) if project is not None else qs
+
+
+def dataset_import_get(*, user, pk) -> DatasetImport:
+    return get_for_user(
+        DatasetImport.objects.select_related("project__team", "dataset", "created_by", "dataset_version"),
+        user,
+        pk=pk,
     )

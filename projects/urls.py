@@ -26,6 +26,7 @@ urlpatterns = [
     path("projects/<int:pk>/datasets/upload/", views.dataset_upload, name="dataset_upload"),
     path("projects/<int:pk>/datasets/inspect/", views.dataset_inspect, name="dataset_inspect"),
     path("datasets/<int:pk>/", views.dataset_detail, name="dataset_detail"),
+    path("datasets/imports/<int:pk>/", views.dataset_import_detail, name="dataset_import_detail"),
     path("datasets/<int:pk>/upload/", views.dataset_version_upload, name="dataset_version_upload"),
     path("datasets/<int:pk>/card/", views.dataset_card_edit, name="dataset_card_edit"),
     path("datasets/versions/<int:pk>/", views.dataset_version_detail, name="dataset_version_detail"),

@@ -14,7 +14,7 @@ $BIN/python manage.py seed_demo
 pids=()
 stop() {
     trap - INT TERM EXIT
-    echo; echo "Stopping web and workers…"
+    echo; echo "Stopping web, workers and inference…"
     kill "${pids[@]}" 2>/dev/null || true
     wait 2>/dev/null || true
 }
@@ -26,6 +26,9 @@ $BIN/celery -A studio worker -Q training -n training@%h --concurrency 1 --prefet
 pids+=($!)
 $BIN/python manage.py runserver "$HOST:$PORT" --noreload &
 pids+=($!)
+# The inference process (OpenAI-compatible and predict APIs for published endpoints).
+$BIN/python manage.py serve --host "$HOST" --port "${SERVING_PORT:-8001}" &
+pids+=($!)
 
 $BIN/python manage.py prepare_base_models
 sleep 2
@@ -34,6 +37,7 @@ cat <<EOT
   SLM Studio is running at http://$HOST:$PORT/
   Sign in as owner, product, engineer, viewer or reviewer — password: studio-demo
   API docs: http://$HOST:$PORT/api/docs/   Admin console: http://$HOST:$PORT/admin/
+  Inference (OpenAI-compatible, endpoint API keys): http://$HOST:${SERVING_PORT:-8001}/v1
   Press Ctrl-C to stop.
 
 EOT

@@ -7,6 +7,9 @@ from celery import Celery
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings.local")
+# Worker processes: idle OpenMP threads sleep instead of spinning on cores that the host's other ML
+# processes need (read when torch loads, so set before any task imports it; see training/engine/cores.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = Celery("studio")
 app.config_from_object("django.conf:settings", namespace="CELERY")

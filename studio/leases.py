@@ -12,15 +12,22 @@ audit records in the same transaction.
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import threading
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from studio.models import TimeStampedModel
+
+logger = logging.getLogger(__name__)
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -130,4 +137,67 @@ def leases_reap(
             if lease_release(queryset, pk=row.pk, now=now):
                 on_requeued(row)
                 requeued.append(row.pk)
+    return requeued
+
+
+def worker_identity() -> str:
+    """A name for this worker that no other worker shares: host, process and a random tail."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class LeaseHeartbeat:
+    """A thread that calls `renew()` every `period` seconds while the work runs, so the lease stays
+    live even while one long step (a tokenizer batch, a split, a training step) holds the main thread.
+
+    `renew` is the app's lease-checked heartbeat service (it may write progress with it); once it
+    answers False the lease is another worker's, `lost` is set and the thread stops: the work must
+    stop at its next check without writing anything."""
+
+    def __init__(self, renew: Callable[[], bool], *, period: float, name: str = "heartbeat"):
+        self.renew = renew
+        self.period = max(0.05, period)
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=name, daemon=True)
+
+    def __enter__(self) -> LeaseHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self.period):
+                if not self.renew():
+                    self.lost.set()
+                    return
+        finally:
+            connection.close()
+
+
+# The reapers every worker runs (see `studio.tasks`): each app registers the function that reaps its
+# leased rows, so one thread per worker serves training jobs, dataset imports and evaluation runs alike.
+_reapers: dict[str, Callable[[], list[int]]] = {}
+
+
+def reaper_register(name: str, reap: Callable[[], list[int]]) -> None:
+    """Have every worker call `reap()` (it returns the ids it put back in the queue) on each pass."""
+    _reapers[name] = reap
+
+
+def reapers_run() -> dict[str, list[int]]:
+    """One pass of every registered reaper; a reaper that fails is logged and the others still run."""
+    requeued = {}
+    for name, reap in list(_reapers.items()):
+        try:
+            ids = reap()
+        except Exception:  # the reaper must outlive a database hiccup
+            logger.exception("Reaper pass for %s failed", name)
+            continue
+        if ids:
+            logger.warning("Requeued %s whose worker was lost: %s", name, ids)
+            requeued[name] = ids
     return requeued

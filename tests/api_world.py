@@ -121,6 +121,10 @@ class World:
     job: Any
     model_version: Any
     audit_event: Any
+    dataset_import: Any
+    endpoint: Any = None
+    api_key: Any = None
+    review_item: Any = None
 
 
 def hf_folder(folder: Path) -> Path:
@@ -133,8 +137,10 @@ def hf_folder(folder: Path) -> Path:
     return folder
 
 
-def build_world(*, owner, team, tmp_path: Path) -> World:
-    """Objects of every kind the API's paths name, in `owner`'s team (owner is staff, for base models)."""
+def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
+    """Objects of every kind the API's paths name, in `owner`'s team (owner is staff, for base models).
+
+    A `suffix` builds a second world beside the first in the same team (for query-count tests)."""
     from audit.models import AuditEvent
     from projects import services as project_services
     from projects.tests.factories import CharterFactory, MembershipFactory, ProjectFactory, UserFactory
@@ -144,7 +150,9 @@ def build_world(*, owner, team, tmp_path: Path) -> World:
 
     owner.is_staff = True
     owner.save(update_fields=["is_staff"])
-    project = ProjectFactory(team=team, owner=owner, name="Support intents", slug="support-intents")
+    project = ProjectFactory(
+        team=team, owner=owner, name=f"Support intents{suffix}", slug=f"support-intents{suffix}"
+    )
     charter = CharterFactory(project=project, author=owner, version=1, data_classes=["internal"])
 
     def upload(name: str):
@@ -153,15 +161,19 @@ def build_world(*, owner, team, tmp_path: Path) -> World:
         )
 
     version, other_version = upload("Intents"), upload("More intents")
-    token, _ = project_services.personal_access_token_create(user=owner, name="CI")
+    token, _ = project_services.personal_access_token_create(user=owner, name=f"CI{suffix}")
     base_model = BaseModelFactory()
     job = make_job(project, version, base_model, status=JobStatus.SUCCEEDED)
     model_version = model_version_with_artifacts(project, job, settings)
+    dataset_import = project_services.dataset_import_create(
+        project=project, user=owner, file=io.BytesIO(_rows()), filename="large.jsonl", name="Large"
+    )
+    endpoint, api_key, review_item = _serving_world(project, owner)
     return World(
         team=team,
         owner=owner,
-        newcomer=UserFactory(username="nadia"),
-        membership=MembershipFactory(team=team, user=UserFactory(username="vera"), role="viewer"),
+        newcomer=UserFactory(username=f"nadia{suffix}"),
+        membership=MembershipFactory(team=team, user=UserFactory(username=f"vera{suffix}"), role="viewer"),
         token=token,
         project=project,
         charter=charter,
@@ -169,11 +181,48 @@ def build_world(*, owner, team, tmp_path: Path) -> World:
         version=version,
         other_version=other_version,
         base_model=base_model,
-        base_model_folder=hf_folder(tmp_path / "hf-llama"),
+        base_model_folder=hf_folder(tmp_path / f"hf-llama{suffix}"),
         job=job,
         model_version=model_version,
         audit_event=AuditEvent.objects.filter(team=team).first(),
+        dataset_import=dataset_import,
+        endpoint=endpoint,
+        api_key=api_key,
+        review_item=review_item,
     )
+
+
+def _serving_world(project, owner) -> tuple:
+    """A production version of the project (a separate row, so `model_version` stays a candidate), its
+    endpoint (slugged like the project), an API key for it and an escalated request waiting for review."""
+    from serving import services as serving_services
+    from training.choices import Stage
+    from training.models import ModelVersion
+
+    source = ModelVersion.objects.filter(project=project).order_by("-number").first()
+    production = ModelVersion.objects.create(
+        project=project,
+        number=source.number + 1,
+        base_model=source.base_model,
+        dataset_version=source.dataset_version,
+        stage=Stage.PRODUCTION,
+        created_by=owner,
+    )
+    endpoint = serving_services.endpoint_publish(project=project, user=owner, slug=project.slug)
+    api_key, _ = serving_services.api_key_create(
+        user=owner, team=project.team, name="helpdesk", endpoints=[endpoint]
+    )
+    escalated = serving_services.request_log_record(
+        endpoint=endpoint,
+        api_key=api_key,
+        model_version=production,
+        status_code=200,
+        route="escalate",
+        confidence=0.2,
+        input_text="Where is parcel 12?",
+        output_text="billing",
+    )
+    return endpoint, api_key, escalated.review_item
 
 
 # The value of a path's ids, by resource. A resource missing here fails `path_ids` with its name.
@@ -185,10 +234,13 @@ PATH_OBJECTS = {
     "charters": lambda w: w.charter.pk,
     "datasets": lambda w: w.dataset.pk,
     "dataset-versions": lambda w: w.version.pk,
+    "dataset-imports": lambda w: w.dataset_import.pk,
     "base-models": lambda w: w.base_model.key,
     "training-jobs": lambda w: w.job.pk,
     "model-versions": lambda w: w.model_version.pk,
     "audit-events": lambda w: w.audit_event.pk,
+    "endpoints": lambda w: w.endpoint.slug,
+    "api-keys": lambda w: w.api_key.pk,
 }
 
 # Valid values of body fields that name other objects or need a meaning the schema cannot carry.
@@ -205,6 +257,7 @@ VALID_VALUES = {
     "confidence_threshold": lambda w: 0.7,
     "success_measures": lambda w: [{"metric": "accuracy", "baseline": 0.6, "target": 0.9}],
     "split_seed": lambda w: 7,
+    "also_endpoints": lambda w: [w.endpoint.slug],
 }
 
 

@@ -112,12 +112,15 @@ def test_a_viewer_reads_but_sees_no_buttons_and_gets_403_on_writes(client, proje
     assert DatasetVersion.objects.count() == 1
 
 
-def test_project_list_shows_the_current_teams_projects_with_progress(client, project, charter, owner):
+def test_project_list_shows_the_current_teams_projects_with_their_charter(client, project, charter, owner):
     ProjectFactory(name="Someone else's", slug="other")  # another team
-    body = client_for(client, owner).get(reverse("projects:project_list")).content.decode()
+    page = client_for(client, owner).get(reverse("projects:project_list"))
+    body = page.content.decode()
     assert "Support intents" in body and "Someone else" not in body
     assert "New project" in body
-    assert "1 of 7" in body
+    row = page.context["projects"][0]
+    assert (row.charter_version, row.dataset_count) == (charter.version, 0)
+    assert f"v{charter.version}" in body
 
 
 def test_create_a_project_and_bad_json_schema_is_a_form_error(client, team, owner):

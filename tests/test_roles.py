@@ -21,6 +21,7 @@ EXPECTED = {
         Action.RUN_EVALS,
         Action.REQUEST_PROMOTION,
         Action.APPROVE_PRODUCT_TIER,
+        Action.REVIEW_ESCALATIONS,
     },
     Role.ML_ENGINEER: {
         Action.VIEW,
@@ -29,6 +30,8 @@ EXPECTED = {
         Action.RUN_EVALS,
         Action.REQUEST_PROMOTION,
         Action.APPROVE_ML_TIER,
+        Action.PUBLISH_ENDPOINTS,
+        Action.REVIEW_ESCALATIONS,
     },
     Role.VIEWER: {Action.VIEW},
 }

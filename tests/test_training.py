@@ -322,6 +322,28 @@ def test_job_runs_on_a_worker_reports_progress_and_registers_a_model_version(
 
 
 @pytest.mark.worker
+def test_a_job_run_in_bf16_says_so_in_its_model_version_lineage(
+    start_worker, client, api, project, dataset_version, tiny_base_model
+):
+    start_worker("default,training", STUDIO_ML_DTYPE="bf16", **FAST_WORKER)
+    job_id = create_job(
+        api.as_user(project.owner), project, dataset_version, tiny_base_model, max_steps=6
+    ).json()["id"]
+    job = wait_until(
+        lambda: (lambda j: j.is_terminal and j)(job_state(job_id)), timeout=180, message="the job to end"
+    )
+    assert job.status == JobStatus.SUCCEEDED, (job.failure_reason, job.failure_traceback)
+    version = ModelVersion.objects.get(training_job_id=job_id)
+    assert version.lineage["hardware"]["dtype"] == "bf16-autocast"
+    assert version.lineage["hardware"]["dtype_chosen_by"] == "STUDIO_ML_DTYPE"
+    body = api.as_user(project.owner).get(f"/api/v1/model-versions/{version.pk}/").json()
+    assert body["lineage"]["hardware"]["dtype"] == "bf16-autocast"
+    client.force_login(project.owner)
+    page = client.get(f"/jobs/{job_id}/").content.decode()
+    assert "bf16-autocast" in page
+
+
+@pytest.mark.worker
 def test_cancel_takes_effect_within_seconds(start_worker, api, project, dataset_version, tiny_base_model):
     start_worker("default,training", **FAST_WORKER)
     job_id = create_job(

@@ -7,30 +7,24 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import socket
 import subprocess
-import threading
 import time
 import traceback
 import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 
 from projects.ingest.export import read_jsonl
+from studio.leases import LeaseHeartbeat, worker_identity
 from training import services
 from training.choices import EventLevel
 from training.models import BaseModel, TrainingJob
 
 logger = logging.getLogger(__name__)
 SAMPLE_PREDICTIONS = 3
-
-
-def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def code_version() -> str:
@@ -60,30 +54,22 @@ class JobReporter:
         self.job_id = job_id
         self.worker = worker
         self.interval = settings.STUDIO_PROGRESS_INTERVAL_SECONDS
-        self.lease_lost = threading.Event()
         self.cancelled = False
         self._last_write = 0.0
         self._last_cancel_check = 0.0
-        self._stop_heartbeat = threading.Event()
-        self._heartbeat = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
+        self._heartbeat = LeaseHeartbeat(
+            lambda: services.training_job_heartbeat(job_id=job_id, worker=worker),
+            period=max(1.0, settings.STUDIO_TRAINING_LEASE_SECONDS / 4),
+            name=f"heartbeat-{job_id}",
+        )
+        self.lease_lost = self._heartbeat.lost
 
     def __enter__(self) -> JobReporter:
-        self._heartbeat.start()
+        self._heartbeat.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop_heartbeat.set()
-        self._heartbeat.join(timeout=10)
-
-    def _beat(self) -> None:
-        period = max(1.0, settings.STUDIO_TRAINING_LEASE_SECONDS / 4)
-        try:
-            while not self._stop_heartbeat.wait(period):
-                if not services.training_job_heartbeat(job_id=self.job_id, worker=self.worker):
-                    self.lease_lost.set()
-                    return
-        finally:
-            connection.close()
+        self._heartbeat.__exit__(*exc)
 
     def progress(
         self, *, step, total_steps, epoch, train_loss, learning_rate, tokens_per_second, eta_seconds
@@ -172,6 +158,7 @@ def ensure_base_model_cached(base_model: BaseModel):
 
 def execute_training_job(job_id: int) -> None:
     """Claim, run and settle one job. Safe to call twice for the same job: the lease decides."""
+    from training.engine import cores
     from training.engine.errors import EngineError, TrainingCancelled, TrainingFailed
     from training.engine.runner import run_training
 
@@ -183,7 +170,7 @@ def execute_training_job(job_id: int) -> None:
     reporter = JobReporter(job_id, worker)
     started = time.monotonic()
     try:
-        with reporter:
+        with reporter, cores.claim(settings.STUDIO_ML_CORES_DIR, "training"):
             cached = ensure_base_model_cached(job.base_model)
             train_rows, val_rows = _rows(job)
             reporter.event(
@@ -326,6 +313,7 @@ def _register(job: TrainingJob, worker: str, result, cached, samples: list[dict]
 
 def export_merged_weights(model_version_id: int) -> None:
     """Write base weights with the adapter merged in beside the adapter, as a standalone HF folder."""
+    from training.engine import cores
     from training.engine.inference import load_model_version
     from training.models import ModelVersion
 
@@ -336,7 +324,8 @@ def export_merged_weights(model_version_id: int) -> None:
     cached = ensure_base_model_cached(version.base_model)
     staging = target.with_name(f".{target.name}-{uuid.uuid4().hex[:6]}")
     try:
-        load_model_version(version.artifacts_dir, cached, device="cpu").merge_and_save(staging)
+        with cores.claim(settings.STUDIO_ML_CORES_DIR, "export"):
+            load_model_version(version.artifacts_dir, cached, device="cpu").merge_and_save(staging)
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-
 from celery import shared_task
-from celery.signals import worker_ready, worker_shutdown
-from django.conf import settings
-from django.db import connection
 
-logger = logging.getLogger(__name__)
+from studio import leases
 
 
 @shared_task(name="training.tasks.training_job_run", acks_late=True, reject_on_worker_lost=True)
@@ -20,35 +14,13 @@ def training_job_run(job_id: int) -> None:
     execute_training_job(job_id)
 
 
-_reaper_stop = threading.Event()
+def _reap_stale_jobs() -> list[int]:
+    from training.services import training_jobs_reap_stale
+
+    return training_jobs_reap_stale()
 
 
-def _reaper_loop() -> None:
-    from training.services import training_jobs_reap_stale as reap
-
-    interval = settings.STUDIO_REAPER_INTERVAL_SECONDS
-    while True:
-        try:
-            requeued = reap()
-            if requeued:
-                logger.warning("Requeued jobs whose worker was lost: %s", requeued)
-        except Exception:  # the reaper must outlive a database hiccup
-            logger.exception("Reaper pass failed")
-        finally:
-            connection.close()
-        if _reaper_stop.wait(interval):
-            return
-
-
-@worker_ready.connect
-def _start_reaper(sender=None, **kwargs) -> None:
-    """Every worker doubles as a reaper of jobs whose worker died, so no extra process is needed."""
-    threading.Thread(target=_reaper_loop, name="training-reaper", daemon=True).start()
-
-
-@worker_shutdown.connect
-def _stop_reaper(sender=None, **kwargs) -> None:
-    _reaper_stop.set()
+leases.reaper_register("training jobs", _reap_stale_jobs)
 
 
 @shared_task(name="training.tasks.base_model_prepare")

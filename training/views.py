@@ -36,7 +36,13 @@ METRIC_LABELS = {
     "train_loss": "Train loss",
     "val_examples": "Validation examples",
 }
-HARDWARE_LABELS = {"device": "Device", "name": "Name", "threads": "CPU threads", "dtype": "Precision"}
+HARDWARE_LABELS = {
+    "device": "Device",
+    "name": "Name",
+    "threads": "CPU threads",
+    "dtype": "Precision",
+    "dtype_chosen_by": "Precision chosen by",
+}
 
 
 def duration_text(seconds: float | None) -> str:

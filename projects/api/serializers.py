@@ -1,4 +1,6 @@
 from django.contrib.auth import get_user_model
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from projects.choices import (
@@ -6,6 +8,7 @@ from projects.choices import (
     DataClass,
     DatasetKind,
     DatasetVersionStatus,
+    ImportStatus,
     LawfulBasis,
     ReleaseCadence,
     Residency,
@@ -17,6 +20,7 @@ from projects.models import (
     MAX_RETENTION_DAYS,
     Charter,
     Dataset,
+    DatasetImport,
     DatasetVersion,
     Membership,
     PersonalAccessToken,
@@ -26,7 +30,7 @@ from projects.models import (
 from projects.policy import training_block_reasons
 from projects.roles import role_in
 from projects.schemas import SUCCESS_MEASURE_LIMIT
-from projects.selectors import charter_latest
+from projects.selectors import charters_latest
 from studio.api.fields import JSONField, ObjectIdField
 from studio.models import MAX_POSITIVE_INTEGER
 
@@ -366,13 +370,17 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def _reasons(self, version) -> list[str]:
-        # One charter lookup per project for a whole page, however many versions it lists.
+        # One charter query for a whole page, however many versions and projects it lists.
         charters = self.context.setdefault("latest_charters", {})
-        project_id = version.dataset.project_id
-        if project_id not in charters:
-            charters[project_id] = charter_latest(project=version.dataset.project)
+        if version.dataset.project_id not in charters:
+            page = self.parent.instance if isinstance(self.parent, serializers.ListSerializer) else [version]
+            project_ids = {item.dataset.project_id for item in page} | {version.dataset.project_id}
+            charters.update(dict.fromkeys(project_ids))
+            charters.update(charters_latest(project_ids=project_ids))
         if not hasattr(version, "_block_reasons"):
-            version._block_reasons = training_block_reasons(version, charter=charters[project_id])
+            version._block_reasons = training_block_reasons(
+                version, charter=charters.get(version.dataset.project_id)
+            )
         return version._block_reasons
 
     def get_training_blocked_reasons(self, version) -> list[str]:
@@ -392,3 +400,74 @@ class DatasetVersionSplitSerializer(serializers.Serializer):
 
 class DatasetVersionMergeSerializer(serializers.Serializer):
     other = ObjectIdField(help_text="The id of the dataset version to merge in.")
+
+
+class UploadIssueSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    line = serializers.IntegerField(
+        allow_null=True, help_text="1-based line of the file; null for the whole file."
+    )
+    field = serializers.CharField(allow_null=True)
+    details = serializers.DictField(required=False)
+
+
+class DatasetImportErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    errors = UploadIssueSerializer(many=True, help_text="Each error with its line and field.")
+
+
+class DatasetImportSerializer(serializers.ModelSerializer):
+    """A large upload checked on a worker; poll `url` until `status` is succeeded or failed."""
+
+    url = serializers.SerializerMethodField(help_text="This import's status URL.")
+    page_url = serializers.SerializerMethodField(help_text="The browser page that follows this import.")
+    status = serializers.ChoiceField(choices=ImportStatus.choices, read_only=True)
+    format = serializers.CharField(source="source_format", read_only=True)
+    progress = serializers.SerializerMethodField(help_text="Share of the file's bytes read, 0 to 1.")
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetImport
+        fields = [
+            "id",
+            "url",
+            "page_url",
+            "project",
+            "dataset",
+            "status",
+            "source_filename",
+            "format",
+            "size_bytes",
+            "rows_read",
+            "bytes_read",
+            "progress",
+            "attempt",
+            "max_attempts",
+            "dataset_version",
+            "error",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, record) -> str:
+        return reverse("dataset-import-detail", args=[record.pk])
+
+    def get_page_url(self, record) -> str:
+        return reverse("projects:dataset_import_detail", args=[record.pk])
+
+    def get_progress(self, record) -> float:
+        if record.status == ImportStatus.SUCCEEDED:
+            return 1.0
+        return min(1.0, record.bytes_read / record.size_bytes) if record.size_bytes else 0.0
+
+    @extend_schema_field(DatasetImportErrorSerializer(allow_null=True))
+    def get_error(self, record) -> dict | None:
+        if record.status != ImportStatus.FAILED:
+            return None
+        return {"code": record.error_code, "message": record.error_message, "errors": record.errors}

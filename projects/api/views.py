@@ -1,5 +1,6 @@
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -12,6 +13,7 @@ from projects.api.serializers import (
     CharterDiffSerializer,
     CharterSerializer,
     DatasetCardSerializer,
+    DatasetImportSerializer,
     DatasetSerializer,
     DatasetUploadSerializer,
     DatasetVersionMergeSerializer,
@@ -228,9 +230,22 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return selectors.dataset_list(user=self.request.user).prefetch_related("versions")
 
     @extend_schema(
-        request={"multipart/form-data": DatasetUploadSerializer}, responses={201: DatasetVersionSerializer}
+        request={"multipart/form-data": DatasetUploadSerializer},
+        responses={
+            201: DatasetVersionSerializer,
+            202: OpenApiResponse(
+                DatasetImportSerializer,
+                description="A file over STUDIO_UPLOAD_INLINE_BYTES: stored, and checked on a worker; "
+                "follow the import at `url` (also the Location header).",
+            ),
+        },
     )
     def create(self, request, *args, **kwargs):
+        """Small files are checked in the request (201, the new version); larger ones are stored as they
+        stream in and checked on a worker (202, a dataset import to follow)."""
+        upload = request.data.get("file")
+        if hasattr(upload, "read"):  # a spreadsheet is answered as such, before its bytes fill other fields
+            services.dataset_file_check_text(file=upload, filename=upload.name or "")
         data = DatasetUploadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -242,21 +257,26 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         )
         mapping = {k: fields[f"{k}_column"] for k in ("input", "output") if fields.get(f"{k}_column")}
         upload = fields["file"]
-        version = services.dataset_upload(
-            project=project,
-            user=request.user,
-            file=upload,
-            filename=upload.name,
-            name=fields.get("name", ""),
-            dataset=dataset,
-            kind=fields["kind"],
-            fmt=fields.get("format"),
-            column_mapping={"input_column": mapping.get("input"), "output_column": mapping.get("output")}
+        arguments = {
+            "project": project,
+            "user": request.user,
+            "file": upload,
+            "filename": upload.name,
+            "name": fields.get("name", ""),
+            "dataset": dataset,
+            "kind": fields["kind"],
+            "fmt": fields.get("format"),
+            "column_mapping": {"input_column": mapping.get("input"), "output_column": mapping.get("output")}
             if mapping
             else None,
-            split_seed=fields["split_seed"],
-            card={k: fields[k] for k in services.CARD_FIELDS if k in fields},
-        )
+            "split_seed": fields["split_seed"],
+            "card": {k: fields[k] for k in services.CARD_FIELDS if k in fields},
+        }
+        if upload.size > settings.STUDIO_UPLOAD_INLINE_BYTES:
+            record = services.dataset_import_create(**arguments)
+            body = DatasetImportSerializer(record).data
+            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        version = services.dataset_upload(**arguments)
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=DatasetCardSerializer, responses=DatasetSerializer)
@@ -288,21 +308,23 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     @extend_schema(request=DatasetVersionSplitSerializer, responses={201: DatasetVersionSerializer})
     @action(detail=True, methods=["post"])
     def split(self, request, pk=None):
+        version = self.get_object()  # an outsider's id is a 404 before the body is read
         data = DatasetVersionSplitSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         version = services.dataset_version_resplit(
-            version=self.get_object(), user=request.user, seed=fields.pop("seed"), split_ratios=fields
+            version=version, user=request.user, seed=fields.pop("seed"), split_ratios=fields
         )
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=DatasetVersionMergeSerializer, responses={201: DatasetVersionSerializer})
     @action(detail=True, methods=["post"])
     def merge(self, request, pk=None):
+        version = self.get_object()  # an outsider's id is a 404 before the body is read
         data = DatasetVersionMergeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         other = selectors.dataset_version_get(user=request.user, pk=data.validated_data["other"])
-        version = services.dataset_version_merge(version=self.get_object(), other=other, user=request.user)
+        version = services.dataset_version_merge(version=version, other=other, user=request.user)
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -314,3 +336,14 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         return dataset_version_file_response(self.get_object(), request.query_params.get("export", "jsonl"))
+
+
+class DatasetImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Large uploads being checked on a worker: status, rows and bytes read, the errors with their line
+    and field, and the dataset version made. `?project=` narrows the list."""
+
+    serializer_class = DatasetImportSerializer
+    filterset_fields = ["project", "status"]
+
+    def get_queryset(self):
+        return selectors.dataset_import_list(user=self.request.user)

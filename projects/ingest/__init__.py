@@ -2,7 +2,17 @@
 PII scanning and redaction, splits and export. Plain Python: no Django, no torch."""
 
 from .core import TaskType, TokenCounter, ingest
-from .formats import ColumnMapping, Format, detect_format, preview_rows, read_header, suggest_column_mapping
+from .formats import (
+    ColumnMapping,
+    Format,
+    binary_kind,
+    detect_format,
+    head_encoding_problem,
+    not_text_message,
+    preview_rows,
+    read_header,
+    suggest_column_mapping,
+)
 from .issues import ERROR_CODES, WARNING_CODES, IngestReport, Issue
 from .pii import Finding, Match
 
@@ -17,8 +27,11 @@ __all__ = [
     "Match",
     "TaskType",
     "TokenCounter",
+    "binary_kind",
     "detect_format",
+    "head_encoding_problem",
     "ingest",
+    "not_text_message",
     "preview_rows",
     "read_header",
     "suggest_column_mapping",

@@ -93,6 +93,74 @@ def detect_format(head: bytes, filename: str) -> Format:
     return Format.TSV if first.count(b"\t") > first.count(b",") else Format.CSV
 
 
+# Signatures of files people pick by mistake: (leading bytes, what it is).
+_SIGNATURES = (
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "a legacy Office file (.xls or .doc)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"{\\rtf", "a rich-text (RTF) document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\xff\xfe", "UTF-16 text"),
+    (b"\xfe\xff", "UTF-16 text"),
+)
+SAVE_AS_HINT = (
+    "Upload a text file: in Excel or LibreOffice choose File → Save As → “CSV UTF-8 (comma delimited)”, "
+    "or export JSONL."
+)
+
+
+def binary_kind(head: bytes, filename: str = "") -> str | None:
+    """What a file is when it is not a text file at all (a spreadsheet, a PDF…), judged by its first
+    bytes; None for text. A NUL byte in the head marks any other binary file."""
+    for signature, kind in _SIGNATURES:
+        if head.startswith(signature):
+            if signature == b"PK\x03\x04" and (
+                filename.lower().endswith((".xlsx", ".xlsm")) or b"xl/" in head[:4096]
+            ):
+                return "an Excel workbook (.xlsx)"
+            if signature == b"PK\x03\x04" and (filename.lower().endswith(".ods") or b"opendocument" in head):
+                return "an OpenDocument spreadsheet (.ods)"
+            return kind
+    if b"\x00" in head:
+        return "a binary file"
+    return None
+
+
+def not_text_message(kind: str, filename: str = "") -> str:
+    """The one answer to a binary upload: what it is and how to make the file the studio reads."""
+    name = f"“{filename}”" if filename else "This file"
+    return f"{name} is {kind}, not a CSV, TSV or JSONL text file. {SAVE_AS_HINT}"
+
+
+def not_utf8_message(raw: bytes, lineno: int, byte: int) -> str:
+    """The one answer to a file in another encoding (Excel's plain “CSV” on Windows writes Windows-1252)."""
+    try:
+        raw.decode("cp1252")
+        guess = "Windows-1252 (what Excel's plain “CSV” format writes)"
+    except UnicodeDecodeError:
+        guess = "an encoding other than UTF-8"
+    return (
+        f"The file is not UTF-8 text: line {lineno} (byte {byte}) and possibly others look like {guess}. "
+        "Save it again as “CSV UTF-8 (comma delimited)”, or convert it to UTF-8, then upload it."
+    )
+
+
+def head_encoding_problem(head: bytes) -> str | None:
+    """The not-UTF-8 message for the first bad line of a file's head (a character cut at the end is fine)."""
+    body = head[len(BOM) :] if head.startswith(BOM) else head
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(body, final=False)
+        return None
+    except UnicodeDecodeError as exc:
+        lineno = body.count(b"\n", 0, exc.start) + 1
+        line_start = body.rfind(b"\n", 0, exc.start) + 1
+        line_end = body.find(b"\n", exc.start)
+        raw = body[line_start : line_end if line_end >= 0 else len(body)]
+        return not_utf8_message(raw, lineno, exc.start - line_start)
+
+
 def csv_dialect(fmt: Format | str) -> dict[str, Any]:
     """csv module options; TSV uses the same quoting rules as CSV (as pandas and spreadsheets write it)."""
     return {"delimiter": "\t" if Format(fmt) == Format.TSV else ",", "strict": True}

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from .checks import FieldChecks
-from .formats import BOM, ColumnMapping, Format, csv_dialect, suggest_column_mapping
+from .formats import BOM, ColumnMapping, Format, csv_dialect, not_utf8_message, suggest_column_mapping
 from .issues import IssueLog
 from .jsonstrict import StrictJSONError, loads_strict
 
@@ -79,6 +79,7 @@ class Reader:
         self.max_line_bytes = max_line_bytes
         self.physical_lines = 0
         self.blank_lines = 0
+        self.not_utf8_lines = 0
 
     def run(self) -> None:
         raise NotImplementedError
@@ -92,13 +93,12 @@ class Reader:
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            self.issues.error(
-                "not_utf8",
-                f"Line {lineno} is not valid UTF-8 (byte {exc.start}).",
-                lineno,
-                None,
-                byte_offset=exc.start,
-            )
+            # One explanation for the file, not one line each: the rest of its lines share the cause.
+            self.not_utf8_lines += 1
+            if self.not_utf8_lines == 1:
+                self.issues.error(
+                    "not_utf8", not_utf8_message(raw, lineno, exc.start), lineno, None, byte_offset=exc.start
+                )
             return None
 
 

@@ -4,11 +4,14 @@ from projects.services.charters import charter_create_version
 from projects.services.datasets import (
     CARD_FIELDS,
     dataset_card_update,
+    dataset_file_check_text,
     dataset_upload,
+    dataset_version_add_reviewed,
     dataset_version_merge,
     dataset_version_redact,
     dataset_version_resplit,
 )
+from projects.services.imports import dataset_import_create
 from projects.services.projects import project_create, project_update
 from projects.services.reviewers import governance_reviewer_grant, reviewer_group_ensure
 from projects.services.teams import (
@@ -25,7 +28,10 @@ __all__ = [
     "CARD_FIELDS",
     "charter_create_version",
     "dataset_card_update",
+    "dataset_file_check_text",
+    "dataset_import_create",
     "dataset_upload",
+    "dataset_version_add_reviewed",
     "dataset_version_merge",
     "dataset_version_redact",
     "dataset_version_resplit",

@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -22,7 +22,7 @@ from django.db.models import Max
 
 from audit.services import audit_event_record
 from projects.choices import DatasetKind, DatasetOperation, LawfulBasis, TaskType
-from projects.ingest import ColumnMapping, Format, detect_format, ingest, pii
+from projects.ingest import ColumnMapping, Format, binary_kind, detect_format, ingest, not_text_message, pii
 from projects.ingest.export import read_jsonl
 from projects.ingest.splits import contamination, split_rows
 from projects.models import Dataset, DatasetVersion, Project
@@ -72,6 +72,25 @@ def _read_head(stream: BinaryIO) -> bytes:
     head = stream.read(HEAD_BYTES)
     stream.seek(0)
     return head
+
+
+def dataset_file_check_text(*, file: BinaryIO, filename: str) -> None:
+    """Refuse a spreadsheet, PDF or other binary file by its first bytes, saying how to make a CSV."""
+    kind = binary_kind(_read_head(file), filename)
+    if kind:
+        message = not_text_message(kind, filename)
+        raise InvalidInput(message, code="not_a_text_file", details={"file": [message]})
+
+
+def _check_column_mapping(column_mapping: dict | None) -> None:
+    mapping = column_mapping or {}
+    column = mapping.get("input_column")
+    if column and column == mapping.get("output_column"):
+        message = (
+            f"The input and the output are the same column “{column}”: the output must be another column, "
+            "the answer the model should give for that input."
+        )
+        raise InvalidInput(message, code="same_column", details={"output_column": [message]})
 
 
 def _split_ratios(split_ratios) -> SplitRatios:
@@ -221,9 +240,13 @@ def _ingest_version(
     split_seed: int = 13,
     split_ratios: SplitRatios | None = None,
     note: str = "",
+    within: Callable[[DatasetVersion], None] | None = None,
 ) -> DatasetVersion:
     """Validate, split and check a stream outside any transaction, then store it as the next version of
-    `dataset` (created from `new_dataset` when None): the row and its files appear together, or neither."""
+    `dataset` (created from `new_dataset` when None): the row and its files appear together, or neither.
+
+    `within(version)` runs inside that transaction once the row is saved (a worker settles its lease
+    there); if it raises, nothing of the version is kept."""
     files, handle = _VersionFiles.reserve()
     try:
         report, tokenizer = _validate(stream, handle, fmt=fmt, project=project, column_mapping=column_mapping)
@@ -272,6 +295,8 @@ def _ingest_version(
             )
             version.full_clean()
             version.save()
+            if within is not None:
+                within(version)
             files.publish(splits)
             audit_event_record(
                 actor=user,
@@ -307,6 +332,86 @@ def _card(card: dict | None) -> dict:
     return card
 
 
+@dataclass(frozen=True)
+class UploadPlan:
+    """What an upload's first bytes and options decided before its rows are read."""
+
+    fmt: Format
+    new_dataset: dict | None  # the fields of the dataset to create; None adds a version to a dataset
+
+
+def upload_plan(
+    *,
+    project: Project,
+    user,
+    file: BinaryIO,
+    filename: str,
+    name: str = "",
+    dataset: Dataset | None = None,
+    kind: str = DatasetKind.TRAINING,
+    fmt: str | None = None,
+    column_mapping: dict | None = None,
+    card: dict | None = None,
+) -> UploadPlan:
+    """The checks an upload passes before its rows are read (the right to upload, the dataset, kind,
+    format and data card), answered at once whether the rows are then checked here or on a worker."""
+    require(user, project.team, Action.MANAGE_DATASETS)
+    if dataset is not None and dataset.project_id != project.pk:
+        raise InvalidInput(
+            "That dataset belongs to another project.", details={"dataset": ["Wrong project."]}
+        )
+    if kind not in DatasetKind.values:
+        raise InvalidInput(
+            "Unknown dataset kind.", details={"kind": [f"Choose one of {', '.join(DatasetKind.values)}."]}
+        )
+    dataset_file_check_text(file=file, filename=filename)
+    _check_column_mapping(column_mapping)
+    head = _read_head(file)
+    try:
+        fmt = Format(fmt) if fmt else detect_format(head, filename)
+    except ValueError as error:
+        raise InvalidInput(
+            f"“{fmt}” is not a supported format.", details={"format": [f"Choose one of {', '.join(Format)}."]}
+        ) from error
+    new_dataset = None
+    if dataset is None:
+        name = (name or Path(filename).stem or "Dataset").strip()[:120]
+        new_dataset = {"name": name, "kind": kind, **_card(card)}
+    return UploadPlan(fmt=fmt, new_dataset=new_dataset)
+
+
+def upload_ingest(
+    *,
+    stream: BinaryIO,
+    plan: UploadPlan,
+    project: Project,
+    dataset: Dataset | None,
+    user,
+    filename: str,
+    column_mapping: dict | None = None,
+    split_seed: int = 13,
+    split_ratios: dict | SplitRatios | None = None,
+    within: Callable[[DatasetVersion], None] | None = None,
+) -> DatasetVersion:
+    """Read, check and store a planned upload as the next version (its parent: the latest version)."""
+    parent = dataset.versions.order_by("-number").first() if dataset else None
+    return _ingest_version(
+        stream=stream,
+        fmt=plan.fmt,
+        project=project,
+        dataset=dataset,
+        new_dataset=plan.new_dataset,
+        user=user,
+        operation=DatasetOperation.UPLOAD,
+        parent=parent,
+        source_filename=filename,
+        column_mapping=column_mapping,
+        split_seed=split_seed,
+        split_ratios=_split_ratios(split_ratios),
+        within=within,
+    )
+
+
 def dataset_upload(
     *,
     project: Project,
@@ -323,40 +428,28 @@ def dataset_upload(
     card: dict | None = None,
 ) -> DatasetVersion:
     """Validate an uploaded file in one streaming pass and store it as a new dataset (or a new version)."""
-    require(user, project.team, Action.MANAGE_DATASETS)
-    if dataset is not None and dataset.project_id != project.pk:
-        raise InvalidInput(
-            "That dataset belongs to another project.", details={"dataset": ["Wrong project."]}
-        )
-    if kind not in DatasetKind.values:
-        raise InvalidInput(
-            "Unknown dataset kind.", details={"kind": [f"Choose one of {', '.join(DatasetKind.values)}."]}
-        )
-    head = _read_head(file)
-    try:
-        fmt = Format(fmt) if fmt else detect_format(head, filename)
-    except ValueError as error:
-        raise InvalidInput(
-            f"“{fmt}” is not a supported format.", details={"format": [f"Choose one of {', '.join(Format)}."]}
-        ) from error
-    new_dataset = None
-    if dataset is None:
-        name = (name or Path(filename).stem or "Dataset").strip()[:120]
-        new_dataset = {"name": name, "kind": kind, **_card(card)}
-    parent = dataset.versions.order_by("-number").first() if dataset else None
-    return _ingest_version(
-        stream=file,
+    plan = upload_plan(
+        project=project,
+        user=user,
+        file=file,
+        filename=filename,
+        name=name,
+        dataset=dataset,
+        kind=kind,
         fmt=fmt,
+        column_mapping=column_mapping,
+        card=card,
+    )
+    return upload_ingest(
+        stream=file,
+        plan=plan,
         project=project,
         dataset=dataset,
-        new_dataset=new_dataset,
         user=user,
-        operation=DatasetOperation.UPLOAD,
-        parent=parent,
-        source_filename=filename,
+        filename=filename,
         column_mapping=column_mapping,
         split_seed=split_seed,
-        split_ratios=_split_ratios(split_ratios),
+        split_ratios=split_ratios,
     )
 
 
@@ -437,6 +530,33 @@ def dataset_version_merge(*, version: DatasetVersion, other: DatasetVersion, use
             merged_from=other,
             split_seed=version.split_seed,
             note=f"Merged {other.dataset.name} v{other.number}",
+        )
+
+
+def dataset_version_add_reviewed(
+    *, version: DatasetVersion, rows: list[dict], user, note: str = ""
+) -> DatasetVersion:
+    """A new version of `version`'s dataset: its rows followed by human-reviewed production examples
+    ({"input", "output"} each), validated like any upload."""
+    require(user, version.dataset.project.team, Action.MANAGE_DATASETS)
+    if not rows:
+        raise Conflict("There are no reviewed examples to add.", code="nothing_to_add")
+    with tempfile.TemporaryFile(dir=_storage_dir()) as combined:
+        with open(version.rows_path, "rb") as handle:
+            shutil.copyfileobj(handle, combined)
+        for row in rows:
+            combined.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+        combined.seek(0)
+        return _derive(
+            version,
+            user=user,
+            operation=DatasetOperation.REVIEWED_EXAMPLES,
+            stream=combined,
+            split_seed=version.split_seed,
+            split_ratios=SplitRatios(
+                **dict(zip(("train", "val", "test"), version.split_ratios, strict=True))
+            ),
+            note=note or f"Added {len(rows)} reviewed production examples to v{version.number}",
         )
 
 

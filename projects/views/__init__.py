@@ -4,6 +4,7 @@ from projects.views.charters import charter_edit, charter_history
 from projects.views.datasets import (
     dataset_card_edit,
     dataset_detail,
+    dataset_import_detail,
     dataset_inspect,
     dataset_upload,
     dataset_version_detail,
@@ -29,6 +30,7 @@ __all__ = [
     "charter_history",
     "dataset_card_edit",
     "dataset_detail",
+    "dataset_import_detail",
     "dataset_inspect",
     "dataset_upload",
     "dataset_version_detail",

@@ -12,14 +12,23 @@ from django.views.decorators.http import require_POST
 
 from projects import charts as charts_module
 from projects import selectors, services
-from projects.choices import DatasetKind, DatasetVersionStatus
+from projects.choices import DatasetKind, DatasetVersionStatus, ImportStatus
 from projects.downloads import dataset_version_file_response
 from projects.forms import (
     DatasetCardForm,
     DatasetResplitForm,
     DatasetUploadForm,
 )
-from projects.ingest import Format, detect_format, preview_rows, read_header, suggest_column_mapping
+from projects.ingest import (
+    Format,
+    binary_kind,
+    detect_format,
+    head_encoding_problem,
+    not_text_message,
+    preview_rows,
+    read_header,
+    suggest_column_mapping,
+)
 from projects.journey import JourneyFacts, StepAction, train_job_url
 from projects.policy import training_block_reasons
 from projects.roles import Action, can, require
@@ -81,6 +90,12 @@ def dataset_inspect(request, pk: int):
     require(request.user, project.team, Action.MANAGE_DATASETS)
     head = request.body[:INSPECT_HEAD_BYTES]
     filename = request.GET.get("filename", "")[:255]
+    kind = binary_kind(head, filename)
+    if kind:  # a spreadsheet's bytes never become column names
+        problem = not_text_message(kind, filename)
+        return JsonResponse(
+            {"format": None, "needs_mapping": False, "header": [], "preview": [], "problem": problem}
+        )
     fmt = detect_format(head, filename)
     header = read_header(head, fmt)
     rows = preview_rows(head, fmt, limit=5)
@@ -95,11 +110,37 @@ def dataset_inspect(request, pk: int):
             "suggested": suggestion.as_dict()
             if suggestion
             else {"input_column": None, "output_column": None},
+            "problem": head_encoding_problem(head),
         }
     )
 
 
 # --- Dataset versions ---------------------------------------------------------------------------------
+
+
+@login_required
+def dataset_import_detail(request, pk: int):
+    """A large upload being checked on a worker: the page polls its status in the API and opens the new
+    version once it is stored, or lists each error with its line and field."""
+    record = selectors.dataset_import_get(user=request.user, pk=pk)
+    project = record.project
+    again = (
+        reverse("projects:dataset_version_upload", args=[record.dataset_id])
+        if record.dataset_id
+        else reverse("projects:dataset_upload", args=[project.pk])
+    )
+    context = {
+        "record": record,
+        "project": project,
+        "statuses": ImportStatus.display(),
+        "poll_interval_ms": int(settings.STUDIO_PROGRESS_INTERVAL_SECONDS * 500) or 1000,
+        "upload_again_url": again,
+        "version_url_template": reverse("projects:dataset_version_detail", args=[_SENTINEL_PK]).replace(
+            str(_SENTINEL_PK), "{id}"
+        ),
+        "breadcrumbs": project_crumbs(project, f"Checking {record.source_filename or 'an upload'}"),
+    }
+    return render(request, "projects/dataset_import_detail.html", context)
 
 
 @login_required

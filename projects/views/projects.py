@@ -40,10 +40,10 @@ def _next_step(steps: list[dict]) -> dict:
 @login_required
 def project_list(request):
     team, _ = resolve_current_team(request)
-    projects = list(selectors.project_list(user=request.user, team=team).order_by("name")) if team else []
-    for project in projects:
-        steps = journey(_facts(user=request.user, project=project))
-        project.steps_done, project.steps_total = sum(step["done"] for step in steps), len(steps)
+    # The journey checklist lives on each project's page; the list stays one query however long it is.
+    projects = (
+        list(selectors.project_summary_list(user=request.user, team=team).order_by("name")) if team else []
+    )
     context = {
         "team": team,
         "projects": projects,

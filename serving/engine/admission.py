@@ -22,14 +22,22 @@ def max_tokens_for(request: GenerateRequest, limits: EngineLimits) -> int:
     return max_tokens
 
 
-def check_length(prompt_ids: list[int], new_tokens: int, limits: EngineLimits, context_length: int) -> None:
-    """The input must fit the endpoint's limit, and the input plus ``new_tokens`` the model's context."""
+def check_length(
+    prompt_ids: list[int],
+    new_tokens: int,
+    limits: EngineLimits,
+    context_length: int,
+    request_limit: int | None = None,
+) -> None:
+    """The input must fit the engine's limit (and the request's own, when it is lower), and the input
+    plus ``new_tokens`` the model's context."""
     if not prompt_ids:
         raise InvalidRequest("the prompt is empty")
-    if len(prompt_ids) > limits.max_input_tokens:
+    limit = min(limits.max_input_tokens, request_limit or limits.max_input_tokens)
+    if len(prompt_ids) > limit:
         raise ContextLengthExceeded(
-            f"the input has {len(prompt_ids)} tokens; this endpoint takes at most {limits.max_input_tokens}",
-            details={"prompt_tokens": len(prompt_ids), "limit": limits.max_input_tokens},
+            f"the input has {len(prompt_ids)} tokens; this endpoint takes at most {limit}",
+            details={"prompt_tokens": len(prompt_ids), "limit": limit},
         )
     if len(prompt_ids) + new_tokens > context_length:
         raise ContextLengthExceeded(

@@ -75,7 +75,8 @@ class GenerateRequest:
     """Free text from one adapter: chat ``messages`` (rendered with the chat template) or a raw ``prompt``.
 
     ``max_tokens`` None means the engine's default; ``temperature`` 0 is greedy (deterministic);
-    ``deadline`` is a ``time.monotonic()`` value (see ``deadline_in``).
+    ``deadline`` is a ``time.monotonic()`` value (see ``deadline_in``); ``max_input_tokens`` lowers the
+    engine's input limit for this request (an endpoint's own limit).
     """
 
     adapter: str
@@ -88,6 +89,7 @@ class GenerateRequest:
     seed: int | None = None
     constraint: Constraint | None = None
     deadline: float | None = None
+    max_input_tokens: int | None = None
 
     def __post_init__(self):
         _check_input(self.messages, self.prompt, "prompt")
@@ -116,6 +118,7 @@ class ClassifyRequest:
     labels: tuple[str, ...] | None = None
     temperature: float = 1.0
     deadline: float | None = None
+    max_input_tokens: int | None = None
 
     def __post_init__(self):
         _check_input(self.messages, self.text, "text")
@@ -263,6 +266,11 @@ class Engine(Protocol):
         ...
 
     def classify(self, request: ClassifyRequest) -> Classification: ...
+
+    def json_constraint(self, name: str, schema: dict) -> Constraint:
+        """A fresh constraint holding one answer of ``name`` to the JSON ``schema`` (for an extraction
+        endpoint's ``GenerateRequest``); raises InvalidRequest when the schema cannot be enforced."""
+        ...
 
     def health(self) -> Health: ...
 

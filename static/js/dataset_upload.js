@@ -2,10 +2,15 @@
  * The dataset upload page (templates/projects/dataset_upload.html):
  *   1. a file arrives by drag and drop or the file picker; its first bytes (file.slice) go to the inspect
  *      view, which answers with the format, the columns, the first rows and a suggested mapping;
+ *      A spreadsheet or other binary file is recognised by its first bytes here (and again by the inspect
+ *      view and the API), and a file that is not UTF-8 by the inspect view's `problem`: the page says how
+ *      to save a CSV UTF-8 file and nothing is uploaded;
  *   2. CSV/TSV get input/output column selects, preselected with the suggestion, and a preview table;
+ *      the same column for input and output is refused here (and by the API) with its own message;
  *   3. Upload sends the multipart form to the datasets API with XMLHttpRequest, showing progress;
- *      201 opens the new version's page; 400 lists each error (line, field, message) here, keeping the
- *      chosen file; 413 names the size limit.
+ *      201 opens the new version's page; 202 (a large file, checked on a worker) opens the import's page,
+ *      which follows the check; 400 lists each error (line, field, message) here, keeping the chosen
+ *      file; 413 names the size limit.
  */
 (function () {
   "use strict";
@@ -17,11 +22,13 @@
   const fileInput = $("#dataset-file");
   const dropzone = $("[data-dropzone]");
   const summary = $("[data-file-summary]");
-  const mappingStep = $("[data-mapping-step]");
   const mappingSelects = $("[data-mapping-selects]");
   const mappingNone = $("[data-mapping-none]");
   const inputSelect = $("#input-column");
   const outputSelect = $("#output-column");
+  const sameColumn = $("[data-same-column]");
+  const mappingWait = $("[data-mapping-wait]");
+  const mappingContent = $("[data-mapping-content]");
   const preview = $("[data-preview]");
   const errorBox = $("[data-upload-errors]");
   const errorMessage = $("[data-upload-error-message]");
@@ -47,6 +54,54 @@
     let unit = 0;
     while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
     return value.toFixed(value < 10 ? 1 : 0) + " " + units[unit];
+  }
+
+  // Leading bytes of files people pick by mistake (projects/ingest/formats.py holds the same list).
+  const SIGNATURES = [
+    [[0x50, 0x4b, 0x03, 0x04], "a ZIP archive"],
+    [[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1], "a legacy Office file (.xls or .doc)"],
+    [[0x25, 0x50, 0x44, 0x46], "a PDF document"],
+    [[0x1f, 0x8b], "a gzip-compressed file"],
+    [[0x89, 0x50, 0x4e, 0x47], "a PNG image"],
+    [[0xff, 0xd8, 0xff], "a JPEG image"],
+    [[0xff, 0xfe], "UTF-16 text"],
+    [[0xfe, 0xff], "UTF-16 text"],
+  ];
+
+  function binaryKind(bytes, name) {
+    const lower = name.toLowerCase();
+    for (let i = 0; i < SIGNATURES.length; i += 1) {
+      const signature = SIGNATURES[i][0];
+      if (signature.every(function (byte, index) { return bytes[index] === byte; })) {
+        if (i === 0 && /\.xls[xm]$/.test(lower)) return "an Excel workbook (.xlsx)";
+        if (i === 0 && /\.ods$/.test(lower)) return "an OpenDocument spreadsheet (.ods)";
+        return SIGNATURES[i][1];
+      }
+    }
+    return bytes.indexOf(0) >= 0 ? "a binary file" : null;
+  }
+
+  function sniff(file) {
+    return file.slice(0, 4096).arrayBuffer().then(function (buffer) {
+      const kind = binaryKind(new Uint8Array(buffer), file.name);
+      if (!kind) return null;
+      return "“" + file.name + "” is " + kind + ", not a CSV, TSV or JSONL text file. Upload a text file: " +
+        "in Excel or LibreOffice choose File → Save As → “CSV UTF-8 (comma delimited)”, or export JSONL.";
+    });
+  }
+
+  function mappingIsValid() {
+    const same = Boolean(inspection && inspection.needs_mapping && inputSelect.value &&
+      inputSelect.value === outputSelect.value);
+    sameColumn.hidden = !same;
+    outputSelect.classList.toggle("is-invalid", same);
+    outputSelect.setAttribute("aria-invalid", same ? "true" : "false");
+    return !same;
+  }
+
+  function refreshButton() {
+    uploadButton.disabled = uploading || !chosenFile || !inspection || Boolean(inspection.problem) ||
+      !mappingIsValid();
   }
 
   function formatName(format) {
@@ -126,8 +181,9 @@
 
   function renderInspection(result) {
     inspection = result;
-    $("[data-file-format]").textContent = formatName(result.format);
-    mappingStep.hidden = false;
+    $("[data-file-format]").textContent = result.format ? formatName(result.format) : "not a text file";
+    mappingWait.hidden = true;
+    mappingContent.hidden = false;
     mappingSelects.hidden = !result.needs_mapping;
     mappingNone.hidden = result.needs_mapping;
     inputSelect.disabled = outputSelect.disabled = !result.needs_mapping;
@@ -136,6 +192,8 @@
       fillSelect(outputSelect, result.header, result.suggested.output_column);
     }
     renderPreview(result.header, result.preview);
+    if (result.problem) showError(result.problem);
+    refreshButton();
   }
 
   function inspect(file) {
@@ -162,14 +220,23 @@
     $("[data-file-size]").textContent = formatBytes(file.size);
     $("[data-file-format]").textContent = "reading…";
     uploadButton.disabled = true;
+    mappingWait.hidden = false;
+    mappingContent.hidden = true;
     if (file.size > maxBytes) {
       showError("This file is " + formatBytes(file.size) + "; the limit is " + formatBytes(maxBytes) + ".");
       return;
     }
-    inspect(file).then(function (result) {
-      if (chosenFile !== file) return;
-      renderInspection(result);
-      uploadButton.disabled = false;
+    sniff(file).then(function (problem) {
+      if (chosenFile !== file) return null;
+      if (problem) {
+        $("[data-file-format]").textContent = "not a text file";
+        showError(problem);
+        return null;
+      }
+      return inspect(file).then(function (result) {
+        if (chosenFile !== file) return;
+        renderInspection(result);
+      });
     }).catch(function (error) {
       showError(error.message);
     });
@@ -223,14 +290,19 @@
 
   function finish(xhr) {
     uploading = false;
-    uploadButton.disabled = false;
     fileInput.disabled = false;
+    refreshButton();
     const error = errorOf(xhr);
     if (xhr.status === 201) {
       setProgress(100, "Uploaded and checked. Opening the dataset…");
       progressBar.classList.add("bg-success");
       const version = JSON.parse(xhr.responseText);
       window.location.assign(form.dataset.versionUrl.replace("{id}", String(version.id)));
+      return;
+    }
+    if (xhr.status === 202) {
+      setProgress(100, "Uploaded. Opening the page that follows the check…");
+      window.location.assign(JSON.parse(xhr.responseText).page_url);
       return;
     }
     progress.hidden = true;
@@ -251,7 +323,7 @@
   }
 
   function upload() {
-    if (!chosenFile || uploading || !inspection) return;
+    if (!chosenFile || uploading || !inspection || inspection.problem || !mappingIsValid()) return;
     uploading = true;
     uploadButton.disabled = true;
     fileInput.disabled = true;
@@ -278,7 +350,10 @@
     choose(fileInput.files[0]);
   });
   [inputSelect, outputSelect].forEach(function (select) {
-    select.addEventListener("change", highlightMapping);
+    select.addEventListener("change", function () {
+      highlightMapping();
+      refreshButton();
+    });
   });
 
   ["dragenter", "dragover"].forEach(function (type) {

@@ -1,7 +1,9 @@
 /*
  * Gives Django's default form widgets their Bootstrap classes, so templates/includes/form.html can
  * render any form without a third-party form package, and keeps forms from being submitted twice
- * (opt out with data-allow-resubmit on the <form>).
+ * (opt out with data-allow-resubmit on the <form>). A field required only for one choice of another
+ * (data-required-when="automation=human_review" on its label's note) says "(required)" or "(optional)"
+ * as that choice changes, and its input carries aria-required to match.
  */
 (function () {
   "use strict";
@@ -36,6 +38,25 @@
     });
   }
 
+  function followRequiredWhen(root) {
+    root.querySelectorAll("[data-required-when]").forEach(function (note) {
+      const form = note.closest("form");
+      if (!form) return;
+      const rule = note.getAttribute("data-required-when").split("=");
+      const input = form.elements.namedItem(note.getAttribute("data-required-for"));
+      function update() {
+        const other = form.elements.namedItem(rule[0]);
+        const required = Boolean(other) && other.value === rule[1];
+        note.textContent = required ? "(required)" : "(optional)";
+        if (input && input.setAttribute) input.setAttribute("aria-required", required ? "true" : "false");
+      }
+      form.addEventListener("change", function (event) {
+        if (event.target.name === rule[0]) update();
+      });
+      update();
+    });
+  }
+
   function guardDoubleSubmit(event) {
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || form.hasAttribute("data-allow-resubmit")) return;
@@ -66,9 +87,13 @@
 
   document.addEventListener("submit", guardDoubleSubmit);
   if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { decorate(document); });
+    document.addEventListener("DOMContentLoaded", function () {
+      decorate(document);
+      followRequiredWhen(document);
+    });
   } else {
     decorate(document);
+    followRequiredWhen(document);
   }
   window.StudioForms = { decorate: decorate };
 })();

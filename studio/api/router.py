@@ -6,6 +6,7 @@ from audit.api.views import AuditEventViewSet
 from governance.api.views import ModelVersionGovernanceViewSet, PromotionViewSet
 from projects.api.views import (
     CharterViewSet,
+    DatasetImportViewSet,
     DatasetVersionViewSet,
     DatasetViewSet,
     MemberViewSet,
@@ -13,6 +14,7 @@ from projects.api.views import (
     ProjectViewSet,
     TeamViewSet,
 )
+from serving.api.views import ApiKeyViewSet, EndpointViewSet
 from training.api.views import BaseModelViewSet, ModelVersionViewSet, TrainingJobViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -24,9 +26,12 @@ router.register("projects", ProjectViewSet, basename="project")
 router.register("charters", CharterViewSet, basename="charter")
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("dataset-versions", DatasetVersionViewSet, basename="dataset-version")
+router.register("dataset-imports", DatasetImportViewSet, basename="dataset-import")
 router.register("base-models", BaseModelViewSet, basename="base-model")
 router.register("training-jobs", TrainingJobViewSet, basename="training-job")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
+router.register("endpoints", EndpointViewSet, basename="endpoint")
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("promotions", PromotionViewSet, basename="promotion")
 # Model cards, retirement and stage history live under model-versions/{id}/, served by governance.

@@ -1,5 +1,6 @@
 """Settings shared by every environment; everything that differs comes from the environment (12-factor)."""
 
+import socket
 from pathlib import Path
 
 import environ
@@ -121,6 +122,9 @@ MEDIA_ROOT = DATA_DIR / "media"
 STUDIO_MAX_UPLOAD_BYTES = env.int("STUDIO_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
+# Uploads up to this size are checked in the request (201 with the version); larger ones are stored as
+# they stream in and checked on a worker (202 with a dataset import to follow).
+STUDIO_UPLOAD_INLINE_BYTES = env.int("STUDIO_UPLOAD_INLINE_BYTES", default=1024 * 1024)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -165,6 +169,7 @@ SPECTACULAR_SETTINGS = {
         "ApproverRoleEnum": "governance.choices.ApproverRole",
         "PromotionStatusEnum": "governance.choices.PromotionStatus",
         "ModelCardStatusEnum": "governance.choices.ModelCardStatus",
+        "EndpointStatusEnum": "serving.choices.EndpointStatus",
     },
 }
 
@@ -196,8 +201,36 @@ LOGGING = {
 # Training jobs: a running job's lease lapses this long after its worker's last heartbeat.
 STUDIO_TRAINING_LEASE_SECONDS = env.int("STUDIO_TRAINING_LEASE_SECONDS", default=60)
 STUDIO_TRAINING_MAX_ATTEMPTS = env.int("STUDIO_TRAINING_MAX_ATTEMPTS", default=3)
+# Dataset imports (large uploads checked on a worker) hold the same kind of lease.
+STUDIO_IMPORT_LEASE_SECONDS = env.int("STUDIO_IMPORT_LEASE_SECONDS", default=60)
+STUDIO_IMPORT_MAX_ATTEMPTS = env.int("STUDIO_IMPORT_MAX_ATTEMPTS", default=3)
 # How often each worker looks for jobs whose worker was lost (the reaper), in seconds.
 STUDIO_REAPER_INTERVAL_SECONDS = env.int("STUDIO_REAPER_INTERVAL_SECONDS", default=15)
 # Progress rows are written at most this often (seconds) while a job runs.
 STUDIO_PROGRESS_INTERVAL_SECONDS = env.float("STUDIO_PROGRESS_INTERVAL_SECONDS", default=2.0)
 STUDIO_CODE_VERSION = env.str("STUDIO_CODE_VERSION", default="")
+# The registry in which this host's ML processes share its cores (training/engine/cores.py): one folder
+# per host, so workers on other machines that share STUDIO_DATA_DIR do not count against this one.
+# STUDIO_ML_CORES (read by the engine) caps the cores they share; default: every core.
+STUDIO_ML_CORES_DIR = Path(
+    env.str("STUDIO_ML_CORES_DIR", default=str(DATA_DIR / "cores" / socket.gethostname()))
+)
+
+# The inference process (`manage.py serve`): where it listens and which engine backend answers.
+SERVING = {
+    "host": env.str("SERVING_HOST", default="127.0.0.1"),
+    "port": env.int("SERVING_PORT", default=8001),
+    "backend": env.str("SERVING_BACKEND", default="embedded"),  # embedded | vllm
+    "vllm_url": env.str("SERVING_VLLM_URL", default=""),
+    # Folders as the studio sees them -> as the vLLM server sees them, e.g. {"/srv/studio/var": "/data"}.
+    "vllm_path_map": env.json("SERVING_VLLM_PATH_MAP", default={}),
+    "device": env.str("SERVING_DEVICE", default=""),
+    "max_batch_size": env.int("SERVING_MAX_BATCH_SIZE", default=16),
+    "max_queue": env.int("SERVING_MAX_QUEUE", default=64),
+}
+
+# Serving: what a thousand tokens (prompt + completion) cost to serve, for the cost figures on endpoint
+# pages and the team's weekly summary; and how long request logs are kept.
+STUDIO_SERVING_COST_PER_1K_TOKENS = env.float("STUDIO_SERVING_COST_PER_1K_TOKENS", default=0.0002)
+STUDIO_SERVING_COST_CURRENCY = env.str("STUDIO_SERVING_COST_CURRENCY", default="USD")
+STUDIO_SERVING_LOG_RETENTION_DAYS = env.int("STUDIO_SERVING_LOG_RETENTION_DAYS", default=30)

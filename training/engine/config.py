@@ -105,8 +105,11 @@ def resolve_preset(name: str, *, n_train_examples: int, device_type: str) -> Hyp
     batch = values["batch_size"]
     steps_per_epoch = max(1, math.ceil(n_train_examples / batch))
     if n_train_examples < 200:
-        # Few examples: more passes are needed to move a LoRA adapter, and they are cheap.
-        values["epochs"] = round(max(values["epochs"], min(10.0, 800 / max(n_train_examples, 1))), 2)
+        # Few examples: more passes are needed to move a LoRA adapter, and they are cheap. Each preset keeps
+        # its share of the balanced preset's passes, so `quick` stays quicker and `thorough` more thorough.
+        share = values["epochs"] / PRESETS["balanced"]["epochs"]
+        small_data_epochs = min(10.0, 800 / max(n_train_examples, 1)) * share
+        values["epochs"] = round(max(values["epochs"], small_data_epochs), 2)
     total = math.ceil(values["epochs"] * steps_per_epoch)
     values.setdefault("eval_interval_steps", max(10, steps_per_epoch))
     values["checkpoint_interval_steps"] = max(5, min(100, total // 10 or 1))

@@ -1,10 +1,18 @@
-"""What this worker runs on: device detection, thread setup and a matmul FLOP/s probe."""
+"""What this worker runs on: device detection, number format, thread setup and a matmul FLOP/s probe."""
 
 import os
 import platform
 import time
 
 import torch
+
+from training.engine import cores
+
+# auto (the default): bf16 autocast where the hardware runs it faster, fp32 elsewhere; bf16 or fp32 force it.
+DTYPE_ENV = "STUDIO_ML_DTYPE"
+DTYPE_CHOICES = ("auto", "bf16", "fp32")
+# CPU features that multiply bf16 natively; without them (AVX2 only) bf16 is emulated and slower than fp32.
+FAST_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 def pick_device() -> torch.device:
@@ -14,19 +22,71 @@ def pick_device() -> torch.device:
 
 
 def configure(device: torch.device) -> None:
-    """Use every core on CPU; allow TF32 matmuls on CUDA (Ampere and later)."""
+    """On CPU, this process's share of the host's cores (every core without a claim, see ``cores``);
+    allow TF32 matmuls on CUDA (Ampere and later)."""
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    else:
+    elif cores.rebalance() is None:
         torch.set_num_threads(os.cpu_count() or 1)
 
 
+def _cpu_flags() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with AVX512-BF16 or AMX (read from /proc/cpuinfo, else asked of torch)."""
+    flags = _cpu_flags()
+    if flags:
+        return bool(flags & FAST_BF16_CPU_FLAGS)
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def dtype_setting() -> str:
+    """The operator's choice in STUDIO_ML_DTYPE (auto when unset); any other value is a plain error."""
+    value = os.environ.get(DTYPE_ENV, "").strip().lower() or "auto"
+    if value not in DTYPE_CHOICES:
+        raise ValueError(f"{DTYPE_ENV} must be one of {', '.join(DTYPE_CHOICES)}, not {value!r}")
+    return value
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 autocast where the GPU supports it; None means plain fp32."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+    """bf16 autocast where the hardware runs it faster (or where STUDIO_ML_DTYPE=bf16); None means fp32.
+
+    Forcing bf16 works on every CPU (slowly where it is emulated) but not on a GPU without bf16.
+    """
+    setting = dtype_setting()
+    if setting == "fp32":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if setting == "bf16" or cpu_has_fast_bf16():
         return torch.bfloat16
     return None
+
+
+def frozen_weights_dtype(amp_dtype: torch.dtype | None, method: str) -> torch.dtype:
+    """Frozen base weights of a LoRA run live in the autocast dtype (no cast per matmul, half the
+    memory); trained weights, optimizer state and the loss stay fp32 (PEFT keeps adapters fp32)."""
+    return torch.bfloat16 if (method == "lora" and amp_dtype == torch.bfloat16) else torch.float32
+
+
+def number_format(device: torch.device) -> dict:
+    """What the lineage records: the dtype the model runs in and what chose it."""
+    amp = autocast_dtype(device)
+    return {
+        "dtype": "bf16-autocast" if amp == torch.bfloat16 else "fp32",
+        "dtype_chosen_by": DTYPE_ENV if dtype_setting() != "auto" else "detected",
+    }
 
 
 def _cpu_name() -> str:
@@ -64,7 +124,7 @@ def detect() -> dict:
         "name": _cpu_name(),
         "threads": os.cpu_count() or 1,
         "total_memory": _total_ram(),
-        "bf16": False,
+        "bf16": cpu_has_fast_bf16(),
     }
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import torch
 
+from training.engine import cores
 from training.engine.base_models import CachedModel, load_tokenizer
 from training.engine.constrained import JsonSchemaGrammar, TokenConstraint
 from training.engine.data import PromptFormat
-from training.engine.hardware import autocast_dtype, configure, pick_device
+from training.engine.hardware import autocast_dtype, configure, frozen_weights_dtype, pick_device
 
 TRAINING_CONFIG_FILE = "training_config.json"
 _TERMINAL = -1
@@ -279,6 +280,7 @@ class Predictor:
         A constrained answer is always a prefix of a schema-valid document: it is complete unless it ran
         out of ``max_new_tokens``.
         """
+        cores.rebalance()
         fmt = self._format(instructions)
         prompts = [fmt.prompt_ids(text) for text in inputs]
         constraints = None
@@ -325,6 +327,7 @@ class Predictor:
         labels = labels or self.labels
         if not labels:
             raise ValueError("classify needs the label set")
+        cores.rebalance()
         fmt = self._format(instructions)
         tree = LabelTree({label: fmt.answer_ids(label) for label in labels})
         return score_label_batch(self.model, fmt, inputs, tree, temperature=temperature, tolerance=tolerance)
@@ -332,7 +335,7 @@ class Predictor:
     def merge_and_save(self, out_dir: Path) -> Path:
         """Base weights with the adapter merged in, saved as a standalone HF folder."""
         out_dir = Path(out_dir)
-        model = copy.deepcopy(self.model)
+        model = copy.deepcopy(self.model).float()  # merge in fp32 even where the base runs in bf16
         if hasattr(model, "merge_and_unload"):
             model = model.merge_and_unload()
         model.save_pretrained(out_dir)
@@ -360,6 +363,8 @@ def load_model_version(
             base_path = Path(training_config["base_model"]["path"])
         else:
             base_path = base_model.path if isinstance(base_model, CachedModel) else Path(base_model)
-        base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32).to(target)
+        # The frozen base in the dtype training used, so a reloaded version answers as the trained one did.
+        dtype = frozen_weights_dtype(autocast_dtype(target), "lora")
+        base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype).to(target)
         model = PeftModel.from_pretrained(base, adapter_dir).to(target)
     return Predictor(model, tokenizer, training_config, target)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from training.engine import checkpoint as ckpt
+from training.engine import cores
 from training.engine.base_models import CachedModel, load_tokenizer, sha256_file
 from training.engine.config import Hyperparameters
 from training.engine.data import (
@@ -31,7 +32,14 @@ from training.engine.data import (
     sequential_batches,
 )
 from training.engine.errors import TrainingCancelled, TrainingFailed, is_out_of_memory
-from training.engine.hardware import autocast_dtype, configure, detect, pick_device
+from training.engine.hardware import (
+    autocast_dtype,
+    configure,
+    detect,
+    frozen_weights_dtype,
+    number_format,
+    pick_device,
+)
 from training.engine.inference import (
     TRAINING_CONFIG_FILE,
     LabelTrie,
@@ -314,8 +322,7 @@ class _Run:
         from transformers import AutoModelForCausalLM
 
         lora = self.hp.method == "lora"
-        # Frozen base weights may live in bf16 on a GPU; trained weights stay fp32 (autocast runs bf16).
-        dtype = torch.bfloat16 if (lora and self.amp_dtype == torch.bfloat16) else torch.float32
+        dtype = frozen_weights_dtype(self.amp_dtype, self.hp.method)
         model = AutoModelForCausalLM.from_pretrained(self.base_path, dtype=dtype).to(self.device)
         model.config.use_cache = False
         if lora:
@@ -392,6 +399,7 @@ class _Run:
     # -- evaluation ----------------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self) -> tuple[float, dict]:
+        cores.rebalance()
         self.model.eval()
         try:
             total, tokens = 0.0, 0
@@ -544,6 +552,7 @@ class _Run:
 
     def train_step(self, progress: _Progress, plan: list, session: _Session) -> float:
         """One optimizer step over the next `gradient_accumulation_steps` batches of the plan; its loss."""
+        cores.rebalance()  # another ML process on this host may have started or ended since the last step
         step_started = time.perf_counter()
         group = plan[progress.position : progress.position + self.hp.gradient_accumulation_steps]
         progress.position += len(group)
@@ -675,12 +684,11 @@ class _Run:
 
     def hardware(self) -> dict:
         info = detect()
-        dtype = "bf16-autocast" if self.amp_dtype == torch.bfloat16 else "fp32"
         return {
             "device": info["device"],
             "name": info["name"],
             "threads": torch.get_num_threads(),
-            "dtype": dtype,
+            **number_format(self.device),
         }
 
     def peak_memory(self) -> int:

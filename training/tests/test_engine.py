@@ -159,6 +159,17 @@ def test_presets_resolve_to_valid_hyperparameters():
         resolve_preset("fastest", n_train_examples=10, device_type="cpu")
 
 
+@pytest.mark.parametrize("n_train", [12, 30, 150, 199, 200, 1500])
+def test_quick_is_quicker_than_balanced_and_thorough_more_thorough_at_every_size(n_train):
+    steps = {
+        name: resolve_preset(name, n_train_examples=n_train, device_type="cpu").total_steps(
+            batches_per_epoch=max(1, -(-n_train // 16))
+        )
+        for name in ("quick", "balanced", "thorough")
+    }
+    assert steps["quick"] < steps["balanced"] < steps["thorough"], steps
+
+
 # -- base models ------------------------------------------------------------------------------------
 
 

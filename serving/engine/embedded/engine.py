@@ -5,6 +5,7 @@ a full fine-tune gets its own. Request threads tokenize and check limits themsel
 request to the model's scheduler and read the answer from its queue.
 """
 
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,13 @@ from serving.engine.config import EngineLimits
 from serving.engine.embedded.runtime import BASE, ModelRuntime
 from serving.engine.embedded.scheduler import Scheduler
 from serving.engine.embedded.work import GenerationWork, LabelWork
+from serving.engine.errors import InvalidRequest
 from serving.engine.prompts import PromptBuilder
 from serving.engine.protocol import (
     AdapterInfo,
     Classification,
     ClassifyRequest,
+    Constraint,
     GenerateRequest,
     Health,
     TokenStream,
@@ -28,6 +31,8 @@ from serving.engine.protocol import (
 from serving.engine.registry import Registry
 from serving.engine.text import IncrementalText
 from serving.engine.versions import TokenizerPool, VersionFiles, base_version, read_version
+
+MAX_GRAMMARS = 64  # compiled JSON Schemas kept (one per extraction endpoint's version)
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class EmbeddedEngine:
         self._schedulers: dict[str, Scheduler] = {}  # by the weights' folder
         self._served: Registry[_Served] = Registry()
         self._admin = threading.Lock()  # one load or unload at a time
+        self._grammars: dict[tuple[str, str], object] = {}  # (name, schema) -> JsonSchemaGrammar
+        self._grammars_lock = threading.Lock()
 
     # -- adapters --------------------------------------------------------------------------------
     def load(self, name: str, artifacts_dir: Path, *, base_model: Path | None = None) -> AdapterInfo:
@@ -94,7 +101,13 @@ class EmbeddedEngine:
         served = self._served.lookup(request.adapter)
         max_tokens = max_tokens_for(request, self.limits)
         prompt_ids = generation_prompt(served.builder, request)
-        check_length(prompt_ids, max_tokens, self.limits, served.scheduler.runtime.context_length)
+        check_length(
+            prompt_ids,
+            max_tokens,
+            self.limits,
+            served.scheduler.runtime.context_length,
+            request.max_input_tokens,
+        )
         work = GenerationWork(
             served.adapter,
             prompt_ids,
@@ -116,7 +129,13 @@ class EmbeddedEngine:
         sequences = served.builder.label_sequences(request.labels)
         prompt_ids = served.builder.chat_ids(request.chat())
         longest = max(len(ids) for ids in sequences.values())
-        check_length(prompt_ids, longest, self.limits, served.scheduler.runtime.context_length)
+        check_length(
+            prompt_ids,
+            longest,
+            self.limits,
+            served.scheduler.runtime.context_length,
+            request.max_input_tokens,
+        )
         work = LabelWork(
             served.adapter, prompt_ids, request.deadline, sequences=sequences, temperature=request.temperature
         )
@@ -126,6 +145,29 @@ class EmbeddedEngine:
         finally:
             work.cancel()
         return result
+
+    def json_constraint(self, name: str, schema: dict) -> Constraint:
+        served = self._served.lookup(name)
+        key = (name, json.dumps(schema, sort_keys=True))
+        with self._grammars_lock:
+            grammar = self._grammars.get(key)
+        if grammar is None:
+            from training.engine.constrained import JsonSchemaGrammar, SchemaUnsupported
+
+            shared = served.builder.tokenizer
+            vocab_size = served.scheduler.runtime.model.get_output_embeddings().weight.shape[0]
+            try:
+                with shared.lock:
+                    grammar = JsonSchemaGrammar(
+                        shared.tokenizer, schema, stop_ids=set(served.builder.stop_ids), vocab_size=vocab_size
+                    )
+            except SchemaUnsupported as error:
+                raise InvalidRequest(f"the output schema cannot be enforced: {error}") from error
+            with self._grammars_lock:
+                if len(self._grammars) >= MAX_GRAMMARS:
+                    self._grammars.pop(next(iter(self._grammars)))
+                self._grammars[key] = grammar
+        return grammar.constraint()
 
     # -- lifecycle -------------------------------------------------------------------------------
     def health(self) -> Health:

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from serving.engine.errors import AdapterLoadFailed
-from training.engine.hardware import autocast_dtype, configure, pick_device
+from training.engine.hardware import autocast_dtype, configure, frozen_weights_dtype, pick_device
 from training.engine.inference import _autocast, _cache_in, _cache_out
 
 BASE = "__base__"
@@ -27,7 +27,9 @@ class ModelRuntime:
         configure(self.device)
         self.amp_dtype = autocast_dtype(self.device)
         try:
-            base = AutoModelForCausalLM.from_pretrained(self.path, dtype=torch.float32)
+            # Served weights are frozen: in bf16 where autocast runs bf16, as the training engine keeps them.
+            dtype = frozen_weights_dtype(self.amp_dtype, "lora")
+            base = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype)
         except (OSError, ValueError) as error:
             raise AdapterLoadFailed(f"cannot load the model at {self.path} ({error})") from error
         self.base = base.to(self.device).eval()

@@ -47,6 +47,22 @@ from serving.engine.vllm.client import EventStream, HttpError, VllmClient, error
 ADMIN_TIMEOUT_SECONDS = 120.0
 
 
+class SchemaConstraint:
+    """A JSON Schema for a remote backend to enforce; allows every token locally."""
+
+    def __init__(self, json_schema: dict):
+        self.json_schema = json_schema
+
+    def allowed_token_mask(self, vocab_size: int):
+        return None
+
+    def advance(self, token_id: int) -> None:
+        pass
+
+    def is_complete(self) -> bool:
+        return False
+
+
 @dataclass(frozen=True)
 class _Served:
     info: AdapterInfo
@@ -235,7 +251,7 @@ class VllmEngine:
         served = self._served.lookup(request.adapter)
         max_tokens = max_tokens_for(request, self.limits)
         prompt_ids = generation_prompt(served.builder, request)
-        check_length(prompt_ids, max_tokens, self.limits, self.context_length)
+        check_length(prompt_ids, max_tokens, self.limits, self.context_length, request.max_input_tokens)
         body = {
             "model": served.model,
             "prompt": prompt_ids,
@@ -275,13 +291,22 @@ class VllmEngine:
 
         return TokenStream(_chunks(events, release), prompt_tokens=len(prompt_ids), cancel=cancel)
 
+    def json_constraint(self, name: str, schema: dict) -> "SchemaConstraint":
+        """vLLM enforces the schema itself (``response_format``): the constraint only carries it."""
+        self._served.lookup(name)
+        return SchemaConstraint(schema)
+
     def classify(self, request: ClassifyRequest) -> Classification:
         """Label scoring through vLLM's ``prompt_logprobs``: each label's answer after the prompt, summed."""
         served = self._served.lookup(request.adapter)
         sequences = served.builder.label_sequences(request.labels)
         prompt_ids = served.builder.chat_ids(request.chat())
         check_length(
-            prompt_ids, max(len(ids) for ids in sequences.values()), self.limits, self.context_length
+            prompt_ids,
+            max(len(ids) for ids in sequences.values()),
+            self.limits,
+            self.context_length,
+            request.max_input_tokens,
         )
         labels = list(sequences)
         body = {

@@ -1,0 +1,53 @@
+"""Forms say what they need before submitting: the charter marks what the choices made require, the
+new-job form shows the numbers each preset resolves to, and `quick` is really quicker."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from projects.tests.factories import CharterFactory, ProjectFactory, classification_rows
+from tests.test_training_pages import upload
+from training.engine.config import resolve_preset
+from training.tests.factories import BaseModelFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_charter_form_marks_required_fields_for_the_choices_made(client, team, owner):
+    project = ProjectFactory(team=team, owner=owner)
+    client.force_login(owner)
+    body = client.get(reverse("projects:charter_edit", args=[project.pk])).content.decode()
+    legend = body[
+        body.index("Data classes allowed") : body.index("</legend>", body.index("Data classes allowed"))
+    ]
+    assert "(required)" in legend and "Tick at least one" in body
+    threshold = body[body.index('for="id_confidence_threshold"') :]
+    threshold = threshold[: threshold.index("</label>")]
+    assert 'data-required-when="automation=human_review"' in threshold
+    assert 'data-required-for="confidence_threshold"' in threshold
+
+    response = client.post(
+        reverse("projects:charter_edit", args=[project.pk]),
+        {"problem_statement": "x", "business_metric": "y", "automation": "human_review", "residency": "any"},
+    )
+    errors = response.context["form"].errors
+    assert "confidence_threshold" in errors and "data_classes" in errors
+
+
+def test_the_job_form_shows_quick_with_fewer_epochs_than_balanced_for_the_chosen_version(
+    client, team, owner, product_owner
+):
+    project = ProjectFactory(team=team, owner=owner)
+    CharterFactory(project=project, author=owner, version=1, data_classes=["internal"])
+    version = upload(project, owner, classification_rows(12))
+    BaseModelFactory()
+    client.force_login(product_owner)
+    response = client.get(reverse("training:job_create"), {"project": project.pk})
+    resolved = response.context["preset_settings"]["versions"][str(version.pk)]
+    n_train = version.split_counts["train"]
+    assert (
+        resolved["quick"]["epochs"]
+        == resolve_preset("quick", n_train_examples=n_train, device_type="cpu").epochs
+    )
+    assert resolved["quick"]["epochs"] < resolved["balanced"]["epochs"] < resolved["thorough"]["epochs"]
