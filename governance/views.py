@@ -280,24 +280,37 @@ def project_releases(request, pk: int):
 
 @login_required
 def tier_policy(request):
-    """The tiers in plain words, and who approves each in the user's teams."""
+    """The tiers in plain words, who approves each in the user's teams, and (for team owners) the form
+    that makes a team's policy stricter."""
+    if request.method == "POST":
+        team = project_selectors.team_get(user=request.user, slug=request.POST.get("team", "")[:60])
+        roles = {str(t): request.POST.getlist(f"tier{t}") for t in range(tiers.MAX_TIER + 1)}
+        try:
+            services.tier_policy_set_team(
+                team=team,
+                user=request.user,
+                roles=roles,
+                automatic_tier0=bool(request.POST.get("automatic_tier0")),
+            )
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"{team.name}'s policy saved.")
+        return redirect("governance:tier_policy")
     global_policy = selectors.tier_policy_global()
-    teams = project_selectors.team_list(user=request.user)[:50]
-    rows = []
-    for tier in range(tiers.MAX_TIER + 1):
-        rows.append(
-            {
-                "tier": tier,
-                "summary": tiers.TIER_SUMMARIES[tier],
-                "roles": [tiers.APPROVER_ROLE_LABELS[r] for r in global_policy.required_roles(tier)],
-                "automatic": tier == 0
-                and global_policy.automatic_tier0
-                and not global_policy.required_roles(0),
-            }
-        )
+    rows = [
+        {
+            "tier": tier,
+            "summary": tiers.TIER_SUMMARIES[tier],
+            "roles": [tiers.APPROVER_ROLE_LABELS[r] for r in global_policy.required_roles(tier)],
+            "automatic": tier == 0 and global_policy.automatic_tier0 and not global_policy.required_roles(0),
+        }
+        for tier in range(tiers.MAX_TIER + 1)
+    ]
     team_rows = []
-    for team in teams:
+    for team in project_selectors.team_list(user=request.user)[:50]:
         effective = selectors.tier_policy_effective(team)
+        own = selectors.tier_policy_team_own(team) or global_policy
         team_rows.append(
             {
                 "team": team,
@@ -305,6 +318,15 @@ def tier_policy(request):
                     [tiers.APPROVER_ROLE_LABELS[r] for r in effective.required_roles(t)] for t in range(4)
                 ],
                 "automatic": effective.automatic_tier0 and not effective.required_roles(0),
+                "editable": can(request.user, team, Action.MANAGE_TEAM),
+                "own": [
+                    [
+                        (r, tiers.APPROVER_ROLE_LABELS[r], r in own.required_roles(t))
+                        for r in tiers.APPROVER_ROLES
+                    ]
+                    for t in range(4)
+                ],
+                "own_automatic": own.automatic_tier0,
             }
         )
     context = {
