@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install system-deps run test lint format benchmarks screenshots clean
+.PHONY: install system-deps run dev test lint format benchmarks screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ system-deps:
 
 run: install
 	scripts/run.sh
+
+# Developer profile: Django's debug pages and auto-reload (never for users).
+dev: install
+	STUDIO_PROFILE=dev scripts/run.sh
 
 test: install system-deps
 	$(BIN)/ruff check .

@@ -66,6 +66,17 @@ class ProjectPanel:
     context: Callable[[JourneyFacts], dict | None]
 
 
+@dataclass(frozen=True)
+class TeamPanel:
+    """A card on the team's home (the project list): `context(user, team)` returns the template's context,
+    or None to hide it. Registered like project panels, by the apps further along the path."""
+
+    key: str
+    order: int
+    template: str
+    context: Callable[[object, object], dict | None]
+
+
 def train_job_url(project, version=None) -> str:
     """The new-job form for `project` with `version` preselected (the training app's page, by name)."""
     query = {"project": project.pk} | ({"dataset_version": version.pk} if version else {})
@@ -74,6 +85,7 @@ def train_job_url(project, version=None) -> str:
 
 _STEPS: dict[str, JourneyStep] = {}
 _PANELS: dict[str, ProjectPanel] = {}
+_TEAM_PANELS: dict[str, TeamPanel] = {}
 
 
 def register_step(step: JourneyStep) -> None:
@@ -83,6 +95,10 @@ def register_step(step: JourneyStep) -> None:
 
 def register_panel(panel: ProjectPanel) -> None:
     _PANELS[panel.key] = panel
+
+
+def register_team_panel(panel: TeamPanel) -> None:
+    _TEAM_PANELS[panel.key] = panel
 
 
 def journey_steps() -> list[JourneyStep]:
@@ -230,6 +246,16 @@ def project_panels(facts: JourneyFacts) -> list[dict]:
     panels = []
     for panel in sorted(_PANELS.values(), key=lambda panel: panel.order):
         context = panel.context(facts)
+        if context is not None:
+            panels.append({"key": panel.key, "template": panel.template, "context": context})
+    return panels
+
+
+def team_panels(user, team) -> list[dict]:
+    """The contributed cards of the team's home, in order: [{"key", "template", "context"}]."""
+    panels = []
+    for panel in sorted(_TEAM_PANELS.values(), key=lambda panel: panel.order):
+        context = panel.context(user, team)
         if context is not None:
             panels.append({"key": panel.key, "template": panel.template, "context": context})
     return panels

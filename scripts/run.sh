@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Local studio: migrate, seed the demo team, then web + workers together; Ctrl-C stops them all.
+# `make run`: gunicorn with debug pages off (studio.settings.local); `make dev` (STUDIO_PROFILE=dev):
+# Django's runserver with debug pages and auto-reload (studio.settings.dev).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
-export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-studio.settings.local}
+PROFILE=${STUDIO_PROFILE:-run}
+if [ "$PROFILE" = dev ]; then
+    export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-studio.settings.dev}
+else
+    export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-studio.settings.local}
+fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 HOST=${STUDIO_HOST:-127.0.0.1}
 PORT=${STUDIO_PORT:-8000}
@@ -24,7 +31,12 @@ $BIN/celery -A studio worker -Q default,evaluation -n default@%h --concurrency 1
 pids+=($!)
 $BIN/celery -A studio worker -Q training -n training@%h --concurrency 1 --prefetch-multiplier 1 --loglevel INFO &
 pids+=($!)
-$BIN/python manage.py runserver "$HOST:$PORT" --noreload &
+if [ "$PROFILE" = dev ]; then
+    $BIN/python manage.py runserver "$HOST:$PORT" &
+else
+    $BIN/gunicorn studio.wsgi --bind "$HOST:$PORT" --workers "${STUDIO_WEB_WORKERS:-2}" --threads 4 \
+        --timeout 120 --access-logfile - &
+fi
 pids+=($!)
 # The inference process (OpenAI-compatible and predict APIs for published endpoints).
 $BIN/python manage.py serve --host "$HOST" --port "${SERVING_PORT:-8001}" &

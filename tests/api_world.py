@@ -122,9 +122,12 @@ class World:
     model_version: Any
     audit_event: Any
     dataset_import: Any
+    eval_spec: Any = None
+    eval_run: Any = None
     endpoint: Any = None
     api_key: Any = None
     review_item: Any = None
+    promotion: Any = None
 
 
 def hf_folder(folder: Path) -> Path:
@@ -168,7 +171,9 @@ def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
     dataset_import = project_services.dataset_import_create(
         project=project, user=owner, file=io.BytesIO(_rows()), filename="large.jsonl", name="Large"
     )
+    eval_spec, eval_run = _evaluation_objects(owner, project, model_version)
     endpoint, api_key, review_item = _serving_world(project, owner)
+    promotion = _governance_objects(owner, team, model_version, other_version, eval_spec, suffix)
     return World(
         team=team,
         owner=owner,
@@ -186,10 +191,23 @@ def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
         model_version=model_version,
         audit_event=AuditEvent.objects.filter(team=team).first(),
         dataset_import=dataset_import,
+        eval_spec=eval_spec,
+        eval_run=eval_run,
         endpoint=endpoint,
         api_key=api_key,
         review_item=review_item,
+        promotion=promotion,
     )
+
+
+def _evaluation_objects(owner, project, model_version):
+    """A signed eval spec and a queued run of the model version against it (no worker runs it)."""
+    from evaluation import services as evaluation_services
+
+    spec = evaluation_services.eval_spec_create(project=project, user=owner, document={})
+    spec = evaluation_services.eval_spec_sign(spec=spec, user=owner)
+    run = evaluation_services.eval_run_create(user=owner, model_version=model_version, spec=spec)
+    return spec, run
 
 
 def _serving_world(project, owner) -> tuple:
@@ -225,6 +243,32 @@ def _serving_world(project, owner) -> tuple:
     return endpoint, api_key, escalated.review_item
 
 
+def _governance_objects(owner, team, model_version, other_version, spec, suffix: str):
+    """A stage history to roll back and to drill (v10 then v11 in production, v12 then v13 in staging,
+    trained on the other dataset), and a pending tier-3 request (a new data source) for the world's model
+    version, asked by a product owner so that the owner may approve and reject it."""
+    from django.db import transaction
+
+    from governance import services as governance_services
+    from governance.tests.helpers import record_run, version_with_weights
+    from projects.tests.factories import MembershipFactory, UserFactory
+
+    project = model_version.project
+    record_run(model_version, spec)
+    with transaction.atomic():
+        for number, stage in ((10, "production"), (11, "production"), (12, "staging"), (13, "staging")):
+            version = version_with_weights(
+                project, owner, number, weights=bytes([number]), dataset_version=other_version
+            )
+            governance_services.stage_set(version=version, to_stage=stage, kind="promotion", actor=owner)
+    requester = MembershipFactory(
+        team=team, user=UserFactory(username=f"priya{suffix}"), role="product_owner"
+    ).user
+    return governance_services.promotion_request_create(
+        user=requester, model_version=model_version, target_stage="production"
+    )
+
+
 # The value of a path's ids, by resource. A resource missing here fails `path_ids` with its name.
 PATH_OBJECTS = {
     "teams": lambda w: w.team.slug,
@@ -239,6 +283,10 @@ PATH_OBJECTS = {
     "training-jobs": lambda w: w.job.pk,
     "model-versions": lambda w: w.model_version.pk,
     "audit-events": lambda w: w.audit_event.pk,
+    "eval-specs": lambda w: w.eval_spec.pk,
+    "eval-runs": lambda w: w.eval_run.pk,
+    "promotions": lambda w: w.promotion.pk,
+    "comparisons": lambda w: w.model_version.pk,
     "endpoints": lambda w: w.endpoint.slug,
     "api-keys": lambda w: w.api_key.pk,
 }
@@ -257,6 +305,8 @@ VALID_VALUES = {
     "confidence_threshold": lambda w: 0.7,
     "success_measures": lambda w: [{"metric": "accuracy", "baseline": 0.6, "target": 0.9}],
     "split_seed": lambda w: 7,
+    "model_version": lambda w: w.model_version.pk,
+    "spec": lambda w: w.eval_spec.pk,
     "also_endpoints": lambda w: [w.endpoint.slug],
 }
 

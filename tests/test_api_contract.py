@@ -1,5 +1,6 @@
 """The REST contract integrators rely on: one error shape, the right statuses, a clean OpenAPI schema."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,10 +43,18 @@ def test_wrong_method_is_a_405_in_the_error_shape(api, owner, team):
     assert_error(api.as_user(owner).delete(f"/api/v1/teams/{team.slug}/"), 405, "method_not_allowed")
 
 
-def test_duplicate_team_slug_is_a_409(api, owner, team):
-    assert_error(
-        api.as_user(owner).post("/api/v1/teams/", {"name": "Support"}, format="json"), 409, "duplicate"
-    )
+def test_team_slugs_are_chosen_by_the_studio_and_never_reveal_a_taken_one(api, outsider, team):
+    """An outsider cannot learn that team "support" exists: a taken name or slug answers like a free one."""
+    api.as_user(outsider)
+    taken = api.post("/api/v1/teams/", {"name": "Support", "slug": "support"}, format="json")
+    free = api.post("/api/v1/teams/", {"name": "Nobody Has This", "slug": "nobody-has-this"}, format="json")
+    assert taken.status_code == free.status_code == 201
+    assert re.fullmatch(r"support-[a-z0-9]{6}", taken.json()["slug"])
+    assert re.fullmatch(r"nobody-has-this-[a-z0-9]{6}", free.json()["slug"])
+    again = api.post("/api/v1/teams/", {"name": "Support"}, format="json")
+    assert again.status_code == 201 and again.json()["slug"] not in {team.slug, taken.json()["slug"]}
+    unsluggable = api.post("/api/v1/teams/", {"name": "日本"}, format="json")
+    assert re.fullmatch(r"team-[a-z0-9]{6}", unsluggable.json()["slug"])
 
 
 def test_oversized_body_is_refused_with_413_before_it_is_read(client, settings):
@@ -65,7 +74,7 @@ def test_responses_carry_a_request_id(api, owner):
 def test_team_create_makes_the_caller_its_owner(api, owner):
     created = api.as_user(owner).post("/api/v1/teams/", {"name": "Finance Ops"}, format="json")
     assert created.status_code == 201
-    assert created.json()["slug"] == "finance-ops"
+    assert created.json()["slug"].startswith("finance-ops-")
     assert created.json()["my_role"] == "owner"
 
 

@@ -214,7 +214,7 @@ def test_running_job_page_shows_progress_curves_events_and_live_wiring(
     client.force_login(ml_engineer)
     page = text(client.get(reverse("training:job_detail", args=[job.pk])))
     assert 'data-status="running"' in page and "studio-pulse" in page
-    assert 'style="width: 25%"' in page and '<span data-live="step">30</span>' in page
+    assert 'data-width="25"' in page and '<span data-live="step">30</span>' in page
     assert "12 min" in page and "812" in page and "1.2345" in page  # ETA in words, tokens/s, train loss
     assert 'id="loss-chart"' in page and "Validation loss" in page and "Train loss" in page
     assert "Attempt 1 of 3 started" in page
@@ -254,7 +254,7 @@ def test_succeeded_job_page_links_its_model_version(client, owner, project, vers
     job, model = succeeded_job(project, version, base_model, settings)
     client.force_login(owner)
     page = text(client.get(reverse("training:job_detail", args=[job.pk])))
-    assert 'data-status="succeeded"' in page and 'style="width: 100%"' in page
+    assert 'data-status="succeeded"' in page and 'data-width="100"' in page
     assert (
         f'href="{reverse("training:model_detail", args=[model.pk])}"' in page and "Model version v2" in page
     )

@@ -50,8 +50,9 @@ class TeamSerializer(serializers.ModelSerializer):
 
 
 class TeamInputSerializer(serializers.Serializer):
+    """The slug is chosen by the studio (the name's slug and a random suffix) and returned."""
+
     name = serializers.CharField(max_length=120)
-    slug = serializers.SlugField(max_length=60, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 

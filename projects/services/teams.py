@@ -20,14 +20,31 @@ from studio.services import model_update
 User = get_user_model()
 
 
+_SLUG_SUFFIX_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def _team_slug_new(name: str) -> str:
+    """A fresh slug: the name's slug and a random suffix, so that no answer says which slugs are taken."""
+    base = slugify(name)[:50].strip("-") or "team"
+    while True:
+        suffix = "".join(secrets.choice(_SLUG_SUFFIX_ALPHABET) for _ in range(6))
+        slug = f"{base}-{suffix}"
+        if not Team.objects.filter(slug=slug).exists():
+            return slug
+
+
 @transaction.atomic
-def team_create(*, user, name: str, slug: str = "", description: str = "") -> Team:
-    """Create a team; its creator becomes its owner."""
-    slug = slug or slugify(name)[:60]
-    if Team.objects.filter(slug=slug).exists():
-        raise Conflict(
-            f"A team with the slug “{slug}” already exists.", code="duplicate", details={"slug": slug}
-        )
+def team_create(*, user, name: str, description: str = "", slug: str = "") -> Team:
+    """Create a team; its creator becomes its owner.
+
+    The slug is chosen here, never by the caller: a caller-chosen slug that is taken would tell an
+    outsider that the team exists. `slug` is for the demo seed and test fixtures only.
+    """
+    if slug:
+        if Team.objects.filter(slug=slug).exists():
+            raise Conflict(f"A team with the slug “{slug}” already exists.", code="duplicate")
+    else:
+        slug = _team_slug_new(name)
     team = Team(name=name.strip(), slug=slug, description=description)
     team.full_clean()
     team.save()

@@ -13,7 +13,7 @@ from projects.charters import charter_display_rows
 from projects.choices import DatasetVersionStatus
 from projects.current_team import resolve_current_team
 from projects.forms import ProjectForm
-from projects.journey import JourneyFacts, journey, project_panels
+from projects.journey import JourneyFacts, journey, project_panels, team_panels
 from projects.policy import training_block_reasons
 from projects.roles import Action, can, require
 from projects.views.navigation import project_crumbs
@@ -48,6 +48,10 @@ def project_list(request):
         "team": team,
         "projects": projects,
         "can_create": team is not None and can(request.user, team, Action.EDIT_PROJECT),
+        "team_panels": [
+            render_to_string(panel["template"], panel["context"], request)
+            for panel in (team_panels(request.user, team) if team else [])
+        ],
     }
     return render(request, "projects/project_list.html", context)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from audit.services import audit_event_record
 from projects.ingest.pii import redact_text
 from serving.choices import Fallback, LogPolicy, Route
 from serving.models import ApiKey, Endpoint, RequestLog, ReviewItem
@@ -72,3 +74,25 @@ def request_log_record(
             request_count=F("request_count") + 1, last_used_at=log.created_at
         )
     return log
+
+
+@transaction.atomic
+def request_logs_purge(*, older_than_days: int | None = None, now: datetime | None = None) -> int:
+    """Delete the request log past its retention (STUDIO_SERVING_LOG_RETENTION_DAYS by default), with the
+    review items of those requests; the rows already added to a dataset version live on there. Returns how
+    many requests were deleted (audited when any were)."""
+    days = settings.STUDIO_SERVING_LOG_RETENTION_DAYS if older_than_days is None else older_than_days
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    # Shadows first (they point at the answers they shadowed); counts are of requests, not review items.
+    label = RequestLog._meta.label
+    total = 0
+    for stale in (RequestLog.objects.filter(shadow_of__isnull=False), RequestLog.objects.all()):
+        _, by_model = stale.filter(created_at__lt=cutoff).delete()
+        total += by_model.get(label, 0)
+    if total:
+        audit_event_record(
+            actor=None,
+            action="request_log.purge",
+            payload={"cutoff": cutoff.isoformat(), "retention_days": days, "deleted_rows": total},
+        )
+    return total

@@ -143,3 +143,26 @@ def test_an_escalated_answer_opens_a_review_item(production, owner):
     assert not ReviewItem.objects.filter(request_log=answered).exists()
     item = ReviewItem.objects.get(request_log=escalated)
     assert item.status == ReviewStatus.PENDING and item.endpoint == endpoint
+
+
+def test_request_logs_past_retention_are_purged_with_their_review_items(production, owner, settings):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    project, _ = production
+    endpoint = published(project=project, user=owner)
+    settings.STUDIO_SERVING_LOG_RETENTION_DAYS = 30
+    old = timezone.now() - timedelta(days=31)
+    stale = services.request_log_record(
+        endpoint=endpoint, status_code=200, route=Route.ESCALATE, created_at=old
+    )
+    services.request_log_record(
+        endpoint=endpoint, status_code=200, route=Route.SHADOW, shadow_of=stale, created_at=old
+    )
+    fresh = services.request_log_record(endpoint=endpoint, status_code=200, route=Route.ESCALATE)
+    call_command("serving_purge_logs")
+    assert list(endpoint.request_logs.values_list("pk", flat=True)) == [fresh.pk]
+    assert list(ReviewItem.objects.values_list("request_log_id", flat=True)) == [fresh.pk]
+    assert AuditEvent.objects.get(action="request_log.purge").payload["deleted_rows"] == 2

@@ -227,3 +227,30 @@ def test_viewers_get_403_and_outsiders_404_on_every_serving_page(client, endpoin
     item.refresh_from_db()
     assert key.revoked_at is None and item.status == ReviewStatus.PENDING
     assert Endpoint.objects.get().status == "active"
+
+
+def test_the_project_page_leads_to_publishing_then_to_the_endpoint(client, production, ml_engineer, owner):
+    project, version = production
+    client.force_login(ml_engineer)
+    body = text(client.get(reverse("projects:project_detail", args=[project.pk])))
+    publish_url = f"{reverse('serving:endpoint_create')}?project={project.pk}"
+    assert f"v{version.number} is in production, not yet published" in body and publish_url in body
+    published(project=project, user=owner, slug="support")
+    body = text(client.get(reverse("projects:project_detail", args=[project.pk])))
+    assert f"support serves v{version.number}" in body
+    assert reverse("serving:endpoint_detail", args=["support"]) in body
+    assert 'data-testid="project-endpoints"' in body
+
+
+def test_the_team_home_shows_the_weekly_serving_summary(client, endpoint, owner, viewer):
+    client.force_login(viewer)
+    assert 'data-testid="team-weekly-serving"' in text(client.get(reverse("projects:project_list")))
+    key, _ = services.api_key_create(user=owner, team=endpoint.project.team, name="x", endpoints=[endpoint])
+    for route in (Route.ANSWER, Route.ANSWER, Route.ESCALATE, Route.ANSWER):
+        services.request_log_record(
+            endpoint=endpoint, api_key=key, status_code=200, route=route, input_tokens=500
+        )
+    response = client.get(reverse("projects:project_list"))
+    body = text(response)
+    assert '<div class="studio-stat-value" data-testid="weekly-requests">4</div>' in body
+    assert "25%" in body and "team-weekly-serving-chart" in body

@@ -1,7 +1,9 @@
 /*
  * Draws every Plotly chart rendered by templates/includes/plotly_chart.html. plotly.min.js (large) is
  * loaded once, and only on pages that contain a chart; its URL comes from this script tag's
- * data-plotly-src so it follows the static files storage (hashed names in production).
+ * data-plotly-src so it follows the static files storage (hashed names in production). Before it, the
+ * stylesheet in data-plotly-css is linked with the id and class that tell plotly not to add its own
+ * inline <style> (the Content-Security-Policy allows none).
  */
 (function () {
   "use strict";
@@ -9,12 +11,30 @@
 
   const script = document.currentScript;
   const plotlySrc = script && script.getAttribute("data-plotly-src");
+  const plotlyCss = script && script.getAttribute("data-plotly-css");
+  // plotly.min.js also puts maplibre's stylesheet (map traces) into a <style> with this id unless an
+  // element with the id exists. The studio draws no maps, so an empty marker stands in for it; after a
+  // plotly upgrade the browser CSP test says if the id changed.
+  const MAPLIBRE_STYLE_ID = "9f215cf04c5486422605d13261cb87401f4e7763b6296af81e98efbc0130da53";
   let loading = null;
 
   function loadPlotly() {
     if (window.Plotly) return Promise.resolve(window.Plotly);
     if (!loading) {
       loading = new Promise(function (resolve, reject) {
+        if (plotlyCss && !document.getElementById("plotly.js-style-global")) {
+          const sheet = document.createElement("link");
+          sheet.id = "plotly.js-style-global";
+          sheet.className = "no-inline-styles";
+          sheet.rel = "stylesheet";
+          sheet.href = plotlyCss;
+          document.head.appendChild(sheet);
+        }
+        if (!document.getElementById(MAPLIBRE_STYLE_ID)) {
+          const marker = document.createElement("meta");
+          marker.id = MAPLIBRE_STYLE_ID;
+          document.head.appendChild(marker);
+        }
         const tag = document.createElement("script");
         tag.src = plotlySrc;
         tag.onload = function () { resolve(window.Plotly); };
@@ -43,9 +63,8 @@
       return Promise.reject(err);
     }
     const layout = Object.assign({ autosize: true }, figure.layout || {});
-    const height = layout.height || parseInt(el.style.minHeight, 10) || 380;
+    const height = layout.height || parseInt(el.getAttribute("data-height"), 10) || 380;
     el.style.height = height + "px";
-    el.style.minHeight = "";
     delete layout.height;
     delete layout.width;
     const config = Object.assign({}, figure.config || {}, { responsive: true, displaylogo: false });

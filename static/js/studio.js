@@ -7,6 +7,8 @@
  *                                when that element exists) copies the element's value or text instead
  *                                (used when a token is shown once).
  *   data-autodismiss="ms"        on an alert: closes it after that many milliseconds (success messages).
+ *   data-width="42"              on a progress bar: its width in percent (set here, since the
+ *                                Content-Security-Policy allows no inline style attribute).
  *   data-refresh-seconds="10"    on any element: reloads the page every N seconds while the tab is
  *                                visible (pages following a running job).
  */
@@ -150,4 +152,10 @@
       if (document.visibilityState === "visible" && !modalOpen && !typing) window.location.reload();
     }, seconds * 1000);
   }
+
+  /* ---------- widths (no inline style attributes under the CSP) ---------- */
+  document.querySelectorAll("[data-width]").forEach(function (el) {
+    const percent = Math.min(100, Math.max(0, parseFloat(el.getAttribute("data-width")) || 0));
+    el.style.width = percent + "%";
+  });
 })();

@@ -3,6 +3,7 @@
 from rest_framework.routers import DefaultRouter
 
 from audit.api.views import AuditEventViewSet
+from evaluation.api.views import ComparisonViewSet, EvalRunViewSet, EvalSpecViewSet
 from governance.api.views import ModelVersionGovernanceViewSet, PromotionViewSet
 from projects.api.views import (
     CharterViewSet,
@@ -30,6 +31,9 @@ router.register("dataset-imports", DatasetImportViewSet, basename="dataset-impor
 router.register("base-models", BaseModelViewSet, basename="base-model")
 router.register("training-jobs", TrainingJobViewSet, basename="training-job")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
+router.register("eval-specs", EvalSpecViewSet, basename="eval-spec")
+router.register("eval-runs", EvalRunViewSet, basename="eval-run")
+router.register("comparisons", ComparisonViewSet, basename="comparison")
 router.register("endpoints", EndpointViewSet, basename="endpoint")
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")

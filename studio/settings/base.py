@@ -1,6 +1,7 @@
 """Settings shared by every environment; everything that differs comes from the environment (12-factor)."""
 
 import socket
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -40,6 +41,8 @@ INSTALLED_APPS = [
     "evaluation",
     "governance",
     "serving",
+    "axes",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -54,7 +57,27 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "studio.middleware.ApplicationErrorPageMiddleware",
+    "axes.middleware.AxesMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
+
+# Content-Security-Policy (django-csp): every asset is local, no inline script, no inline style, no eval.
+# Templates and scripts keep to it (tests/test_csp.py reads every template; the browser tests fail on
+# any violation). `data:` images are Bootstrap's form-control icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "studio.urls"
 WSGI_APPLICATION = "studio.wsgi.application"
@@ -87,6 +110,8 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Shared by every web process of a host (the brute-force counters live here); CACHE_URL for a cluster.
+CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{DATA_DIR / 'cache'}")}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -94,12 +119,31 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "studio.throttling.SignInLockoutBackend",  # refuses a locked-out account or address before checking
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 # Notifications (promotion requests to approve, rollbacks) go by e-mail too: printed on the console
 # unless a real backend is configured.
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="studio@localhost")
 
 LOGIN_URL = "login"
+
+# Brute force (studio/throttling.py). Behind a reverse proxy, STUDIO_TRUSTED_PROXIES says how many
+# X-Forwarded-For hops to trust; with 0 the header is ignored and the client is REMOTE_ADDR.
+STUDIO_TRUSTED_PROXIES = env.int("STUDIO_TRUSTED_PROXIES", default=0)
+# Sign-in form and admin: this many failures for one account, or from one address, lock it for the cool-off.
+AXES_FAILURE_LIMIT = env.int("STUDIO_SIGN_IN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("STUDIO_SIGN_IN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "studio.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "studio.throttling.sign_in_lockout_response"
+AXES_VERBOSE = False
+# API: failed bearer credentials (personal access tokens) allowed per address ("N/second|minute|hour").
+STUDIO_FAILED_BEARER_RATE = env.str("STUDIO_FAILED_BEARER_RATE", default="10/minute")
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -143,6 +187,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "studio.errors.api_exception_handler",
+    "NUM_PROXIES": env.int("STUDIO_TRUSTED_PROXIES", default=0),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -165,11 +210,11 @@ SPECTACULAR_SETTINGS = {
         "ModelVersionKindEnum": "training.choices.ModelVersionKind",
         "StageEnum": "training.choices.Stage",
         "RoleEnum": "projects.choices.Role",
-        "StatusEnum": "training.choices.JobStatus",
         "ApproverRoleEnum": "governance.choices.ApproverRole",
         "PromotionStatusEnum": "governance.choices.PromotionStatus",
         "ModelCardStatusEnum": "governance.choices.ModelCardStatus",
         "EndpointStatusEnum": "serving.choices.EndpointStatus",
+        "RunStatusEnum": "evaluation.choices.RunStatus",
     },
 }
 
@@ -206,6 +251,9 @@ STUDIO_IMPORT_LEASE_SECONDS = env.int("STUDIO_IMPORT_LEASE_SECONDS", default=60)
 STUDIO_IMPORT_MAX_ATTEMPTS = env.int("STUDIO_IMPORT_MAX_ATTEMPTS", default=3)
 # How often each worker looks for jobs whose worker was lost (the reaper), in seconds.
 STUDIO_REAPER_INTERVAL_SECONDS = env.int("STUDIO_REAPER_INTERVAL_SECONDS", default=15)
+# Eval runs: the same lease rules as training jobs (their reaper runs on the same interval).
+STUDIO_EVALUATION_LEASE_SECONDS = env.int("STUDIO_EVALUATION_LEASE_SECONDS", default=60)
+STUDIO_EVALUATION_MAX_ATTEMPTS = env.int("STUDIO_EVALUATION_MAX_ATTEMPTS", default=3)
 # Progress rows are written at most this often (seconds) while a job runs.
 STUDIO_PROGRESS_INTERVAL_SECONDS = env.float("STUDIO_PROGRESS_INTERVAL_SECONDS", default=2.0)
 STUDIO_CODE_VERSION = env.str("STUDIO_CODE_VERSION", default="")
