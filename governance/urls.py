@@ -15,7 +15,16 @@ urlpatterns = [
     path("promotions/<int:pk>/withdraw/", views.promotion_withdraw, name="promotion_withdraw"),
     path("models/<int:pk>/governance/", views.model_governance, name="model_governance"),
     path("models/<int:pk>/card/markdown/", views.model_card_markdown, name="model_card_markdown"),
-    path("models/<int:pk>/card/<str:step>/", views.model_card_action, name="model_card_action"),
+    path("models/<int:pk>/card/save/", views.model_card_action, {"step": "save"}, name="model_card_save"),
+    path(
+        "models/<int:pk>/card/submit/", views.model_card_action, {"step": "submit"}, name="model_card_submit"
+    ),
+    path(
+        "models/<int:pk>/card/approve/",
+        views.model_card_action,
+        {"step": "approve"},
+        name="model_card_approve",
+    ),
     path("models/<int:pk>/retire/", views.model_retire, name="model_retire"),
     path("projects/<int:pk>/releases/", views.project_releases, name="project_releases"),
 ]

@@ -56,21 +56,19 @@ class PromotionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     @extend_schema(request=ApproveSerializer, responses=PromotionSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
+        promotion = self.get_object()  # another team's request is a 404 before its body is read
         data = ApproveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        promotion = services.promotion_approve(
-            promotion=self.get_object(), user=request.user, **data.validated_data
-        )
+        promotion = services.promotion_approve(promotion=promotion, user=request.user, **data.validated_data)
         return self._answer(promotion)
 
     @extend_schema(request=RejectSerializer, responses=PromotionSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
+        promotion = self.get_object()  # another team's request is a 404 before its body is read
         data = RejectSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        promotion = services.promotion_reject(
-            promotion=self.get_object(), user=request.user, **data.validated_data
-        )
+        promotion = services.promotion_reject(promotion=promotion, user=request.user, **data.validated_data)
         return self._answer(promotion)
 
     @extend_schema(request=None, responses=PromotionSerializer)
@@ -122,7 +120,7 @@ class ModelVersionGovernanceViewSet(viewsets.GenericViewSet):
     @extend_schema(methods=["patch"], request=ModelCardUpdateSerializer, responses=ModelCardSerializer)
     @action(detail=True, methods=["get", "patch"])
     def card(self, request, pk=None):
-        version = self.get_object()
+        version = self.get_object()  # before the body: another team's version is a 404
         if request.method == "PATCH":
             data = ModelCardUpdateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
