@@ -69,8 +69,10 @@ def _coverage_curve(version: ModelVersion) -> list[dict] | None:
     field_names = {field.name for field in EvalRun._meta.get_fields()}
     if "model_version" not in field_names or "metrics" not in field_names:
         return None
-    run = EvalRun.objects.filter(model_version=version).order_by("-pk").first()
-    curve = ((run.metrics or {}).get("coverage_curve") if run else None) or None
+    run = EvalRun.objects.filter(model_version=version, status="succeeded").order_by("-pk").first()
+    curve = (
+        (getattr(run, "coverage_curve", None) or (run.metrics or {}).get("coverage_curve")) if run else None
+    )
     if not isinstance(curve, list):
         return None
     return [point for point in curve if isinstance(point, dict) and "threshold" in point]
