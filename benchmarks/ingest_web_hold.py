@@ -4,7 +4,8 @@
 
 Each size and mode runs in a fresh process on a fresh SQLite database. The upload is a multipart POST
 to `/api/v1/datasets/` through Django's full request handler (middleware, multipart parser, DRF, the
-view), timed from the call to the response: that is how long a gunicorn worker is held. Inline, the
+view), timed from the call to the response (the body encoded beforehand, after a warm-up request):
+that is how long a gunicorn worker is held. Inline, the
 request validates, splits and stores the rows (201); off-web it only stores the file and queues a
 dataset import (202), and the check then runs on a worker, timed separately (the time until the
 version exists). The rows are the ingest benchmark's (~250 bytes each, 3% with personal data).
@@ -35,6 +36,7 @@ def child(path: str, mode: str) -> dict:
     from django.conf import settings
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.core.management import call_command
+    from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
     from django.test.utils import setup_test_environment
 
     setup_test_environment()
@@ -54,10 +56,13 @@ def child(path: str, mode: str) -> dict:
     )
     client = APIClient()
     client.force_authenticate(user)
-    content = Path(path).read_bytes()
-    body = {"project": project.pk, "file": SimpleUploadedFile("bench.jsonl", content)}
+    client.get("/api/v1/datasets/")  # first-request imports and URL loading are not the upload's
+    # The multipart body is encoded before the clock starts: a browser sends it ready-made.
+    body = encode_multipart(
+        BOUNDARY, {"project": project.pk, "file": SimpleUploadedFile("bench.jsonl", Path(path).read_bytes())}
+    )
     started = time.perf_counter()
-    response = client.post("/api/v1/datasets/", body, format="multipart")
+    response = client.generic("POST", "/api/v1/datasets/", body, MULTIPART_CONTENT)
     held = time.perf_counter() - started
     result = {"status": response.status_code, "held": held, "worker": None}
     if response.status_code == 202:

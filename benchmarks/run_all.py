@@ -24,21 +24,23 @@ def run(*args: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--skip-quality", action="store_true", help="skip the ~10-minute CLINC150 run")
+    parser.add_argument("--skip-quality", action="store_true", help="skip the CLINC150 and SMS spam runs")
     args = parser.parse_args()
     tokenizer = CACHE / "smollm2-135m-instruct" / "tokenizer.json"
     run("benchmarks/ingest_throughput.py")
+    run("benchmarks/ingest_web_hold.py")
     if tokenizer.exists():
         run("benchmarks/ingest_throughput.py", "--tokenizer", str(tokenizer))
     run("benchmarks/training_throughput.py", "--engine-batches", "16,32")
+    run("benchmarks/shared_host.py", "--compare")
     run("benchmarks/serving_engine.py", "--cache", str(CACHE))
     run("benchmarks/serving_http.py", "--cache", str(CACHE))
     run("benchmarks/extraction_constrained.py", "--cache", str(CACHE))
     if not args.skip_quality:
         # The quality run's adapter is the model version the eval-throughput benchmark measures.
-        adapter = ROOT / "var" / "benchmarks" / "clinc150-balanced"
-        run("benchmarks/training_quality.py", "--cache", str(CACHE), "--keep", str(adapter))
-        run("benchmarks/eval_throughput.py", "--cache", str(CACHE), "--adapter", str(adapter))
+        adapters = ROOT / "var" / "benchmarks" / "balanced"
+        run("benchmarks/training_quality.py", "--cache", str(CACHE), "--keep", str(adapters))
+        run("benchmarks/eval_throughput.py", "--cache", str(CACHE), "--adapter", str(adapters / "clinc150"))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
-"""Throughput benchmark: the engine vs a naive Hugging Face ``Trainer`` script, in one run.
+"""Throughput benchmark: the engine in fp32 and in bf16 autocast, and a naive ``Trainer`` script, in one run.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/training_throughput.py
+    .venv/bin/python benchmarks/training_throughput.py --engine-batches 16 --engine-steps 3 \
+        --skip-naive --skip-load  # smoke
 
 Both fine-tune SmolLM2-135M-Instruct (the cached conversion) with the same LoRA adapter (r=16 on all
 linear layers) on examples of the same clinc150 training set rendered with the same chat template.
@@ -9,8 +11,10 @@ first script usually does; the engine batches by length with dynamic padding, tr
 only (logits only where there is a label) and runs the shared system-prompt prefix once per batch.
 
 Figures printed side by side:
-- real tokens/s: non-padding tokens of the examples trained per second of optimizer steps;
-- the machine's fp32 matmul FLOP/s and the engine's achieved training FLOP/s, counted as
+- real tokens/s: non-padding tokens of the examples trained per second of optimizer steps, for the engine
+  in fp32 and in bf16 autocast (``STUDIO_ML_DTYPE``; target: bf16 >= 2.5x fp32) and the naive script;
+- the machine's fp32 and bf16 matmul FLOP/s measured in the same run, and the engine's achieved training
+  FLOP/s in each format against its own format's rate (target: bf16 >= 50% of bf16 matmul), counted as
   4 x parameters x tokens computed per second (LoRA: forward 2 + input-gradient backward 2 FLOPs per
   parameter per token; the frozen weights get no weight gradient), where tokens computed counts the
   shared prefix once per batch, not once per example;
@@ -35,6 +39,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+DTYPE_ENV = "STUDIO_ML_DTYPE"
 INSTRUCTIONS = "Classify the user's request into its intent label."
 NAIVE_LENGTH = 512
 
@@ -154,6 +159,16 @@ def naive_run(cached, rows: list[dict], batch_size: int, steps: int) -> dict:
     }
 
 
+def engine_runs_in(dtype: str, cached, rows, batches: list[int], steps: int) -> list[dict]:
+    """The engine at each batch size with ``STUDIO_ML_DTYPE`` set to ``dtype`` (read at each run's start)."""
+    os.environ[DTYPE_ENV] = dtype
+    try:
+        # Enough different examples for every step: length grouping works on the real distribution.
+        return [{**engine_run(cached, rows, batch, steps), "dtype": dtype} for batch in batches]
+    finally:
+        os.environ.pop(DTYPE_ENV, None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=SHARED_DATA / "clinc150" / "train_small.jsonl")
@@ -161,69 +176,106 @@ def main() -> None:
     parser.add_argument("--naive-steps", type=int, default=3)
     parser.add_argument("--engine-batches", default="16,32,64")
     parser.add_argument("--naive-batches", default="4,8")
+    parser.add_argument("--skip-naive", action="store_true", help="leave out the naive Trainer runs")
+    parser.add_argument("--skip-load", action="store_true", help="leave out the GGUF conversion timing")
     args = parser.parse_args()
 
     from training.engine.base_models import ensure_cached
-    from training.engine.hardware import detect, measure_matmul_flops
+    from training.engine.hardware import cpu_has_fast_bf16, detect, measure_matmul_flops
 
     hardware = detect()
     rows = read_jsonl(args.data)
     random.Random(0).shuffle(rows)
 
-    with tempfile.TemporaryDirectory() as fresh_cache:
-        first = probe_load(Path(fresh_cache))  # converts the GGUF (nothing cached yet)
-        cached_load = probe_load(Path(fresh_cache))  # the same call once the conversion is cached
+    if not args.skip_load:
+        with tempfile.TemporaryDirectory() as fresh_cache:
+            first = probe_load(Path(fresh_cache))  # converts the GGUF (nothing cached yet)
+            cached_load = probe_load(Path(fresh_cache))  # the same call once the conversion is cached
     cache_dir = Path(os.environ.get("STUDIO_MODEL_CACHE", "/tmp/slm-model-cache"))
     cached = ensure_cached(None, cache_dir)
 
-    matmul = measure_matmul_flops(seconds=3)
+    import torch
 
-    engine_runs = []
-    for batch_size in [int(b) for b in args.engine_batches.split(",")]:
-        # Enough different examples for every step: length grouping works on the real distribution.
-        engine_runs.append(engine_run(cached, rows, batch_size, args.engine_steps))
-    peak_engine = max(run["peak_memory"] for run in engine_runs)
-    naive_runs = [
-        naive_run(cached, rows, b, args.naive_steps) for b in [int(b) for b in args.naive_batches.split(",")]
-    ]
+    matmul = {
+        "fp32": measure_matmul_flops(seconds=3),
+        "bf16": measure_matmul_flops(seconds=3, dtype=torch.bfloat16),
+    }
+    batches = [int(b) for b in args.engine_batches.split(",")]
+    runs = {
+        dtype: engine_runs_in(dtype, cached, rows, batches, args.engine_steps) for dtype in ("fp32", "bf16")
+    }
+    peak_engine = max(run["peak_memory"] for dtype_runs in runs.values() for run in dtype_runs)
+    naive_runs = []
+    if not args.skip_naive:
+        naive_runs = [
+            naive_run(cached, rows, b, args.naive_steps) for b in map(int, args.naive_batches.split(","))
+        ]
     peak_after_naive = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
-    engine = max(engine_runs, key=lambda run: run["tokens_per_second"])
-    naive = max(naive_runs, key=lambda run: run["tokens_per_second"])
+    best = {
+        dtype: max(dtype_runs, key=lambda run: run["tokens_per_second"]) for dtype, dtype_runs in runs.items()
+    }
+    naive = max(naive_runs, key=lambda run: run["tokens_per_second"]) if naive_runs else None
     params = cached.parameter_count
-    achieved = 4 * params * engine["computed_per_second"]
+    achieved = {dtype: 4 * params * run["computed_per_second"] for dtype, run in best.items()}
 
-    print(f"device: {hardware['device']} ({hardware['name']}, {hardware['threads']} threads)")
-    print(f"model: {cached.key}, {params:,} parameters; LoRA r=16 on all linear layers for both")
+    native = "native bf16 (AVX512-BF16/AMX)" if cpu_has_fast_bf16() else "no native bf16 (emulated)"
+    if hardware["device"] == "cuda":
+        native = "CUDA"
+    print(f"device: {hardware['device']} ({hardware['name']}, {hardware['threads']} threads; {native})")
+    print(f"model: {cached.key}, {params:,} parameters; LoRA r=16 on all linear layers for all runs")
+    print(f"load average at the end of the runs: {os.getloadavg()[0]:.2f}")
     print()
-    print(f"{'':<34}{'engine':>14}{'naive Trainer':>16}")
-    for label, runs in (("engine", engine_runs), ("naive", naive_runs)):
-        for run in runs:
+    for dtype_runs in (*runs.values(), naive_runs):
+        for run in dtype_runs:
+            label = f"engine {run['dtype']}" if "dtype" in run else "naive fp32"
             print(
-                f"  {label} batch {run['batch_size']:<3} {run['steps']} steps: {run['real_tokens']:>7,} "
+                f"  {label:<11} batch {run['batch_size']:<3} {run['steps']} steps: {run['real_tokens']:>7,} "
                 f"real tokens in {run['seconds']:6.1f} s = {run['tokens_per_second']:7.1f} real tok/s"
             )
+    print()
+    print(f"{'':<34}{'engine fp32':>14}{'engine bf16':>14}{'naive Trainer':>16}")
 
-    def side_by_side(name: str, key: str) -> None:
-        print(f"{name:<34}{engine[key]:>14.1f}{naive[key]:>16.1f}")
+    def side_by_side(name: str, key: str, form: str = ">14.1f") -> None:
+        naive_cell = format(naive[key], form.replace("14", "16")) if naive else f"{'-':>16}"
+        print(f"{name:<34}{format(best['fp32'][key], form)}{format(best['bf16'][key], form)}{naive_cell}")
 
-    print(f"{'best batch size':<34}{engine['batch_size']:>14}{naive['batch_size']:>16}")
+    side_by_side("best batch size", "batch_size", ">14")
     side_by_side("real (non-padding) tokens/s", "tokens_per_second")
     side_by_side("tokens computed/s", "computed_per_second")
-    ratio = engine["tokens_per_second"] / naive["tokens_per_second"]
-    print(f"{'speed-up, real tokens/s':<34}{ratio:>14.1f}x   (target >= 20x)")
-    print()
-    print(f"{'fp32 matmul (1024^3, measured)':<34}{matmul / 1e9:>14.1f} GFLOP/s")
     print(
-        f"{'engine training FLOP/s':<34}{achieved / 1e9:>14.1f} GFLOP/s = {achieved / matmul:.0%} of matmul "
-        f"(target >= 70%)"
+        f"{'matmul rate (1024^3, measured)':<34}{matmul['fp32'] / 1e9:>14.1f}{matmul['bf16'] / 1e9:>14.1f}"
+        "   GFLOP/s"
+    )
+    print(f"{'training FLOP/s':<34}{achieved['fp32'] / 1e9:>14.1f}{achieved['bf16'] / 1e9:>14.1f}   GFLOP/s")
+    print(
+        f"{'  of the same format matmul':<34}{achieved['fp32'] / matmul['fp32']:>14.0%}"
+        f"{achieved['bf16'] / matmul['bf16']:>14.0%}"
     )
     print("  counted as 4 x parameters x tokens computed/s (prefix once per batch, padding excluded)")
     print()
-    print(f"{'first load (GGUF conversion)':<34}{first['total']:>14.1f} s")
-    print(f"{'cached load (ensure_cached+load)':<34}{cached_load['total']:>14.2f} s   (target <= 3 s)")
+    speedup = best["bf16"]["tokens_per_second"] / best["fp32"]["tokens_per_second"]
+    share = achieved["bf16"] / matmul["bf16"]
+    print(f"{'bf16 / fp32, real tokens/s':<34}{speedup:>14.2f}x   (target >= 2.5x: {_met(speedup >= 2.5)})")
+    print(f"{'bf16 training vs bf16 matmul':<34}{share:>14.0%}    (target >= 50%: {_met(share >= 0.5)})")
+    print(f"{'bf16 / fp32 matmul':<34}{matmul['bf16'] / matmul['fp32']:>14.2f}x")
+    if naive:
+        fastest = max(best.values(), key=lambda run: run["tokens_per_second"])
+        ratio = fastest["tokens_per_second"] / naive["tokens_per_second"]
+        print(f"{'engine (faster format) / naive':<34}{ratio:>14.1f}x   (target >= 20x: {_met(ratio >= 20)})")
+    print()
+    if not args.skip_load:
+        print(f"{'first load (GGUF conversion)':<34}{first['total']:>14.1f} s")
+        print(f"{'cached load (ensure_cached+load)':<34}{cached_load['total']:>14.2f} s   (target <= 3 s)")
     print(f"{'peak memory, engine runs':<34}{peak_engine / 2**30:>14.2f} GiB (process peak RSS)")
-    print(f"{'peak memory, after naive runs':<34}{peak_after_naive / 2**30:>14.2f} GiB (process peak RSS)")
+    if naive:
+        print(
+            f"{'peak memory, after naive runs':<34}{peak_after_naive / 2**30:>14.2f} GiB (process peak RSS)"
+        )
+
+
+def _met(condition: bool) -> str:
+    return "MET" if condition else "NOT MET"
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Whether a dataset version may be used to train: the charter's data classes and the retention window."""
+"""What the charter's policy allows a dataset version: training (data classes and the retention window)
+and downloading (personal data the charter does not allow stays inside the studio)."""
 
 from __future__ import annotations
 
@@ -28,13 +29,11 @@ def training_block_reasons(version: DatasetVersion, *, charter=_LATEST) -> list[
             "The project has no charter yet: write one that states which data classes it may process."
         )
     else:
-        disallowed = [cls for cls in version.data_classes_found if cls not in charter.data_classes]
+        disallowed = disallowed_data_classes(version, charter=charter)
         if disallowed:
-            found = ", ".join(f"{kind}: {count}" for kind, count in sorted(version.pii_summary.items()))
-            classes = ", ".join(_LABELS.get(c, c).lower() for c in disallowed)
             reasons.append(
-                f"{dataset.name} v{version.number} holds {classes} ({found}) that charter v{charter.version} "
-                "does not allow. Redact the dataset or change the charter."
+                f"{_holding(version, disallowed)} that charter v{charter.version} does not allow. "
+                "Redact the dataset or change the charter."
             )
     if dataset.retention_expired:
         reasons.append(
@@ -42,6 +41,31 @@ def training_block_reasons(version: DatasetVersion, *, charter=_LATEST) -> list[
             "it cannot start new jobs."
         )
     return reasons
+
+
+def disallowed_data_classes(version: DatasetVersion, *, charter=_LATEST) -> list[str]:
+    """The data classes found in `version` that the charter does not allow (all of them without one)."""
+    if charter is _LATEST:
+        charter = charter_latest(project=version.dataset.project)
+    allowed = charter.data_classes if charter is not None else []
+    return [cls for cls in version.data_classes_found if cls not in allowed]
+
+
+def _holding(version: DatasetVersion, classes: list[str]) -> str:
+    found = ", ".join(f"{kind}: {count}" for kind, count in sorted(version.pii_summary.items()))
+    labels = ", ".join(_LABELS.get(c, c).lower() for c in classes)
+    return f"{version.dataset.name} v{version.number} holds {labels} ({found})"
+
+
+def download_block_reason(version: DatasetVersion) -> str | None:
+    """Why downloading `version` needs the right to redact it, or None when any team member may."""
+    disallowed = disallowed_data_classes(version)
+    if not disallowed:
+        return None
+    return (
+        f"{_holding(version, disallowed)} that the project's charter does not allow. Downloading it needs "
+        "the right to redact it (team owner, product owner or ML engineer); download a redacted version."
+    )
 
 
 def assert_trainable(version: DatasetVersion) -> None:

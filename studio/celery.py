@@ -1,9 +1,10 @@
 """The Celery app: three queues, JSON only, settings for long jobs."""
 
+import contextlib
 import os
 from pathlib import Path
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings.local")
@@ -48,6 +49,32 @@ def _create_filesystem_broker_folders(sender, **kwargs):
     backend = sender.conf.result_backend or ""
     if backend.startswith("file://"):
         Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+
+# Tasks of these apps run models: each holds a claim on the host's cores while it runs (see
+# training/engine/cores.py), so the engine gives it an even share of them beside the host's other ML work.
+ML_TASK_PREFIXES = ("training.tasks.", "evaluation.tasks.")
+_core_claims: dict[str, contextlib.ExitStack] = {}
+
+
+@signals.task_prerun.connect
+def _claim_cores(task_id=None, task=None, **kwargs):
+    if task is None or not task.name.startswith(ML_TASK_PREFIXES):
+        return
+    from django.conf import settings
+
+    from training.engine import cores
+
+    claim = contextlib.ExitStack()
+    claim.enter_context(cores.claim(settings.STUDIO_ML_CORES_DIR, task.name.split(".", 1)[0]))
+    _core_claims[task_id] = claim
+
+
+@signals.task_postrun.connect
+def _release_cores(task_id=None, **kwargs):
+    claim = _core_claims.pop(task_id, None)
+    if claim is not None:
+        claim.close()
 
 
 app.autodiscover_tasks()

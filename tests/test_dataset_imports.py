@@ -317,3 +317,26 @@ def test_a_worker_rejects_a_large_upload_and_leaves_nothing(start_worker, api, p
     assert done["status"] == "failed"
     assert [(e["line"], e["field"]) for e in done["error"]["errors"]] == [(30_001, "output")]
     nothing_stored()
+
+
+@pytest.mark.worker
+def test_an_import_whose_worker_is_killed_is_requeued_and_finished_by_another(
+    start_worker, api, project, off_web
+):
+    lease = {**FAST_WORKER, "STUDIO_IMPORT_LEASE_SECONDS": "3"}
+    first = start_worker("default", **lease)
+    response = upload(api.as_user(project.owner), project, jsonl_bytes(classification_rows(40_000)))
+    url = response.json()["url"]
+    wait_until(
+        lambda: (lambda body: body["status"] == "running" and body["rows_read"] > 0)(api.get(url).json()),
+        timeout=120,
+        interval=0.05,
+        message="the first worker to start reading",
+    )
+    first.kill()  # SIGKILL mid-check, like an OOM kill or a lost machine
+    start_worker("default", **lease)
+    done = follow(api, url, timeout=240)[-1]
+    assert done["status"] == "succeeded", done["error"]
+    assert done["attempt"] == 2 and done["rows_read"] == 120_000
+    assert DatasetVersion.objects.get().row_count == 120_000  # one version, from the second worker
+    assert stored(settings.UPLOADS_DIR) == []

@@ -322,20 +322,35 @@ def test_job_runs_on_a_worker_reports_progress_and_registers_a_model_version(
 
 
 @pytest.mark.worker
-def test_a_job_run_in_bf16_says_so_in_its_model_version_lineage(
-    start_worker, client, api, project, dataset_version, tiny_base_model
+def test_a_job_next_to_other_ml_work_trains_on_its_share_of_cores_in_bf16_as_its_lineage_says(
+    start_worker, client, api, project, dataset_version, tiny_base_model, tmp_path
 ):
-    start_worker("default,training", STUDIO_ML_DTYPE="bf16", **FAST_WORKER)
-    job_id = create_job(
-        api.as_user(project.owner), project, dataset_version, tiny_base_model, max_steps=6
-    ).json()["id"]
-    job = wait_until(
-        lambda: (lambda j: j.is_terminal and j)(job_state(job_id)), timeout=180, message="the job to end"
+    from training.engine.cores import CoreClaim
+
+    folder = tmp_path / "cores"
+    start_worker(
+        "default,training",
+        STUDIO_ML_DTYPE="bf16",
+        STUDIO_ML_CORES="2",
+        STUDIO_ML_CORES_DIR=str(folder),
+        **FAST_WORKER,
     )
+    evaluation = CoreClaim(folder, "evaluation", cores=2)  # another ML process on this host
+    try:
+        job_id = create_job(
+            api.as_user(project.owner), project, dataset_version, tiny_base_model, max_steps=6
+        ).json()["id"]
+        job = wait_until(
+            lambda: (lambda j: j.is_terminal and j)(job_state(job_id)), timeout=180, message="the job to end"
+        )
+    finally:
+        evaluation.release()
+    assert not list(folder.glob("*.claim"))  # the worker gave its share back when the task ended
     assert job.status == JobStatus.SUCCEEDED, (job.failure_reason, job.failure_traceback)
     version = ModelVersion.objects.get(training_job_id=job_id)
     assert version.lineage["hardware"]["dtype"] == "bf16-autocast"
     assert version.lineage["hardware"]["dtype_chosen_by"] == "STUDIO_ML_DTYPE"
+    assert version.lineage["hardware"]["threads"] == 1  # half of the two cores
     body = api.as_user(project.owner).get(f"/api/v1/model-versions/{version.pk}/").json()
     assert body["lineage"]["hardware"]["dtype"] == "bf16-autocast"
     client.force_login(project.owner)

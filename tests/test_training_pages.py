@@ -483,8 +483,15 @@ def test_model_page_shows_lineage_artifacts_and_samples_and_downloads_a_zip(
 
     download = client.get(reverse("training:model_download", args=[model.pk]))
     assert download.status_code == 200 and download["Content-Type"] == "application/zip"
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
+    sent = b"".join(download.streaming_content)
+    archive = zipfile.ZipFile(io.BytesIO(sent))
     assert sorted(archive.namelist()) == ["adapter_config.json", "adapter_model.safetensors"]
+    from audit.models import AuditEvent
+
+    event = AuditEvent.objects.get(action="model_version.download", target_id=str(model.pk))
+    assert event.actor == ml_engineer and event.payload["artifact"] == "adapter"
+    assert event.payload["sha256"] == hashlib.sha256(sent).hexdigest() and event.payload["size"] == len(sent)
+    assert event.payload["files"] == {a["path"]: a["sha256"] for a in model.artifacts}
 
     response = client.post(
         reverse("training:model_detail", args=[model.pk]), {"description": "First cut", "tags": "v1, intents"}
@@ -527,5 +534,8 @@ def test_merged_weights_are_exported_on_request_then_downloadable(
     (merged / "model.safetensors").write_bytes(b"\x00merged")
     assert 'data-testid="download-merged"' in text(client.get(f"/models/{model.pk}/"))
     download = client.get(f"/models/{model.pk}/download/merged/")
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
-    assert archive.namelist() == ["model.safetensors"]
+    sent = b"".join(download.streaming_content)
+    assert zipfile.ZipFile(io.BytesIO(sent)).namelist() == ["model.safetensors"]
+    event = AuditEvent.objects.get(action="model_version.download", target_id=str(model.pk))
+    assert event.actor == owner and event.payload["artifact"] == "merged"
+    assert event.payload["sha256"] == hashlib.sha256(sent).hexdigest()

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
 import zipfile
 
-from django.http import FileResponse
-
+from studio.downloads import ExportedFile, built_file
 from studio.errors import Conflict, InvalidInput
 from training.models import ModelVersion
 
 
-def model_version_zip_response(version: ModelVersion, artifact: str = "adapter") -> FileResponse:
+def model_version_export(version: ModelVersion, artifact: str = "adapter") -> ExportedFile:
     folder = version.artifacts_dir
     if folder is None or not folder.exists():
         raise Conflict(
@@ -33,10 +31,11 @@ def model_version_zip_response(version: ModelVersion, artifact: str = "adapter")
         raise InvalidInput(
             "Choose artifact=adapter or artifact=merged.", details={"artifact": ["adapter or merged"]}
         )
-    spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
-    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path, arcname in files:
-            archive.write(path, arcname=arcname)
-    spool.seek(0)
+
+    def write(spool):
+        with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path, arcname in files:
+                archive.write(path, arcname=arcname)
+
     name = f"{version.project.slug}-model-v{version.number}-{artifact}.zip"
-    return FileResponse(spool, as_attachment=True, filename=name, content_type="application/zip")
+    return built_file(write, filename=name, content_type="application/zip")

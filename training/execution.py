@@ -158,7 +158,6 @@ def ensure_base_model_cached(base_model: BaseModel):
 
 def execute_training_job(job_id: int) -> None:
     """Claim, run and settle one job. Safe to call twice for the same job: the lease decides."""
-    from training.engine import cores
     from training.engine.errors import EngineError, TrainingCancelled, TrainingFailed
     from training.engine.runner import run_training
 
@@ -170,7 +169,7 @@ def execute_training_job(job_id: int) -> None:
     reporter = JobReporter(job_id, worker)
     started = time.monotonic()
     try:
-        with reporter, cores.claim(settings.STUDIO_ML_CORES_DIR, "training"):
+        with reporter:
             cached = ensure_base_model_cached(job.base_model)
             train_rows, val_rows = _rows(job)
             reporter.event(
@@ -313,7 +312,6 @@ def _register(job: TrainingJob, worker: str, result, cached, samples: list[dict]
 
 def export_merged_weights(model_version_id: int) -> None:
     """Write base weights with the adapter merged in beside the adapter, as a standalone HF folder."""
-    from training.engine import cores
     from training.engine.inference import load_model_version
     from training.models import ModelVersion
 
@@ -324,8 +322,7 @@ def export_merged_weights(model_version_id: int) -> None:
     cached = ensure_base_model_cached(version.base_model)
     staging = target.with_name(f".{target.name}-{uuid.uuid4().hex[:6]}")
     try:
-        with cores.claim(settings.STUDIO_ML_CORES_DIR, "export"):
-            load_model_version(version.artifacts_dir, cached, device="cpu").merge_and_save(staging)
+        load_model_version(version.artifacts_dir, cached, device="cpu").merge_and_save(staging)
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -16,7 +16,6 @@ from studio.errors import ApplicationError
 from training import selectors, services
 from training.charts import loss_curves_figure
 from training.choices import JobStatus, ModelVersionKind
-from training.downloads import model_version_zip_response
 from training.forms import (
     HYPERPARAMETER_FIELDS,
     RESOLVED_SHOWN,
@@ -307,7 +306,7 @@ def model_detail(request, pk: int):
 @login_required
 def model_download(request, pk: int, artifact: str = "adapter"):
     version = selectors.model_version_get(user=request.user, pk=pk)
-    return model_version_zip_response(version, artifact)
+    return services.model_version_download(version=version, user=request.user, artifact=artifact).response()
 
 
 @login_required

@@ -33,7 +33,6 @@ from projects.api.serializers import (
     TeamUpdateSerializer,
 )
 from projects.charters import charter_diff
-from projects.downloads import dataset_version_file_response
 from projects.models import Membership, PersonalAccessToken
 from studio.api.filters import TeamSlugFilterSet
 from studio.api.parsers import JSONParser
@@ -335,7 +334,9 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     )
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
-        return dataset_version_file_response(self.get_object(), request.query_params.get("export", "jsonl"))
+        return services.dataset_version_download(
+            version=self.get_object(), user=request.user, export=request.query_params.get("export", "jsonl")
+        ).response()
 
 
 class DatasetImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -22,14 +22,17 @@ from django.db.models import Max
 
 from audit.services import audit_event_record
 from projects.choices import DatasetKind, DatasetOperation, LawfulBasis, TaskType
+from projects.downloads import dataset_version_export
 from projects.ingest import ColumnMapping, Format, binary_kind, detect_format, ingest, not_text_message, pii
 from projects.ingest.export import read_jsonl
 from projects.ingest.splits import contamination, split_rows
 from projects.models import Dataset, DatasetVersion, Project
-from projects.roles import Action, require
+from projects.policy import disallowed_data_classes, download_block_reason
+from projects.roles import Action, can, require
 from projects.schemas import SplitRatios
 from projects.token_counts import default_token_counting
-from studio.errors import Conflict, InvalidInput
+from studio.downloads import ExportedFile
+from studio.errors import Conflict, Forbidden, InvalidInput
 from studio.services import model_update
 from studio.validation import parse
 
@@ -567,3 +570,31 @@ def dataset_card_update(*, dataset: Dataset, user, **card) -> Dataset:
     if changes:
         audit_event_record(actor=user, action="dataset.card_update", target=dataset, payload=changes)
     return dataset
+
+
+def dataset_version_download(*, version: DatasetVersion, user, export: str) -> ExportedFile:
+    """The version's rows as a file to download, audited with what was sent (format, size, SHA-256).
+
+    A version holding personal data the charter does not allow leaves the studio only for those who may
+    redact it (Forbidden with the reason for anyone else in the team). The file is built and hashed
+    outside the transaction; the audit event is written once it exists.
+    """
+    blocked = download_block_reason(version)
+    if blocked and not can(user, version.dataset.project.team, Action.MANAGE_DATASETS):
+        raise Forbidden(blocked, code="download_blocked_by_policy", details={"reasons": [blocked]})
+    exported = dataset_version_export(version, export)
+    with transaction.atomic():
+        audit_event_record(
+            actor=user,
+            action="dataset_version.download",
+            target=version,
+            payload={
+                "export": export,
+                "filename": exported.filename,
+                "size": exported.size,
+                "sha256": exported.sha256,
+                "rows_sha256": version.sha256,
+                "personal_data_not_allowed": disallowed_data_classes(version) if blocked else [],
+            },
+        )
+    return exported

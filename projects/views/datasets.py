@@ -13,7 +13,6 @@ from django.views.decorators.http import require_POST
 from projects import charts as charts_module
 from projects import selectors, services
 from projects.choices import DatasetKind, DatasetVersionStatus, ImportStatus
-from projects.downloads import dataset_version_file_response
 from projects.forms import (
     DatasetCardForm,
     DatasetResplitForm,
@@ -30,7 +29,7 @@ from projects.ingest import (
     suggest_column_mapping,
 )
 from projects.journey import JourneyFacts, StepAction, train_job_url
-from projects.policy import training_block_reasons
+from projects.policy import download_block_reason, training_block_reasons
 from projects.roles import Action, can, require
 from projects.views.navigation import project_crumbs, safe_next
 from studio.charts import ACCENT, SECOND
@@ -210,6 +209,7 @@ def dataset_version_detail(request, pk: int):
     charter = selectors.charter_latest(project=project)
     reasons = training_block_reasons(version, charter=charter)
     can_manage = can(request.user, project.team, Action.MANAGE_DATASETS)
+    download_blocked = None if can_manage else download_block_reason(version)
     stats = version.stats or {}
     contamination = version.contamination or {}
     context = {
@@ -237,6 +237,7 @@ def dataset_version_detail(request, pk: int):
         "other_contamination": sorted((contamination.get("other_datasets") or {}).items()),
         "is_latest": not dataset.versions.filter(number__gt=version.number).exists(),
         "can_manage": can_manage,
+        "download_blocked": download_blocked,
         "card_form": DatasetCardForm(initial={f: getattr(dataset, f) for f in services.CARD_FIELDS})
         if can_manage
         else None,
@@ -294,4 +295,4 @@ def dataset_version_download(request, pk: int, export: str):
     version = selectors.dataset_version_get(user=request.user, pk=pk)
     if export not in ("jsonl", "csv"):
         raise Http404("Downloads are JSONL or CSV.")
-    return dataset_version_file_response(version, export)
+    return services.dataset_version_download(version=version, user=request.user, export=export).response()

@@ -207,6 +207,7 @@ def _shut_down(inference: Inference, timeout: float) -> None:
     inference.pipeline.close()
     inference.engine.close(timeout=timeout)
     inference.logs.close(timeout)
+    log.info("inference process stopped: engine drained, %d request logs written", inference.logs.written)
 
 
 # -- error handlers --------------------------------------------------------------------------------

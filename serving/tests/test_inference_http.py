@@ -405,3 +405,12 @@ def test_an_extraction_endpoint_answers_json_held_to_the_projects_schema(live, c
         answer.json()["json"]["legs"], int
     )
     assert json.loads(answer.json()["output"]) == answer.json()["json"]
+
+
+def test_a_version_that_fails_to_load_leaves_the_endpoint_on_the_one_it_served(live, control, tmp_path):
+    control.update("greeter", production=version(6, tmp_path / "missing", id=66))
+    wait_for(lambda: "model-version-66" in live.inference.deployments._failed)
+
+    answer = live.post("/api/v1/endpoints/greeter/predict", {"input": "hi", "max_tokens": 2}, KEY)
+
+    assert answer.status_code == 200 and answer.json()["model_version"] == 1

@@ -18,7 +18,6 @@ from training.api.serializers import (
     TrainingJobSerializer,
     TrainingMetricPointSerializer,
 )
-from training.downloads import model_version_zip_response
 
 
 class BaseModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -125,7 +124,11 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     )
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
-        return model_version_zip_response(self.get_object(), request.query_params.get("artifact", "adapter"))
+        return services.model_version_download(
+            version=self.get_object(),
+            user=request.user,
+            artifact=request.query_params.get("artifact", "adapter"),
+        ).response()
 
     @extend_schema(request=None, responses={200: MergedExportSerializer, 202: MergedExportSerializer})
     @action(detail=True, methods=["post"], url_path="export-merged")

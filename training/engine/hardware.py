@@ -128,15 +128,15 @@ def detect() -> dict:
     }
 
 
-def measure_matmul_flops(seconds: float = 3.0, size: int = 1024) -> float:
-    """Sustained fp32 matmul FLOP/s on this worker's device (the roofline training is compared to)."""
+def measure_matmul_flops(seconds: float = 3.0, size: int = 1024, dtype: torch.dtype = torch.float32) -> float:
+    """Sustained matmul FLOP/s in ``dtype`` on this worker's device (the roofline training is compared to)."""
     device = pick_device()
     configure(device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False  # measure true fp32, as stated
         size = max(size, 4096)
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
     for _ in range(3):
         a @ b
     if device.type == "cuda":

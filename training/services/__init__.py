@@ -25,6 +25,7 @@ from training.services.lease import (
 )
 from training.services.model_versions import (
     baseline_ensure,
+    model_version_download,
     model_version_register,
     model_version_request_merged_export,
     model_version_update,
@@ -35,6 +36,7 @@ __all__ = [
     "base_model_register_folder",
     "baseline_ensure",
     "cancel_requested",
+    "model_version_download",
     "model_version_register",
     "model_version_request_merged_export",
     "model_version_update",

@@ -8,9 +8,11 @@ from django.db.models import Max
 from audit.services import audit_event_record
 from projects.models import DatasetVersion, Project
 from projects.roles import Action, require
+from studio.downloads import ExportedFile
 from studio.errors import Conflict
 from studio.services import model_update
 from training.choices import Method, ModelVersionKind
+from training.downloads import model_version_export
 from training.models import BaseModel, ModelVersion
 
 
@@ -116,3 +118,20 @@ def model_version_request_merged_export(*, version: ModelVersion, user) -> bool:
     audit_event_record(actor=user, action="model_version.export_merged", target=version, payload={})
     transaction.on_commit(lambda: model_version_export_merged.delay(version.pk))
     return False
+
+
+def model_version_download(*, version: ModelVersion, user, artifact: str = "adapter") -> ExportedFile:
+    """The adapter or the merged weights as a zip to download, audited with what was sent (size, SHA-256
+    of the zip, and the registered checksum of every adapter file). Built outside the transaction."""
+    exported = model_version_export(version, artifact)
+    payload = {
+        "artifact": artifact,
+        "filename": exported.filename,
+        "size": exported.size,
+        "sha256": exported.sha256,
+    }
+    if artifact == "adapter":
+        payload["files"] = {item["path"]: item.get("sha256", "") for item in version.artifacts}
+    with transaction.atomic():
+        audit_event_record(actor=user, action="model_version.download", target=version, payload=payload)
+    return exported
