@@ -13,9 +13,8 @@ class EndpointSerializer(serializers.ModelSerializer):
     production_version = serializers.IntegerField(
         source="production_version_id", read_only=True, allow_null=True, help_text="The version served now."
     )
-    fallback_url = serializers.CharField(
-        read_only=True, help_text="OpenAI-compatible base URL of the fallback model; empty when none is set."
-    )
+    # A plain string: empty when no fallback URL is set ("" is not a URI, so not `format: uri`).
+    fallback_url = serializers.CharField(read_only=True, help_text="Fallback base URL; empty if none.")
 
     class Meta:
         model = Endpoint

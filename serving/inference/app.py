@@ -37,7 +37,7 @@ from serving.inference.config import InferenceConfig
 from serving.inference.control import ControlPlane, KeyGrant
 from serving.inference.deployments import Deployments
 from serving.inference.errors import ApiError
-from serving.inference.limits import InFlight, KeyCache, RateLimiter, Slot
+from serving.inference.limits import FailedKeyThrottle, InFlight, KeyCache, RateLimiter, Slot
 from serving.inference.logwriter import LogWriter
 from serving.inference.metrics import Metrics
 from serving.inference.pipeline import Answer, AnswerStream, Call, Pipeline
@@ -130,6 +130,7 @@ class Inference:
     control: ControlPlane
     deployments: Deployments
     keys: KeyCache
+    failed_keys: FailedKeyThrottle
     rates: RateLimiter
     in_flight: InFlight
     logs: LogWriter
@@ -157,6 +158,7 @@ def build_inference(engine, control: ControlPlane, config: InferenceConfig) -> I
         control=control,
         deployments=deployments,
         keys=KeyCache(control, ttl=config.key_cache_seconds, size=config.key_cache_size),
+        failed_keys=FailedKeyThrottle(limit=config.failed_key_limit, window=config.failed_key_window_seconds),
         rates=RateLimiter(),
         in_flight=in_flight,
         logs=logs,
@@ -242,12 +244,23 @@ def _inference(request: Request) -> Inference:
 
 async def _grant(request: Request) -> KeyGrant:
     inference = _inference(request)
+    address = request.client.host if request.client else ""
+    wait = inference.failed_keys.wait(address)
+    if wait is not None:  # checked before the key, so a right guess answers like a wrong one
+        inference.metrics.refused.labels("too_many_failed_keys").inc()
+        raise ApiError(
+            429,
+            "too_many_failed_keys",
+            "Too many invalid API keys from this address; retry later.",
+            retry_after=wait,
+        )
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     secret = secret.strip()
     grant = None
     if scheme.lower() == "bearer" and secret:
         grant = await run_in_threadpool(inference.keys.grant, secret)
     if grant is None:
+        inference.failed_keys.failed(address)
         inference.metrics.refused.labels("invalid_api_key").inc()
         raise ApiError(
             401, "invalid_api_key", "A valid endpoint API key is required (Authorization: Bearer <key>)."

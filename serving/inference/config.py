@@ -25,6 +25,9 @@ class InferenceConfig(BaseModel):
     state_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     key_cache_seconds: float = Field(default=0.5, ge=0, le=1)
     key_cache_size: int = Field(default=10_000, ge=1)
+    # Wrong keys one client address may present within the window before it must wait (429).
+    failed_key_limit: int = Field(default=10, ge=1, le=10_000)
+    failed_key_window_seconds: float = Field(default=60.0, gt=0, le=3600)
     log_queue_size: int = Field(default=10_000, ge=1)
     shadow_queue_size: int = Field(default=16, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
