@@ -213,6 +213,13 @@ class ModelVersion(TeamOwnedModel):
         return f"{self.project} model v{self.number}"
 
     @property
+    def label(self) -> str:
+        """How pages name the version: “v3”, or “Baseline” (the prompted base model is not a trained v1)."""
+        if self.kind == ModelVersionKind.BASELINE:
+            return "Baseline" if self.number == 0 else f"Baseline v{self.number}"
+        return f"v{self.number}"
+
+    @property
     def stage_choice(self) -> Stage:
         """The stage with its label and colour, for badges."""
         return Stage(self.stage)
