@@ -38,6 +38,7 @@ PAGE_OBJECTS = {
     "models/": lambda w: w.model_version.pk,
     "eval-specs/": lambda w: w.eval_spec.pk,
     "eval-runs/": lambda w: w.eval_run.pk,
+    "promotions/": lambda w: w.promotion.pk,
     "endpoints/": lambda w: w.endpoint.slug,
     "endpoints/keys/": lambda w: w.api_key.pk,
     "endpoints/reviews/": lambda w: w.review_item.pk,
