@@ -170,3 +170,29 @@ def review_pending_counts(endpoints) -> dict[int, int]:
         .annotate(count=Count("id"))
     )
     return {row["endpoint_id"]: row["count"] for row in rows}
+
+
+OFFLINE_METRICS = ("accuracy", "exact_match", "macro_f1")
+
+
+def offline_score(version: ModelVersion | None) -> dict | None:
+    """The version's headline offline figure: from its latest succeeded eval run's overall slice, else from
+    its training metrics. {"metric", "value", "source"}, or None when neither has one."""
+    if version is None:
+        return None
+    from evaluation.choices import RunStatus
+    from evaluation.models import EvalRun
+
+    run = (
+        EvalRun.objects.filter(model_version=version, status=RunStatus.SUCCEEDED)
+        .order_by("-finished_at", "-id")
+        .only("pk", "metrics")
+        .first()
+    )
+    sources = [((run.metrics or {}).get("all") or {}, f"eval run #{run.pk}")] if run else []
+    sources.append((version.metrics or {}, "training validation"))
+    for values, source in sources:
+        for metric in OFFLINE_METRICS:
+            if isinstance(values.get(metric), int | float):
+                return {"metric": metric.replace("_", " "), "value": values[metric], "source": source}
+    return None
