@@ -7,22 +7,13 @@ from dataclasses import dataclass
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
+from governance.selectors import production_version  # the version an endpoint serves (re-exported)
 from projects.models import Project, Team
 from serving.choices import ReviewStatus
 from serving.models import ApiKey, Endpoint, RequestLog, ReviewItem
 from studio.tenancy import get_for_user
 from training.choices import Stage
 from training.models import ModelVersion
-
-
-def production_version(project: Project) -> ModelVersion | None:
-    """The version the project's endpoints serve: its one production version (None before the first)."""
-    return (
-        ModelVersion.objects.filter(project_id=project.pk, stage=Stage.PRODUCTION)
-        .select_related("base_model")
-        .order_by("-number")
-        .first()
-    )
 
 
 def _with_production_version(qs: QuerySet[Endpoint]) -> QuerySet[Endpoint]:
