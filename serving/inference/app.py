@@ -37,7 +37,7 @@ from serving.inference.config import InferenceConfig
 from serving.inference.control import ControlPlane, KeyGrant
 from serving.inference.deployments import Deployments
 from serving.inference.errors import ApiError
-from serving.inference.limits import InFlight, KeyCache, RateLimiter, Slot
+from serving.inference.limits import FailedKeyThrottle, InFlight, KeyCache, RateLimiter, Slot
 from serving.inference.logwriter import LogWriter
 from serving.inference.metrics import Metrics
 from serving.inference.pipeline import Answer, AnswerStream, Call, Pipeline
@@ -130,6 +130,7 @@ class Inference:
     control: ControlPlane
     deployments: Deployments
     keys: KeyCache
+    failed_keys: FailedKeyThrottle
     rates: RateLimiter
     in_flight: InFlight
     logs: LogWriter
@@ -157,6 +158,7 @@ def build_inference(engine, control: ControlPlane, config: InferenceConfig) -> I
         control=control,
         deployments=deployments,
         keys=KeyCache(control, ttl=config.key_cache_seconds, size=config.key_cache_size),
+        failed_keys=FailedKeyThrottle(limit=config.failed_key_limit, window=config.failed_key_window_seconds),
         rates=RateLimiter(),
         in_flight=in_flight,
         logs=logs,
@@ -199,7 +201,37 @@ def build_app(engine, control: ControlPlane, config: InferenceConfig | None = No
         lifespan=lifespan,
     )
     app.state.inference = inference
+    app.add_middleware(OpenRequests, limit=inference.config.open_requests_limit, inference=inference)
     return app
+
+
+class OpenRequests:
+    """Caps the HTTP requests open at once, before any body is read: memory stays bounded whatever the
+    number of clients (health, readiness and metrics are always answered)."""
+
+    EXEMPT = ("/healthz", "/readyz", "/metrics")
+
+    def __init__(self, app, *, limit: int, inference: Inference):
+        self.app = app
+        self.limit = limit
+        self.inference = inference
+        self.open = 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in self.EXEMPT:
+            return await self.app(scope, receive, send)
+        if self.open >= self.limit:  # the event loop is single-threaded: no lock needed
+            self.inference.metrics.refused.labels("too_many_open_requests").inc()
+            retry = self.inference.config.limits.retry_after_seconds
+            error = ApiError(
+                503, "overloaded", "The server is at capacity; retry shortly.", retry_after=retry
+            )
+            return await errors.response(error)(scope, receive, send)
+        self.open += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.open -= 1
 
 
 def _shut_down(inference: Inference, timeout: float) -> None:
@@ -242,12 +274,23 @@ def _inference(request: Request) -> Inference:
 
 async def _grant(request: Request) -> KeyGrant:
     inference = _inference(request)
+    address = request.client.host if request.client else ""
+    wait = inference.failed_keys.wait(address)
+    if wait is not None:  # checked before the key, so a right guess answers like a wrong one
+        inference.metrics.refused.labels("too_many_failed_keys").inc()
+        raise ApiError(
+            429,
+            "too_many_failed_keys",
+            "Too many invalid API keys from this address; retry later.",
+            retry_after=wait,
+        )
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     secret = secret.strip()
     grant = None
     if scheme.lower() == "bearer" and secret:
         grant = await run_in_threadpool(inference.keys.grant, secret)
     if grant is None:
+        inference.failed_keys.failed(address)
         inference.metrics.refused.labels("invalid_api_key").inc()
         raise ApiError(
             401, "invalid_api_key", "A valid endpoint API key is required (Authorization: Bearer <key>)."

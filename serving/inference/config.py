@@ -25,9 +25,15 @@ class InferenceConfig(BaseModel):
     state_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     key_cache_seconds: float = Field(default=0.5, ge=0, le=1)
     key_cache_size: int = Field(default=10_000, ge=1)
+    # Wrong keys one client address may present within the window before it must wait (429).
+    failed_key_limit: int = Field(default=10, ge=1, le=10_000)
+    failed_key_window_seconds: float = Field(default=60.0, gt=0, le=3600)
     log_queue_size: int = Field(default=10_000, ge=1)
     shadow_queue_size: int = Field(default=16, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # HTTP requests open at once (reading their bodies included); one more gets 503 before its body
+    # is read. None: twice the in-flight limit plus 64 (room for key checks and refusals).
+    max_open_requests: int | None = Field(default=None, ge=1, le=100_000)
     shutdown_timeout_seconds: float = Field(default=30.0, ge=0)
 
     @model_validator(mode="after")
@@ -39,3 +45,7 @@ class InferenceConfig(BaseModel):
     @property
     def in_flight_limit(self) -> int:
         return self.max_in_flight or self.limits.max_batch_size + self.limits.max_queue
+
+    @property
+    def open_requests_limit(self) -> int:
+        return self.max_open_requests or 2 * self.in_flight_limit + 64

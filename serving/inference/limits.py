@@ -43,6 +43,39 @@ class KeyCache:
         return grant
 
 
+class FailedKeyThrottle:
+    """Wrong keys per client address: after ``limit`` of them within ``window`` seconds the address waits
+    (429 with Retry-After) before its next key is even checked, so keys cannot be guessed at the server's
+    speed; while it waits a right key answers the same. At most ``size`` addresses are remembered."""
+
+    def __init__(self, *, limit: int, window: float, size: int = 100_000):
+        self.limit = limit
+        self.window = window
+        self.size = size
+        self._lock = threading.Lock()
+        self._failures: OrderedDict[str, list[float]] = OrderedDict()
+
+    def _recent(self, address: str, now: float) -> list[float]:
+        return [at for at in self._failures.get(address, ()) if at > now - self.window]
+
+    def wait(self, address: str) -> int | None:
+        """None when the address may present a key now; otherwise the seconds until it may."""
+        now = time.monotonic()
+        with self._lock:
+            recent = self._recent(address, now)
+            if len(recent) < self.limit:
+                return None
+            return max(1, math.ceil(recent[-self.limit] + self.window - now))
+
+    def failed(self, address: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._failures[address] = [*self._recent(address, now), now][-self.limit :]
+            self._failures.move_to_end(address)
+            while len(self._failures) > self.size:
+                self._failures.popitem(last=False)
+
+
 class RateLimiter:
     """A token bucket per key: ``rate_limit_per_minute`` requests a minute, bursts up to that many."""
 

@@ -51,26 +51,38 @@ def routing_threshold_suggest(*, project: Project, version: ModelVersion | None)
         if isinstance(measure, dict) and measure.get("metric") == "accuracy" and measure.get("target"):
             target = float(measure["target"])
     curve = _coverage_curve(version) if version is not None else None
-    if curve:
-        for point in sorted(curve, key=lambda p: p["threshold"]):
-            if point.get("accuracy") is not None and point["accuracy"] >= target:
-                return round(float(point["threshold"]), 4)
+    points = [
+        (float(point["threshold"]), float(point["accuracy"]))
+        for point in curve or []
+        if isinstance(point.get("threshold"), int | float) and isinstance(point.get("accuracy"), int | float)
+    ]
+    for threshold, accuracy in sorted(points):
+        if accuracy >= target and 0 <= threshold <= 1:
+            return round(threshold, 4)
     return charter.confidence_threshold if charter else None
 
 
 def _coverage_curve(version: ModelVersion) -> list[dict] | None:
-    """The coverage/accuracy curve of the version's latest eval run, if evaluation has recorded one."""
+    """The coverage/accuracy curve of the version's latest succeeded eval run, if evaluation recorded one."""
     from django.apps import apps
 
     try:
         EvalRun = apps.get_model("evaluation", "EvalRun")
-    except LookupError:  # evaluation runs are not part of this installation yet
+    except LookupError:  # evaluation runs are not part of this installation
         return None
-    field_names = {field.name for field in EvalRun._meta.get_fields()}
-    if "model_version" not in field_names or "metrics" not in field_names:
+    fields = {field.name for field in EvalRun._meta.get_fields()}
+    if "model_version" not in fields:
         return None
-    run = EvalRun.objects.filter(model_version=version).order_by("-pk").first()
-    curve = ((run.metrics or {}).get("coverage_curve") if run else None) or None
+    runs = EvalRun.objects.filter(model_version=version)
+    if "status" in fields:
+        runs = runs.filter(status="succeeded")
+    run = runs.order_by("-pk").first()
+    if run is None:
+        return None
+    if "coverage_curve" in fields:
+        curve = run.coverage_curve
+    else:
+        curve = (getattr(run, "metrics", None) or {}).get("coverage_curve")
     if not isinstance(curve, list):
         return None
     return [point for point in curve if isinstance(point, dict) and "threshold" in point]

@@ -123,6 +123,23 @@ def test_keys_401_without_a_valid_key_and_404_for_an_endpoint_the_key_may_not_ca
     assert bare.status_code == 401 and bare.json()["error"]["type"] == "authentication_error"
 
 
+def test_guessing_keys_from_one_address_is_throttled_with_retry_after(control):
+    with start(control, failed_key_limit=3) as live:
+        guesses = [
+            live.post("/v1/chat/completions", {"model": "animals", **ask()}, f"slm_guess{i}")
+            for i in range(3)
+        ]
+        throttled = live.post("/v1/chat/completions", {"model": "animals", **ask()}, "slm_guess4")
+        right_key = live.post("/v1/chat/completions", {"model": "animals", **ask()}, KEY)
+        calls = control.auth_calls
+
+    assert [answer.status_code for answer in guesses] == [401, 401, 401]
+    assert throttled.status_code == 429 and throttled.json()["error"]["code"] == "too_many_failed_keys"
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 60
+    assert right_key.status_code == 429  # while the address waits, a right key answers like a wrong one
+    assert calls == 3  # the throttled requests never reached the key check
+
+
 def test_a_revoked_key_fails_within_a_second(live, control):
     api = client(live)
     api.chat.completions.create(model="animals", **ask())
@@ -197,6 +214,26 @@ def test_a_full_server_answers_503_with_retry_after(control):
     assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
     assert refused.json()["error"]["code"] == "overloaded"
     assert after.status_code == 200, "the place of the stream was not given back"
+
+
+def test_open_requests_are_capped_before_their_bodies_are_read(control):
+    with (
+        start(control, max_open_requests=1) as live,
+        httpx.stream(
+            "POST",
+            f"{live.url}/v1/chat/completions",
+            json={"model": "greeter", "stream": True, "max_tokens": 64, **ask()},
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=60,
+        ) as held,
+    ):
+        assert held.status_code == 200
+        refused = live.post("/v1/chat/completions", {"model": "animals", **ask()}, KEY)
+        health = httpx.get(f"{live.url}/healthz")
+
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+    assert refused.json()["error"]["code"] == "overloaded"
+    assert health.status_code == 200  # operations still see the server
 
 
 # -- routing -------------------------------------------------------------------------------------
