@@ -36,6 +36,7 @@ PAGE_OBJECTS = {
     "datasets/imports/": lambda w: w.dataset_import.pk,
     "jobs/": lambda w: w.job.pk,
     "models/": lambda w: w.model_version.pk,
+    "promotions/": lambda w: w.promotion.pk,
     "endpoints/": lambda w: w.endpoint.slug,
     "endpoints/keys/": lambda w: w.api_key.pk,
     "endpoints/reviews/": lambda w: w.review_item.pk,
