@@ -6,8 +6,10 @@ One model version (a LoRA adapter on SmolLM2-135M-Instruct: ``--adapter`` from `
 --keep`` or a studio model version, else one trained here with the ``quick`` preset on
 clinc150/train_small.jsonl), the first 300 examples of clinc150/test_small.jsonl, 151 labels:
 
-1. studio: ``classify.score_label_batch`` (batches of 16, the shared prompt prefix once per batch, every
-   label's log-probability by tree attention, negligible labels skipped within the default tolerance);
+1. studio: the eval run's own path, ``evaluation.engine.answer.answer_cases`` (what an eval worker calls:
+   chunks of 64 through ``classify.score_label_batch``, batches of 16, the shared prompt prefix once per
+   batch, every label's log-probability by tree attention, negligible labels skipped within the default
+   tolerance, with per-case latency and token counts);
 2. per-text loop: ``inference.score_labels`` one text at a time (the path it replaces: the prompt once,
    its cache repeated for the 24 likeliest first tokens' labels);
 3. generate loop: Hugging Face ``model.generate`` once per example, greedy, at most 64 new tokens, the
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 from training_quality import SHARED_DATA, read_jsonl, train_adapter
 
+from evaluation.engine.answer import answer_cases
 from training.engine.base_models import ensure_cached
 from training.engine.classify import LabelTree, score_label_batch
 from training.engine.config import resolve_preset
@@ -41,9 +44,15 @@ from training.engine.inference import DEFAULT_TOLERANCE, LabelTrie, load_model_v
 INSTRUCTIONS = "Classify the user's request into its intent label."
 
 
-def studio(predictor, fmt, tree, texts, tolerance):
-    scores = score_label_batch(predictor.model, fmt, texts, tree, tolerance=tolerance)
-    return [score.label for score in scores], [sum(map(math.isfinite, s.log_probs)) for s in scores]
+def studio(predictor, labels, texts):
+    """The eval worker's path (`evaluation.engine.answer.answer_cases`), default tolerance."""
+    answers = answer_cases(predictor, texts, task_type="classification", labels=labels)
+    return [a.output for a in answers], [sum(map(math.isfinite, a.log_probs.values())) for a in answers]
+
+
+def exact(predictor, fmt, tree, texts):
+    scores = score_label_batch(predictor.model, fmt, texts, tree, tolerance=0.0)
+    return [score.label for score in scores]
 
 
 def per_text(predictor, fmt, trie, texts):
@@ -121,10 +130,10 @@ def main() -> None:
         for method in methods:
             started = time.perf_counter()
             if method == "studio":
-                answers, counts = studio(predictor, fmt, tree, texts, DEFAULT_TOLERANCE)
+                answers, counts = studio(predictor, labels, texts)
                 scored_labels += counts
             elif method == "exact":
-                answers, _ = studio(predictor, fmt, tree, texts, 0.0)
+                answers = exact(predictor, fmt, tree, texts)
             elif method == "per-text":
                 answers = per_text(predictor, fmt, trie, texts)
             else:
@@ -145,7 +154,7 @@ def main() -> None:
         for method in methods
     }
     names = {
-        "studio": f"studio batched scoring (tolerance {DEFAULT_TOLERANCE:g})",
+        "studio": f"studio eval path (tolerance {DEFAULT_TOLERANCE:g})",
         "exact": "studio batched scoring (tolerance 0)",
         "per-text": "per-text score_labels loop (shortlist 24)",
         "generate": "generate() loop, max 64 new tokens",

@@ -102,7 +102,11 @@ def api_key_may_call(key: ApiKey, endpoint: Endpoint) -> bool:
 
 
 def api_key_list(*, user, team: Team | None = None, endpoint: Endpoint | None = None) -> QuerySet[ApiKey]:
-    qs = ApiKey.objects.for_user(user).select_related("team", "created_by").prefetch_related("endpoints")
+    qs = (
+        ApiKey.objects.for_user(user)
+        .select_related("team", "created_by", "minted_by_token")
+        .prefetch_related("endpoints")
+    )
     if team is not None:
         qs = qs.filter(team=team)
     if endpoint is not None:
@@ -112,7 +116,9 @@ def api_key_list(*, user, team: Team | None = None, endpoint: Endpoint | None = 
 
 def api_key_get(*, user, pk) -> ApiKey:
     return get_for_user(
-        ApiKey.objects.select_related("team", "created_by").prefetch_related("endpoints"), user, pk=pk
+        ApiKey.objects.select_related("team", "created_by", "minted_by_token").prefetch_related("endpoints"),
+        user,
+        pk=pk,
     )
 
 

@@ -71,6 +71,8 @@ class ApplicationErrorPageMiddleware:
             raise Http404(exception.message) from exception
         if isinstance(exception, Forbidden):
             raise PermissionDenied(exception.message) from exception
+        if "application/json" in request.headers.get("Accept", ""):  # a page's script asked: answer it
+            return error_json_response(exception)
         return self._back_with_message(request, exception)
 
     @staticmethod

@@ -36,12 +36,13 @@ PAGE_OBJECTS = {
     "datasets/imports/": lambda w: w.dataset_import.pk,
     "jobs/": lambda w: w.job.pk,
     "models/": lambda w: w.model_version.pk,
+    "promotions/": lambda w: w.promotion.pk,
     "endpoints/": lambda w: w.endpoint.slug,
     "endpoints/keys/": lambda w: w.api_key.pk,
     "endpoints/reviews/": lambda w: w.review_item.pk,
 }
 # Values of a route's other (non-object) path parameters.
-OTHER_PARAMETERS = {"export": "jsonl"}
+OTHER_PARAMETERS = {"export": "jsonl", "task_id": "8d1e4c1a-3f6b-4f4e-9a57-2b8f0c7d9e10"}
 MISSING = {"int": "987654321", "slug": "no-such-object", "str": "no-such-object"}
 
 API_PARAMETER = re.compile(r"\(\?P<(\w+)>[^)]*\)")

@@ -287,6 +287,17 @@ def test_job_runs_on_a_worker_reports_progress_and_registers_a_model_version(
     names = {artifact["path"] for artifact in version.artifacts}
     assert "adapter_model.safetensors" in names and all(len(a["sha256"]) == 64 for a in version.artifacts)
     assert version.sample_predictions
+    assert version.number == 1  # the baseline took number 0: the first fine-tuned model is v1
+    assessment = version.metrics["assessment"]  # the model and the baseline on the same examples
+    val_count = dataset_version.split_counts["val"]
+    assert assessment["validation"]["examples"] == assessment["baseline"]["examples"] == val_count
+    assert assessment["baseline"]["number"] == 0 and set(assessment["validation"]["per_label"]) == {
+        "billing",
+        "returns",
+        "shipping",
+    }
+    comparison = assessment["comparison"]
+    assert comparison["lift"] == pytest.approx(comparison["model"] - comparison["baseline"])
 
     events = [e["message"] for e in api.get(f"/api/v1/training-jobs/{job_id}/events/").json()["results"]]
     assert events[0] == "Job created and queued" and any("validation loss" in m for m in events)

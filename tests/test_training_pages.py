@@ -485,7 +485,7 @@ def test_model_page_shows_lineage_artifacts_and_samples_and_downloads_a_zip(
     assert download.status_code == 200 and download["Content-Type"] == "application/zip"
     sent = b"".join(download.streaming_content)
     archive = zipfile.ZipFile(io.BytesIO(sent))
-    assert sorted(archive.namelist()) == ["adapter_config.json", "adapter_model.safetensors"]
+    assert sorted(archive.namelist()) == ["README.md", "adapter_config.json", "adapter_model.safetensors"]
     from audit.models import AuditEvent
 
     event = AuditEvent.objects.get(action="model_version.download", target_id=str(model.pk))

@@ -20,11 +20,12 @@ from django.db import close_old_connections
 from projects.ingest.export import read_jsonl
 from studio.leases import LeaseHeartbeat, worker_identity
 from training import services
-from training.choices import EventLevel
-from training.models import BaseModel, TrainingJob
+from training.choices import EventLevel, ModelVersionKind
+from training.models import BaseModel, ModelVersion, TrainingJob
 
 logger = logging.getLogger(__name__)
 SAMPLE_PREDICTIONS = 3
+TRY_MAX_NEW_TOKENS = 128
 
 
 def code_version() -> str:
@@ -188,7 +189,15 @@ def execute_training_job(job_id: int) -> None:
                 hyperparameters=_hyperparameters_for_this_worker(job, len(train_rows), reporter),
                 reporter=reporter,
             )
-            samples = _sample_predictions(result.output_dir, cached, job, val_rows or train_rows)
+            predictor = _load_version(result.output_dir, cached)
+            samples = _sample_predictions(predictor, val_rows or train_rows)
+            if val_rows and not reporter.should_stop():
+                reporter.event(
+                    EventLevel.INFO,
+                    f"Scoring the model and the baseline on the same {len(val_rows)} validation examples",
+                )
+                result.metrics["assessment"] = _assess(job, predictor, cached, val_rows)
+            del predictor
         if reporter.lease_lost.is_set():
             return
         _register(job, worker, result, cached, samples, time.monotonic() - started)
@@ -244,13 +253,49 @@ def _hyperparameters_for_this_worker(job: TrainingJob, n_train: int, reporter: J
     return hyperparameters
 
 
-def _sample_predictions(output_dir: Path, cached, job: TrainingJob, rows: list[dict]) -> list[dict]:
+def _load_version(output_dir: Path, cached):
     from training.engine.inference import load_model_version
 
+    return load_model_version(output_dir, cached)
+
+
+def _sample_predictions(predictor, rows: list[dict]) -> list[dict]:
     inputs = [row["input"] for row in rows[:SAMPLE_PREDICTIONS]]
-    predictor = load_model_version(output_dir, cached)
     answers = predictor.generate(inputs, max_new_tokens=48)
     return [{"input": text, "output": answer} for text, answer in zip(inputs, answers, strict=True)]
+
+
+def _assess(job: TrainingJob, predictor, cached, val_rows: list[dict]) -> dict:
+    """The model and the project's baseline on the same validation examples (what the lift is measured on).
+
+    The baseline is the project's prompted base model for this job's base model; without one (an older
+    project) only the model's own report is kept."""
+    from training.engine.assessment import answer_report, compare, load_baseline
+
+    task_type = job.project.task_type
+    labels = job.dataset_version.labels or None
+    model_report = answer_report(predictor, val_rows, task_type=task_type, labels=labels)
+    baseline_version = (
+        ModelVersion.objects.filter(
+            project=job.project, kind=ModelVersionKind.BASELINE, base_model=job.base_model
+        )
+        .order_by("number")
+        .first()
+    )
+    baseline_report = None
+    if model_report is not None and baseline_version is not None:
+        config = baseline_version.training_config
+        baseline = load_baseline(cached.path, config)
+        baseline_report = answer_report(
+            baseline, val_rows, task_type=task_type, labels=config.get("labels") or labels
+        )
+        if baseline_report is not None:
+            baseline_report |= {"model_version": baseline_version.pk, "number": baseline_version.number}
+    return {
+        "validation": model_report,
+        "baseline": baseline_report,
+        "comparison": compare(model_report, baseline_report),
+    }
 
 
 def _register(job: TrainingJob, worker: str, result, cached, samples: list[dict], seconds: float) -> None:
@@ -326,3 +371,39 @@ def export_merged_weights(model_version_id: int) -> None:
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+_TRY_CACHE: dict[int, object] = {}
+_TRY_CACHE_SIZE = 2
+
+
+def _try_predictor(version: ModelVersion):
+    """The version's predictor, kept for the next few tries in this worker process."""
+    predictor = _TRY_CACHE.pop(version.pk, None)
+    if predictor is None:
+        cached = ensure_base_model_cached(version.base_model)
+        if version.kind == ModelVersionKind.BASELINE:
+            from training.engine.assessment import load_baseline
+
+            predictor = load_baseline(cached.path, version.training_config)
+        else:
+            from training.engine.inference import load_model_version
+
+            predictor = load_model_version(version.artifacts_dir, cached)
+    _TRY_CACHE[version.pk] = predictor
+    while len(_TRY_CACHE) > _TRY_CACHE_SIZE:
+        _TRY_CACHE.pop(next(iter(_TRY_CACHE)))
+    return predictor
+
+
+def try_model_version(model_version_id: int, text: str) -> dict:
+    """The model's answer to one input: for classification the label and its confidence."""
+    version = ModelVersion.objects.select_related("base_model", "project").get(pk=model_version_id)
+    predictor = _try_predictor(version)
+    labels = version.training_config.get("labels") or None
+    if version.project.task_type == "classification" and labels:
+        [(label, confidence)] = predictor.classify([text], labels)
+        return {"output": label, "confidence": round(float(confidence), 4)}
+    schema = version.project.output_schema if version.project.task_type == "extraction" else None
+    [answer] = predictor.generate([text], max_new_tokens=TRY_MAX_NEW_TOKENS, schema=schema or None)
+    return {"output": answer, "confidence": None}

@@ -207,10 +207,23 @@ class ModelVersion(TeamOwnedModel):
                 name="model_version_unique_number",
                 violation_error_message="This model version number already exists in the project.",
             ),
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=models.Q(stage="production"),
+                name="model_version_one_production_per_project",
+                violation_error_message="A project has exactly one production version.",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.project} model v{self.number}"
+
+    @property
+    def label(self) -> str:
+        """How pages name the version: “v3”, or “Baseline” (the prompted base model is not a trained v1)."""
+        if self.kind == ModelVersionKind.BASELINE:
+            return "Baseline" if self.number == 0 else f"Baseline v{self.number}"
+        return f"v{self.number}"
 
     @property
     def stage_choice(self) -> Stage:

@@ -37,3 +37,11 @@ def model_version_export_merged(model_version_id: int) -> None:
     from training.execution import export_merged_weights
 
     export_merged_weights(model_version_id)
+
+
+@shared_task(name="training.tasks.model_version_try")
+def model_version_try(model_version_id: int, text: str) -> dict:
+    """One "Try it" answer; it travels back through the result backend only (no row is written)."""
+    from training.execution import try_model_version
+
+    return try_model_version(model_version_id, text)

@@ -20,4 +20,6 @@ urlpatterns = [
         name="model_download_merged",
     ),
     path("models/<int:pk>/export-merged/", views.model_export_merged, name="model_export_merged"),
+    path("models/<int:pk>/try/", views.model_try, name="model_try"),
+    path("models/<int:pk>/try/<uuid:task_id>/", views.model_try_poll, name="model_try_poll"),
 ]

@@ -5,15 +5,17 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from projects import selectors as project_selectors
 from projects.current_team import resolve_current_team
+from projects.journey import StepAction
 from projects.roles import Action, can, require
 from studio.errors import ApplicationError
-from training import selectors, services
+from training import selectors, services, tryit
 from training.charts import loss_curves_figure
 from training.choices import JobStatus, ModelVersionKind
 from training.forms import (
@@ -257,6 +259,65 @@ def model_list(request):
     return render(request, "training/model_list.html", context)
 
 
+SMALL_SAMPLE = 30
+
+
+def _model_next_step(version) -> dict:
+    if version.kind == ModelVersionKind.BASELINE:
+        return {
+            "title": "Train a model that beats it",
+            "text": "The baseline is what the base model does without training; a fine-tuned version shows "
+            "its lift over it.",
+            "action": StepAction(
+                "Open the project", reverse("projects:project_detail", args=[version.project_id])
+            ),
+        }
+    return {
+        "title": "Evaluate it before it serves anyone",
+        "text": "Try it above, download the adapter, or go back to the project: evaluation, approval and "
+        "serving are the steps after this one.",
+        "action": StepAction(
+            "Back to the project", reverse("projects:project_detail", args=[version.project_id])
+        ),
+    }
+
+
+def worth(version) -> dict | None:
+    """What the page says a fine-tuned version is worth: its validation score with the sample size (and
+    a caveat when small), the baseline on the same examples and the lift, and per-label results."""
+    assessment = version.metrics.get("assessment") or {}
+    validation = assessment.get("validation") or {}
+    comparison = assessment.get("comparison")
+    metric = comparison["metric"] if comparison else ("accuracy" if "accuracy" in validation else None)
+    score = validation.get(metric) if metric else None
+    examples = validation.get("examples") or version.metrics.get("val_examples")
+    if score is None and version.metrics.get("accuracy") is not None:
+        metric, score = "accuracy", version.metrics["accuracy"]
+    if score is None:
+        return None
+    per_label = [
+        {
+            "label": label,
+            **row,
+            "recall_percent": None if row["recall"] is None else round(row["recall"] * 100),
+        }
+        for label, row in (validation.get("per_label") or {}).items()
+    ]
+    baseline = assessment.get("baseline") or {}
+    return {
+        "metric_label": "Accuracy" if metric == "accuracy" else "Exact match",
+        "score": score,
+        "examples": examples,
+        "small": bool(examples) and examples < SMALL_SAMPLE,
+        "one_answer_points": round(100 / examples, 1) if examples else None,
+        "comparison": comparison,
+        "lift_points": round(comparison["lift"] * 100, 1) if comparison else None,
+        "baseline_pk": baseline.get("model_version"),
+        "baseline_number": baseline.get("number"),
+        "per_label": per_label,
+    }
+
+
 @login_required
 def model_detail(request, pk: int):
     version = selectors.model_version_get(user=request.user, pk=pk)
@@ -287,6 +348,13 @@ def model_detail(request, pk: int):
         ],
         "config_rows": config_rows(lineage.get("config") or {}),
         "metrics": metric_rows(version.metrics),
+        "worth": None if version.kind == ModelVersionKind.BASELINE else worth(version),
+        "try_url": reverse("training:model_try", args=[version.pk])
+        if version.kind == ModelVersionKind.BASELINE or version.artifacts
+        else "",
+        "try_max_chars": tryit.MAX_INPUT_CHARS,
+        "try_example": (version.sample_predictions or [{}])[0].get("input", ""),
+        "next_step": _model_next_step(version),
         "hardware": hardware_rows(lineage.get("hardware") or {}),
         "few_shot_examples": version.training_config.get("few_shot_examples", [])
         if version.kind == ModelVersionKind.BASELINE
@@ -297,10 +365,26 @@ def model_detail(request, pk: int):
         "form": form,
         "breadcrumbs": [
             ("Models", reverse("training:model_list")),
-            (f"{version.project.name} v{version.number}", None),
+            (f"{version.project.name} {version.label}", None),
         ],
     }
     return render(request, "training/model_detail.html", context)
+
+
+@login_required
+@require_POST
+def model_try(request, pk: int):
+    """Queue one "Try it" answer (any member may, viewers included); the page polls `poll_url`."""
+    version = selectors.model_version_get(user=request.user, pk=pk)
+    task_id = tryit.try_start(request=request, version=version, text=request.POST.get("input", ""))
+    poll_url = reverse("training:model_try_poll", args=[version.pk, task_id])
+    return JsonResponse({"status": "pending", "poll_url": poll_url}, status=202)
+
+
+@login_required
+def model_try_poll(request, pk: int, task_id):
+    version = selectors.model_version_get(user=request.user, pk=pk)
+    return JsonResponse(tryit.try_poll(request=request, version=version, task_id=str(task_id)))
 
 
 @login_required

@@ -118,6 +118,57 @@ def test_a_classification_run_answers_every_layer_with_a_valid_label_and_calibra
     assert run.examples_done == run.examples_total == len(results)
 
 
+def _fine_tuned(project, dataset_version, tiny_llama_path, settings):
+    """A LoRA version of the tiny Llama trained for two steps, stored as a worker would store it."""
+    import shutil
+
+    from projects.ingest.export import read_jsonl
+    from training.engine.config import Hyperparameters
+    from training.engine.runner import NullReporter, run_training
+    from training.models import ModelVersion
+
+    with open(dataset_version.rows_path, "rb") as handle:
+        rows = list(read_jsonl(handle))
+    result = run_training(
+        work_dir=settings.ARTIFACTS_DIR / "jobs" / "eval-test",
+        base_model=tiny_llama_path,
+        train_rows=rows[:8],
+        val_rows=[],
+        instructions=project.instructions,
+        task_type="classification",
+        labels=dataset_version.labels,
+        hyperparameters=Hyperparameters(max_steps=2, epochs=None, batch_size=4),
+        reporter=NullReporter(),
+    )
+    storage_name = f"{project.pk}-eval-test"
+    shutil.copytree(result.output_dir, settings.ARTIFACTS_DIR / "models" / storage_name)
+    baseline = _baseline(project, dataset_version, tiny_llama_path)
+    return ModelVersion.objects.create(
+        project=project,
+        number=baseline.number + 1,
+        base_model=baseline.base_model,
+        dataset_version=dataset_version,
+        storage_name=storage_name,
+        created_by=project.owner,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fine_tuned_version_is_evaluated_from_its_stored_adapter(
+    project, dataset_version, product_owner, tiny_llama_path, settings
+):
+    version = _fine_tuned(project, dataset_version, tiny_llama_path, settings)
+    layers = {"stress": {"enabled": False}, "policy": {"built_in": False}}
+    spec = _signed_spec(project, product_owner, layers=layers)
+    run = services.eval_run_create(user=product_owner, model_version=version, spec=spec)
+    execute_eval_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == "succeeded", (run.failure_reason, run.failure_traceback)
+    outputs = set(EvalResult.objects.filter(run=run).values_list("output", flat=True))
+    assert outputs and outputs <= set(dataset_version.labels)
+    assert run.metrics["all"]["count"] == dataset_version.split_counts["test"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_extraction_run_always_answers_json_that_satisfies_the_schema(team, owner, tiny_llama_path):
     project, version = _extraction_project(team, owner)

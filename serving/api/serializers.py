@@ -13,6 +13,8 @@ class EndpointSerializer(serializers.ModelSerializer):
     production_version = serializers.IntegerField(
         source="production_version_id", read_only=True, allow_null=True, help_text="The version served now."
     )
+    # A plain string: empty when no fallback URL is set ("" is not a URI, so not `format: uri`).
+    fallback_url = serializers.CharField(read_only=True, help_text="Fallback base URL; empty if none.")
 
     class Meta:
         model = Endpoint

@@ -130,6 +130,12 @@ AUTHENTICATION_BACKENDS = [
     "studio.throttling.SignInLockoutBackend",  # refuses a locked-out account or address before checking
     "django.contrib.auth.backends.ModelBackend",
 ]
+
+# Notifications (promotion requests to approve, rollbacks) go by e-mail too: printed on the console
+# unless a real backend is configured.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="studio@localhost")
+
 LOGIN_URL = "login"
 
 # Brute force (studio/throttling.py). Behind a reverse proxy, STUDIO_TRUSTED_PROXIES says how many
@@ -209,6 +215,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DatasetKindEnum": "projects.choices.DatasetKind",
         "ModelVersionKindEnum": "training.choices.ModelVersionKind",
+        "StageEnum": "training.choices.Stage",
+        "RoleEnum": "projects.choices.Role",
+        "ApproverRoleEnum": "governance.choices.ApproverRole",
+        "PromotionStatusEnum": "governance.choices.PromotionStatus",
+        "ModelCardStatusEnum": "governance.choices.ModelCardStatus",
         "EndpointStatusEnum": "serving.choices.EndpointStatus",
         "RunStatusEnum": "evaluation.choices.RunStatus",
     },

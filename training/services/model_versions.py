@@ -16,16 +16,21 @@ from training.downloads import model_version_export
 from training.models import BaseModel, ModelVersion
 
 
-def _next_model_number(project: Project) -> int:
+def _next_model_number(project: Project, kind: str) -> int:
+    """Fine-tuned versions count from v1: the project's first baseline takes number 0 (shown as
+    “Baseline”), so the first model a team trains is v1, not v2."""
     Project.objects.select_for_update().filter(pk=project.pk).first()
-    return (ModelVersion.objects.filter(project=project).aggregate(top=Max("number"))["top"] or 0) + 1
+    versions = ModelVersion.objects.filter(project=project)
+    if kind == ModelVersionKind.BASELINE and not versions.filter(number=0).exists():
+        return 0
+    return (versions.aggregate(top=Max("number"))["top"] or 0) + 1
 
 
 def model_version_register(
     *, project: Project, user, kind: str = ModelVersionKind.FINE_TUNED, **fields
 ) -> ModelVersion:
     version = ModelVersion(
-        project=project, number=_next_model_number(project), kind=kind, created_by=user, **fields
+        project=project, number=_next_model_number(project, kind), kind=kind, created_by=user, **fields
     )
     version.full_clean()
     version.save()
