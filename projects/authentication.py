@@ -60,3 +60,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return f'{self.keyword} realm="api"'
+
+
+def signing_token(request) -> PersonalAccessToken | None:
+    """The personal access token that authenticated a DRF request; None for a browser session."""
+    return request.auth if isinstance(request.auth, PersonalAccessToken) else None

@@ -135,6 +135,14 @@ class ApiKey(TeamOwnedModel):
     last_used_at = models.DateTimeField(null=True, blank=True)
     request_count = models.PositiveBigIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    minted_by_token = models.ForeignKey(
+        "projects.PersonalAccessToken",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The access token whose request created this key; the key works only while it does.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -152,8 +160,14 @@ class ApiKey(TeamOwnedModel):
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @property
+    def minting_token_ended(self) -> bool:
+        """Whether the access token that minted this key was revoked or has expired (which ends the key)."""
+        token = self.minted_by_token if self.minted_by_token_id else None
+        return token is not None and (token.revoked_at is not None or token.is_expired)
+
+    @property
     def status(self) -> ApiKeyStatus:
-        if self.revoked_at:
+        if self.revoked_at or self.minting_token_ended:
             return ApiKeyStatus.REVOKED
         return ApiKeyStatus.EXPIRED if self.is_expired else ApiKeyStatus.ACTIVE
 

@@ -32,8 +32,9 @@ from projects.api.serializers import (
     TeamSerializer,
     TeamUpdateSerializer,
 )
+from projects.authentication import signing_token
 from projects.charters import charter_diff
-from projects.models import Membership, PersonalAccessToken
+from projects.models import Membership
 from studio.api.filters import TeamSlugFilterSet
 from studio.api.parsers import JSONParser
 from studio.errors import NotFound
@@ -117,11 +118,6 @@ class MemberViewSet(
         services.membership_remove(membership=instance, user=self.request.user)
 
 
-def _signing_token(request) -> PersonalAccessToken | None:
-    """The personal access token that authenticated the request; None for a browser session."""
-    return request.auth if isinstance(request.auth, PersonalAccessToken) else None
-
-
 class PersonalAccessTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Your personal access tokens. The secret is returned once, by create."""
 
@@ -137,7 +133,7 @@ class PersonalAccessTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         data = PersonalAccessTokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         token, secret = services.personal_access_token_create(
-            user=request.user, via_token=_signing_token(request), **data.validated_data
+            user=request.user, via_token=signing_token(request), **data.validated_data
         )
         token.token = secret
         return Response(PersonalAccessTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
@@ -146,7 +142,7 @@ class PersonalAccessTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
         token = services.personal_access_token_revoke(
-            token=self.get_object(), user=request.user, via_token=_signing_token(request)
+            token=self.get_object(), user=request.user, via_token=signing_token(request)
         )
         return Response(PersonalAccessTokenSerializer(token).data)
 

@@ -21,6 +21,7 @@ from projects.services.teams import (
     membership_remove,
     personal_access_token_create,
     personal_access_token_revoke,
+    personal_access_token_scope_require,
     team_create,
     team_update,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "membership_remove",
     "personal_access_token_create",
     "personal_access_token_revoke",
+    "personal_access_token_scope_require",
     "project_create",
     "project_update",
     "reviewer_group_ensure",

@@ -172,11 +172,12 @@ def membership_remove(*, membership: Membership, user) -> None:
     forget_roles(membership.user)
 
 
-def _require_token_scope(via_token: PersonalAccessToken | None, verb: str) -> None:
-    """A request signed with a token may create or revoke tokens only when that token's scope allows it."""
+def personal_access_token_scope_require(*, via_token: PersonalAccessToken | None, action: str) -> None:
+    """A request signed with a token may create or revoke credentials (access tokens, endpoint API keys)
+    only when that token's scope allows it; a browser session (`via_token` None) always may."""
     if via_token is not None and not via_token.can_manage_tokens:
         raise Forbidden(
-            f"This access token may not {verb} tokens. Sign in to the studio to {verb} tokens, or use a "
+            f"This access token may not {action}. Sign in to the studio to {action}, or use a "
             "token created with “may manage tokens”.",
             code="token_scope",
         )
@@ -197,7 +198,7 @@ def personal_access_token_create(
     `can_manage_tokens` scope, and it becomes the new token's parent, so revoking it revokes this one.
     A minted token never outlives its parent.
     """
-    _require_token_scope(via_token, "create")
+    personal_access_token_scope_require(via_token=via_token, action="create tokens")
     if expires_at is not None and expires_at <= timezone.now():
         raise InvalidInput(
             "The expiry date must be in the future.", details={"expires_at": ["Must be in the future."]}
@@ -247,7 +248,7 @@ def personal_access_token_revoke(
     """Revoke a token and every token minted from it (a leaked token's offspring end with it)."""
     if token.user_id != user.pk:
         raise NotFound("Token not found.")
-    _require_token_scope(via_token, "revoke")
+    personal_access_token_scope_require(via_token=via_token, action="revoke tokens")
     now = timezone.now()
     for member in _token_family(token):
         if member.revoked_at is None:

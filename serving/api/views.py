@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from projects import selectors as project_selectors
+from projects.authentication import signing_token
 from serving import selectors, services
 from serving.api.serializers import (
     ApiKeyCreatedSerializer,
@@ -67,9 +68,6 @@ class EndpointViewSet(
         )
         return Response(EndpointSerializer(self.get_object()).data)
 
-    def update(self, request, *args, **kwargs):
-        return self.partial_update(request, *args, **kwargs)
-
     @extend_schema(methods=["get"], request=None, responses=ApiKeySerializer(many=True))
     @extend_schema(methods=["post"], request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
     @action(detail=True, methods=["get", "post"], filter_backends=[])
@@ -95,6 +93,7 @@ class EndpointViewSet(
             endpoints=[endpoint, *others],
             expires_at=fields["expires_at"],
             rate_limit_per_minute=fields["rate_limit_per_minute"],
+            via_token=signing_token(request),
         )
         key.key = secret
         return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
@@ -115,5 +114,7 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @extend_schema(request=None, responses=ApiKeySerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
-        key = services.api_key_revoke(key=self.get_object(), user=request.user)
+        key = services.api_key_revoke(
+            key=self.get_object(), user=request.user, via_token=signing_token(request)
+        )
         return Response(ApiKeySerializer(key).data)

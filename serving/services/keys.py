@@ -11,8 +11,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_event_record
-from projects.models import Team
+from projects.models import PersonalAccessToken, Team
 from projects.roles import Action, require
+from projects.services import personal_access_token_scope_require
 from serving.models import ApiKey, Endpoint
 from studio.errors import InvalidInput, NotFound
 
@@ -40,9 +41,15 @@ def api_key_create(
     endpoints: Iterable[Endpoint],
     expires_at: datetime | None = None,
     rate_limit_per_minute: int | None = None,
+    via_token: PersonalAccessToken | None = None,
 ) -> tuple[ApiKey, str]:
-    """A key for the team's `endpoints`, with the secret; only its hash is stored, so it is shown once."""
+    """A key for the team's `endpoints`, with the secret; only its hash is stored, so it is shown once.
+
+    `via_token` is the access token that signed the request (None for a browser session): it needs the
+    `can_manage_tokens` scope, and the key works only while that token does (revoked or expired, the
+    key ends with it), so a leaked token cannot leave keys behind."""
     require(user, team, Action.MANAGE_ENDPOINTS)
+    personal_access_token_scope_require(via_token=via_token, action="create API keys")
     endpoints = _team_endpoints(team, endpoints)
     if expires_at is not None and expires_at <= timezone.now():
         raise InvalidInput(
@@ -56,6 +63,7 @@ def api_key_create(
         secret_hash=ApiKey.hash_secret(secret),
         expires_at=expires_at,
         created_by=user,
+        minted_by_token=via_token,
     )
     if rate_limit_per_minute is not None:
         key.rate_limit_per_minute = rate_limit_per_minute
@@ -71,6 +79,7 @@ def api_key_create(
             "prefix": key.prefix,
             "endpoints": sorted(endpoint.slug for endpoint in endpoints),
             "expires_at": expires_at.isoformat() if expires_at else None,
+            "minted_by_token": via_token.pk if via_token else None,
             "rate_limit_per_minute": key.rate_limit_per_minute,
         },
     )
@@ -78,9 +87,10 @@ def api_key_create(
 
 
 @transaction.atomic
-def api_key_revoke(*, key: ApiKey, user) -> ApiKey:
+def api_key_revoke(*, key: ApiKey, user, via_token: PersonalAccessToken | None = None) -> ApiKey:
     """Revoke a key: the next request with it is refused (the data plane checks every request)."""
     require(user, key.team, Action.MANAGE_ENDPOINTS)
+    personal_access_token_scope_require(via_token=via_token, action="revoke API keys")
     revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     key.refresh_from_db(fields=["revoked_at"])
     if revoked:
@@ -98,9 +108,9 @@ def api_key_authenticate(plaintext: str) -> ApiKey | None:
     if not isinstance(plaintext, str) or not plaintext or len(plaintext) > MAX_KEY_LENGTH:
         return None
     digest = ApiKey.hash_secret(plaintext)
-    key = ApiKey.objects.select_related("team").filter(secret_hash=digest).first()
+    key = ApiKey.objects.select_related("team", "minted_by_token").filter(secret_hash=digest).first()
     if key is None or not hmac.compare_digest(key.secret_hash, digest):
         return None
-    if key.revoked_at is not None or key.is_expired:
+    if key.revoked_at is not None or key.is_expired or key.minting_token_ended:
         return None
     return key

@@ -147,3 +147,41 @@ def test_endpoint_and_key_lists_use_a_constant_number_of_queries(
         assert len(api.get("/api/v1/endpoints/").json()["results"]) == 3
     with django_assert_max_num_queries(8):
         assert len(api.get("/api/v1/api-keys/").json()["results"]) == 3
+
+
+def test_a_leaked_token_cannot_leave_endpoint_keys_behind(api, client, production, owner):
+    """Endpoint keys are credentials too: a plain access token cannot create or revoke them; one that may
+    manage tokens can, and every key it created stops working when that token is revoked."""
+    from rest_framework.test import APIClient
+
+    from projects.services import personal_access_token_create
+
+    project, _ = production
+    publish(api.as_user(owner), project)
+    _, plain = personal_access_token_create(user=owner, name="ci")
+    _, rotator = personal_access_token_create(user=owner, name="rotator", can_manage_tokens=True)
+
+    def bearer(secret):
+        caller = APIClient()
+        caller.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        return caller
+
+    refused = bearer(plain).post(
+        "/api/v1/endpoints/support-intents/keys/", {"name": "backdoor"}, format="json"
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "token_scope"
+    assert not ApiKey.objects.exists()
+
+    minted = bearer(rotator).post(
+        "/api/v1/endpoints/support-intents/keys/", {"name": "helpdesk"}, format="json"
+    )
+    assert minted.status_code == 201
+    secret = minted.json()["key"]
+    assert services.api_key_authenticate(secret) is not None
+    assert bearer(plain).post(f"/api/v1/api-keys/{minted.json()['id']}/revoke/").status_code == 403
+
+    client.force_login(owner)
+    rotator_token = owner.access_tokens.get(name="rotator")
+    client.post(f"/tokens/{rotator_token.pk}/revoke/")
+    assert services.api_key_authenticate(secret) is None
+    assert api.as_user(owner).get(f"/api/v1/api-keys/{minted.json()['id']}/").json()["status"] == "revoked"

@@ -96,6 +96,39 @@
     holder.replaceChildren(badge);
   }
 
+  /* The Hardware panel: the facts once the worker recorded them, else why there are none. */
+  const HARDWARE_LABELS = { device: "Device", name: "Name", threads: "CPU threads", dtype: "Precision" };
+
+  function updateHardware(job, terminal) {
+    const panel = live("hardware");
+    if (!panel) return;
+    const keys = Object.keys(HARDWARE_LABELS).filter(function (key) {
+      return job.hardware && job.hardware[key] !== undefined && job.hardware[key] !== null;
+    });
+    if (keys.length) {
+      if (panel.dataset.shown === "facts") return;
+      const list = document.createElement("dl");
+      list.className = "studio-dl mb-0";
+      keys.forEach(function (key) {
+        const term = document.createElement("dt");
+        term.textContent = HARDWARE_LABELS[key];
+        const value = document.createElement("dd");
+        value.className = "text-break";
+        value.textContent = String(job.hardware[key]);
+        list.append(term, value);
+      });
+      panel.replaceChildren(list);
+      panel.dataset.shown = "facts";
+    } else if (terminal && panel.dataset.shown !== "none") {
+      const note = document.createElement("span");
+      note.className = "text-body-secondary";
+      note.textContent = "Not recorded: the job " + (job.status === "failed" ? "failed" : "was cancelled") +
+        " before a worker finished it.";
+      panel.replaceChildren(note);
+      panel.dataset.shown = "none";
+    }
+  }
+
   function updateJob(job) {
     if (job.status !== status) {
       renderBadge(job);
@@ -137,6 +170,7 @@
       show("failure-details", Boolean(job.failure.traceback));
     }
     show("failure", job.status === "failed");
+    updateHardware(job, terminal);
     const link = live("model-link");
     if (link && job.model_version) {
       link.href = root.dataset.modelUrlTemplate.replace(/\/0\/$/, "/" + job.model_version + "/");
@@ -208,6 +242,7 @@
         eventsSeen += fresh.length;
       }
       setText("events-count", String(body.count));
+      setText("events-word", body.count === 1 ? "event" : "events");
       if (body.next && eventsSeen < body.count) return updateEvents();
     }, function (error) {
       if (error.status !== 404) throw error; // 404: a page past the end, no new events

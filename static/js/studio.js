@@ -1,7 +1,8 @@
 /*
  * Small behaviours shared by every page:
  *   data-confirm="Message"       on a link, a submit button or a <form>: asks in a dialog first
- *                                (data-confirm-label="Delete" names the button; a btn-danger/outline-danger
+ *                                (data-confirm-label="Delete" names the button, data-confirm-dismiss-label
+ *                                "Keep running" the one that backs out; a btn-danger/outline-danger
  *                                element, or data-confirm-danger, gets a red confirm button).
  *   data-copy="text"             on a button: copies the text; data-copy-target="#id" (or data-copy="#id"
  *                                when that element exists) copies the element's value or text instead
@@ -28,6 +29,8 @@
     const accept = modalEl.querySelector("[data-confirm-accept]");
     modalEl.querySelector("[data-confirm-message]").textContent = message;
     accept.textContent = source.getAttribute("data-confirm-label") || "Confirm";
+    const dismiss = modalEl.querySelector("[data-confirm-dismiss]");
+    if (dismiss) dismiss.textContent = source.getAttribute("data-confirm-dismiss-label") || "Cancel";
     const danger = source.hasAttribute("data-confirm-danger") ||
       source.classList.contains("btn-danger") || source.classList.contains("btn-outline-danger");
     accept.classList.toggle("btn-danger", danger);

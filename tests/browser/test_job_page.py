@@ -113,8 +113,14 @@ def test_progress_curves_events_and_status_update_without_a_reload(
         dataset_version=job.dataset_version,
         created_by=job.created_by,
     )
+    hardware = page.get_by_test_id("job-hardware")
+    expect(hardware).to_contain_text("Running on worker worker-1")
     TrainingJob.objects.filter(pk=job.pk).update(
-        status=JobStatus.SUCCEEDED, step=100, finished_at=timezone.now(), lease_owner=""
+        status=JobStatus.SUCCEEDED,
+        step=100,
+        finished_at=timezone.now(),
+        lease_owner="",
+        hardware={"device": "cpu", "name": "Test CPU", "threads": 2, "dtype": "fp32"},
     )
     TrainingJobEvent.objects.create(job=job, level=EventLevel.INFO, message="Succeeded: model version v1")
 
@@ -127,6 +133,9 @@ def test_progress_curves_events_and_status_update_without_a_reload(
     expect(model_link).to_have_attribute("href", f"/models/{model.pk}/")
     expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
     expect(events.first).to_contain_text("Succeeded: model version v1")
+    expect(hardware).to_contain_text("Test CPU")  # the panel follows the job, no "recorded when…" left
+    expect(hardware).not_to_contain_text("Running on worker")
+    expect(page.locator('[data-live="events-word"]')).to_have_text("events")
     page.wait_for_function("() => window.StudioJobLive.stopped === true")
     assert page.evaluate("window.__sameDocument") is True
     assert js_errors == []
@@ -194,4 +203,30 @@ def test_the_new_job_form_shows_what_a_preset_resolves_to_and_names_a_bad_field(
     expect(field).to_contain_text("greater than 0")
     expect(page.get_by_label("Quick")).to_be_checked()  # the choices survive the round trip
     assert TrainingJob.objects.count() == 1
+    assert js_errors == []
+
+
+def test_cancelling_asks_keep_running_or_cancel_and_the_panels_follow(
+    page, live_server, login, running_job, js_errors
+):
+    job = running_job
+    open_job_page(page, live_server, login, job)
+    expect(page.locator('[data-live="events-word"]')).to_have_text("event")  # "1 event", not "1 events"
+    page.get_by_role("button", name="Cancel").click()
+    dialog = page.locator("#studio-confirm")
+    expect(dialog.get_by_role("button", name="Keep running")).to_be_visible()
+    dialog.get_by_role("button", name="Keep running").click()
+    expect(dialog).to_be_hidden()
+    job.refresh_from_db()
+    assert job.cancel_requested_at is None
+
+    page.get_by_role("button", name="Cancel").click()
+    dialog.get_by_role("button", name="Cancel the job").click()
+    expect(page.locator('[data-live="cancelling"]')).to_be_visible()
+    TrainingJob.objects.filter(pk=job.pk).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+    badge = page.locator('[data-live="status"] .badge')
+    expect(badge).to_have_attribute("data-status", "cancelled", timeout=POLL_TIMEOUT_MS)
+    hardware = page.get_by_test_id("job-hardware")
+    expect(hardware).to_contain_text("Not recorded: the job was cancelled", timeout=POLL_TIMEOUT_MS)
+    expect(hardware).not_to_contain_text("Running on worker")
     assert js_errors == []
