@@ -68,9 +68,6 @@ class EndpointViewSet(
         )
         return Response(EndpointSerializer(self.get_object()).data)
 
-    def update(self, request, *args, **kwargs):
-        return self.partial_update(request, *args, **kwargs)
-
     @extend_schema(methods=["get"], request=None, responses=ApiKeySerializer(many=True))
     @extend_schema(methods=["post"], request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
     @action(detail=True, methods=["get", "post"], filter_backends=[])

@@ -201,7 +201,37 @@ def build_app(engine, control: ControlPlane, config: InferenceConfig | None = No
         lifespan=lifespan,
     )
     app.state.inference = inference
+    app.add_middleware(OpenRequests, limit=inference.config.open_requests_limit, inference=inference)
     return app
+
+
+class OpenRequests:
+    """Caps the HTTP requests open at once, before any body is read: memory stays bounded whatever the
+    number of clients (health, readiness and metrics are always answered)."""
+
+    EXEMPT = ("/healthz", "/readyz", "/metrics")
+
+    def __init__(self, app, *, limit: int, inference: Inference):
+        self.app = app
+        self.limit = limit
+        self.inference = inference
+        self.open = 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in self.EXEMPT:
+            return await self.app(scope, receive, send)
+        if self.open >= self.limit:  # the event loop is single-threaded: no lock needed
+            self.inference.metrics.refused.labels("too_many_open_requests").inc()
+            retry = self.inference.config.limits.retry_after_seconds
+            error = ApiError(
+                503, "overloaded", "The server is at capacity; retry shortly.", retry_after=retry
+            )
+            return await errors.response(error)(scope, receive, send)
+        self.open += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.open -= 1
 
 
 def _shut_down(inference: Inference, timeout: float) -> None:

@@ -31,6 +31,9 @@ class InferenceConfig(BaseModel):
     log_queue_size: int = Field(default=10_000, ge=1)
     shadow_queue_size: int = Field(default=16, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # HTTP requests open at once (reading their bodies included); one more gets 503 before its body
+    # is read. None: twice the in-flight limit plus 64 (room for key checks and refusals).
+    max_open_requests: int | None = Field(default=None, ge=1, le=100_000)
     shutdown_timeout_seconds: float = Field(default=30.0, ge=0)
 
     @model_validator(mode="after")
@@ -42,3 +45,7 @@ class InferenceConfig(BaseModel):
     @property
     def in_flight_limit(self) -> int:
         return self.max_in_flight or self.limits.max_batch_size + self.limits.max_queue
+
+    @property
+    def open_requests_limit(self) -> int:
+        return self.max_open_requests or 2 * self.in_flight_limit + 64

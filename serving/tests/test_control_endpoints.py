@@ -166,3 +166,47 @@ def test_request_logs_past_retention_are_purged_with_their_review_items(producti
     assert list(endpoint.request_logs.values_list("pk", flat=True)) == [fresh.pk]
     assert list(ReviewItem.objects.values_list("request_log_id", flat=True)) == [fresh.pk]
     assert AuditEvent.objects.get(action="request_log.purge").payload["deleted_rows"] == 2
+
+
+def test_the_threshold_starts_where_the_eval_run_reaches_the_charters_accuracy_target(team, owner, settings):
+    from evaluation.models import EvalRun, EvalSpec
+
+    project, version = project_in_production(
+        team=team,
+        owner=owner,
+        settings=settings,
+        confidence_threshold=0.6,
+        success_measures=[{"metric": "accuracy", "baseline": 0.6, "target": 0.95}],
+    )
+    spec = EvalSpec.objects.create(project=project, version=1, gates=[], created_by=owner, sha256="a" * 64)
+    curve = [
+        {"threshold": 0.2, "coverage": 1.0, "accuracy": 0.81, "count": 100},
+        {"threshold": 0.55, "coverage": 0.8, "accuracy": 0.93, "count": 80},
+        {"threshold": 0.72, "coverage": 0.6, "accuracy": 0.96, "count": 60},
+        {"threshold": 0.9, "coverage": 0.3, "accuracy": 0.99, "count": 30},
+    ]
+    EvalRun.objects.create(
+        project=project,
+        spec=spec,
+        model_version=version,
+        created_by=owner,
+        status="failed",
+        coverage_curve=[],
+    )
+    EvalRun.objects.create(
+        project=project,
+        spec=spec,
+        model_version=version,
+        created_by=owner,
+        status="succeeded",
+        coverage_curve=curve,
+    )
+    assert services.routing_threshold_suggest(project=project, version=version) == 0.72
+    assert published(project=project, user=owner).routing_threshold == 0.72
+
+    other, other_version = project_in_production(
+        team=team, owner=owner, settings=settings, slug="legal", confidence_threshold=0.6
+    )
+    assert (
+        services.routing_threshold_suggest(project=other, version=other_version) == 0.6
+    )  # no eval run: the charter's

@@ -216,6 +216,26 @@ def test_a_full_server_answers_503_with_retry_after(control):
     assert after.status_code == 200, "the place of the stream was not given back"
 
 
+def test_open_requests_are_capped_before_their_bodies_are_read(control):
+    with (
+        start(control, max_open_requests=1) as live,
+        httpx.stream(
+            "POST",
+            f"{live.url}/v1/chat/completions",
+            json={"model": "greeter", "stream": True, "max_tokens": 64, **ask()},
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=60,
+        ) as held,
+    ):
+        assert held.status_code == 200
+        refused = live.post("/v1/chat/completions", {"model": "animals", **ask()}, KEY)
+        health = httpx.get(f"{live.url}/healthz")
+
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+    assert refused.json()["error"]["code"] == "overloaded"
+    assert health.status_code == 200  # operations still see the server
+
+
 # -- routing -------------------------------------------------------------------------------------
 
 

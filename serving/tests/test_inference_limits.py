@@ -89,3 +89,18 @@ def test_the_request_log_drops_and_counts_rows_when_the_database_falls_behind():
 
     assert len(written) == 3 and len(drops) == 7
     assert [entry.row_id for entry in written] == [1, 2, 3]
+
+
+def test_serve_builds_the_configured_backend_and_refuses_a_vllm_backend_without_its_url():
+    import pytest
+    from django.core.management import CommandError, call_command
+
+    from serving.engine.vllm import VllmEngine
+    from serving.inference.config import InferenceConfig
+    from serving.management.commands.serve import build_engine
+
+    engine = build_engine(InferenceConfig(backend="vllm", vllm_url="http://127.0.0.1:9"))
+
+    assert isinstance(engine, VllmEngine)
+    with pytest.raises(CommandError, match="vllm backend needs vllm_url"):
+        call_command("serve", "--backend", "vllm", "--vllm-url", "", "--port", "0")
