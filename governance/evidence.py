@@ -12,7 +12,6 @@ from typing import Any
 
 from evaluation.selectors import eval_run_latest, eval_spec_current_signed
 from evaluation.services.comparisons import comparison_build
-
 from governance import tiers
 from studio.errors import ApplicationError, Conflict
 from training.models import ModelVersion

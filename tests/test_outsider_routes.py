@@ -36,6 +36,8 @@ PAGE_OBJECTS = {
     "datasets/imports/": lambda w: w.dataset_import.pk,
     "jobs/": lambda w: w.job.pk,
     "models/": lambda w: w.model_version.pk,
+    "eval-specs/": lambda w: w.eval_spec.pk,
+    "eval-runs/": lambda w: w.eval_run.pk,
     "promotions/": lambda w: w.promotion.pk,
     "endpoints/": lambda w: w.endpoint.slug,
     "endpoints/keys/": lambda w: w.api_key.pk,
