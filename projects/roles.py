@@ -22,6 +22,7 @@ class Action(StrEnum):
     RUN_EVALS = "run_evals"
     REQUEST_PROMOTION = "request_promotion"
     APPROVE_ML_TIER = "approve_ml_tier"
+    APPROVE_PRODUCT_TIER = "approve_product_tier"
     APPROVE_GOVERNANCE_TIER = "approve_governance_tier"
     MANAGE_ENDPOINTS = "manage_endpoints"
     PUBLISH_ENDPOINTS = "publish_endpoints"
@@ -40,6 +41,7 @@ ACTION_LABELS = {
     Action.RUN_EVALS: "start evaluations",
     Action.REQUEST_PROMOTION: "request promotions",
     Action.APPROVE_ML_TIER: "approve ML-tier reviews",
+    Action.APPROVE_PRODUCT_TIER: "approve product-tier reviews",
     Action.APPROVE_GOVERNANCE_TIER: "approve governance reviews",
     Action.MANAGE_ENDPOINTS: "manage API keys",
     Action.PUBLISH_ENDPOINTS: "publish or configure endpoints",
@@ -56,6 +58,7 @@ _PRODUCT_OWNER = {
     Action.RUN_JOBS,
     Action.RUN_EVALS,
     Action.REQUEST_PROMOTION,
+    Action.APPROVE_PRODUCT_TIER,
     Action.REVIEW_ESCALATIONS,
 }
 _ML_ENGINEER = {

@@ -156,6 +156,10 @@ def endpoint_detail(request, slug: str):
         "windows": list(WINDOWS),
         "stats": traffic_stats(figures["window"], figures["currency"]),
         "shadow_agreement": _percent(shadow["agreement"]) if shadow else "—",
+        "offline": {
+            "production": selectors.offline_score(state.production) if shadow else None,
+            "shadow": selectors.offline_score(state.shadow) if shadow else None,
+        },
         "currency": figures["currency"],
         "charts": charts.traffic_figures(figures["series"], figures["currency"]),
         "shadow": shadow,

@@ -127,6 +127,7 @@ class World:
     endpoint: Any = None
     api_key: Any = None
     review_item: Any = None
+    promotion: Any = None
 
 
 def hf_folder(folder: Path) -> Path:
@@ -172,6 +173,7 @@ def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
     )
     eval_spec, eval_run = _evaluation_objects(owner, project, model_version)
     endpoint, api_key, review_item = _serving_world(project, owner)
+    promotion = _governance_objects(owner, team, model_version, other_version, eval_spec, suffix)
     return World(
         team=team,
         owner=owner,
@@ -194,6 +196,7 @@ def build_world(*, owner, team, tmp_path: Path, suffix: str = "") -> World:
         endpoint=endpoint,
         api_key=api_key,
         review_item=review_item,
+        promotion=promotion,
     )
 
 
@@ -240,6 +243,32 @@ def _serving_world(project, owner) -> tuple:
     return endpoint, api_key, escalated.review_item
 
 
+def _governance_objects(owner, team, model_version, other_version, spec, suffix: str):
+    """A stage history to roll back and to drill (v10 then v11 in production, v12 then v13 in staging,
+    trained on the other dataset), and a pending tier-3 request (a new data source) for the world's model
+    version, asked by a product owner so that the owner may approve and reject it."""
+    from django.db import transaction
+
+    from governance import services as governance_services
+    from governance.tests.helpers import record_run, version_with_weights
+    from projects.tests.factories import MembershipFactory, UserFactory
+
+    project = model_version.project
+    record_run(model_version, spec)
+    with transaction.atomic():
+        for number, stage in ((10, "production"), (11, "production"), (12, "staging"), (13, "staging")):
+            version = version_with_weights(
+                project, owner, number, weights=bytes([number]), dataset_version=other_version
+            )
+            governance_services.stage_set(version=version, to_stage=stage, kind="promotion", actor=owner)
+    requester = MembershipFactory(
+        team=team, user=UserFactory(username=f"priya{suffix}"), role="product_owner"
+    ).user
+    return governance_services.promotion_request_create(
+        user=requester, model_version=model_version, target_stage="production"
+    )
+
+
 # The value of a path's ids, by resource. A resource missing here fails `path_ids` with its name.
 PATH_OBJECTS = {
     "teams": lambda w: w.team.slug,
@@ -256,6 +285,7 @@ PATH_OBJECTS = {
     "audit-events": lambda w: w.audit_event.pk,
     "eval-specs": lambda w: w.eval_spec.pk,
     "eval-runs": lambda w: w.eval_run.pk,
+    "promotions": lambda w: w.promotion.pk,
     "comparisons": lambda w: w.model_version.pk,
     "endpoints": lambda w: w.endpoint.slug,
     "api-keys": lambda w: w.api_key.pk,

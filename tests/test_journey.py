@@ -59,7 +59,8 @@ def test_a_blocked_version_is_a_warning_with_redact_right_there_and_does_not_tic
     model_step = step_html(body, "model")
     train_url = f"{reverse('training:job_create')}?project={project.pk}&amp;dataset_version={redacted.pk}"
     assert train_url in model_step and "Train a model on Raw mail v2" in model_step
-    assert 'data-testid="next-step"' in body and "Next step: Train a model on Raw mail v2" in body
+    # The journey's order: the eval spec (what "good enough" means) comes before training.
+    assert 'data-testid="next-step"' in body and "Next step: Write the eval spec" in body
 
 
 def test_the_checklist_reaches_model_only_with_a_fine_tuned_version_and_the_page_lists_jobs_and_models(

@@ -20,6 +20,7 @@ EXPECTED = {
         Action.RUN_JOBS,
         Action.RUN_EVALS,
         Action.REQUEST_PROMOTION,
+        Action.APPROVE_PRODUCT_TIER,
         Action.REVIEW_ESCALATIONS,
     },
     Role.ML_ENGINEER: {

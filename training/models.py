@@ -207,6 +207,12 @@ class ModelVersion(TeamOwnedModel):
                 name="model_version_unique_number",
                 violation_error_message="This model version number already exists in the project.",
             ),
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=models.Q(stage="production"),
+                name="model_version_one_production_per_project",
+                violation_error_message="A project has exactly one production version.",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from audit.api.views import AuditEventViewSet
 from evaluation.api.views import ComparisonViewSet, EvalRunViewSet, EvalSpecViewSet
+from governance.api.views import ModelVersionGovernanceViewSet, PromotionViewSet
 from projects.api.views import (
     CharterViewSet,
     DatasetImportViewSet,
@@ -36,5 +37,8 @@ router.register("comparisons", ComparisonViewSet, basename="comparison")
 router.register("endpoints", EndpointViewSet, basename="endpoint")
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("promotions", PromotionViewSet, basename="promotion")
+# Model cards, retirement and stage history live under model-versions/{id}/, served by governance.
+router.register("model-versions", ModelVersionGovernanceViewSet, basename="model-version-governance")
 
 urlpatterns = router.urls

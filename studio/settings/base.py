@@ -102,9 +102,16 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'studio.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the web process and the worker read while the other writes.
+    # WAL lets the web process and the worker read while the other writes. Transactions take the write
+    # lock when they begin (IMMEDIATE), waiting up to `timeout` for it: a deferred transaction that read
+    # first fails at once with "database is locked" when another process (a worker's heartbeat) committed
+    # a write since its read, instead of waiting its turn.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
@@ -123,6 +130,12 @@ AUTHENTICATION_BACKENDS = [
     "studio.throttling.SignInLockoutBackend",  # refuses a locked-out account or address before checking
     "django.contrib.auth.backends.ModelBackend",
 ]
+
+# Notifications (promotion requests to approve, rollbacks) go by e-mail too: printed on the console
+# unless a real backend is configured.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="studio@localhost")
+
 LOGIN_URL = "login"
 
 # Brute force (studio/throttling.py). Behind a reverse proxy, STUDIO_TRUSTED_PROXIES says how many
@@ -202,6 +215,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DatasetKindEnum": "projects.choices.DatasetKind",
         "ModelVersionKindEnum": "training.choices.ModelVersionKind",
+        "StageEnum": "training.choices.Stage",
+        "RoleEnum": "projects.choices.Role",
+        "ApproverRoleEnum": "governance.choices.ApproverRole",
+        "PromotionStatusEnum": "governance.choices.PromotionStatus",
+        "ModelCardStatusEnum": "governance.choices.ModelCardStatus",
         "EndpointStatusEnum": "serving.choices.EndpointStatus",
         "RunStatusEnum": "evaluation.choices.RunStatus",
     },

@@ -1,0 +1,163 @@
+"""The evaluation pages as a product owner and a viewer meet them: write and sign a spec, queue a run,
+read a finished run (gates, charts with table views, per-example results), compare two versions and
+download the release diff; the leaderboard's queries do not grow with versions and results."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from evaluation.models import EvalRun, EvalSpec
+from evaluation.tests.test_comparisons import _run, runs  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_product_owner_writes_and_signs_a_spec_in_the_browser(
+    client, project, dataset_version, product_owner
+):
+    client.force_login(product_owner)
+    hub = client.get(reverse("evaluation:project_evaluation", args=[project.pk])).content.decode()
+    assert "No eval spec yet" in hub and reverse("evaluation:spec_create", args=[project.pk]) in hub
+
+    form = client.get(reverse("evaluation:spec_create", args=[project.pk]))
+    gates = json.loads(form.context["form"]["gates"].value())
+    assert gates, "the gates start from the charter's success measures"
+
+    bad = client.post(
+        reverse("evaluation:spec_create", args=[project.pk]), {"gates": "[{", "layers": "{}", "cases": "[]"}
+    )
+    assert bad.status_code == 200 and "Not valid JSON" in bad.content.decode()
+    assert not EvalSpec.objects.exists()
+
+    saved = client.post(
+        reverse("evaluation:spec_create", args=[project.pk]),
+        {"gates": json.dumps(gates), "layers": "{}", "cases": "[]", "note": "first"},
+    )
+    spec = EvalSpec.objects.get()
+    assert saved.status_code == 302 and saved.url == reverse("evaluation:spec_detail", args=[spec.pk])
+    page = client.get(saved.url).content.decode()
+    assert "Not signed yet" in page and "Sign and lock" in page
+
+    client.post(reverse("evaluation:spec_sign", args=[spec.pk]))
+    spec.refresh_from_db()
+    page = client.get(saved.url).content.decode()
+    assert spec.is_signed and f"Signed by <strong>{product_owner.username}</strong>" in page
+    assert "Sign and lock" not in page
+
+
+def test_a_viewer_reads_but_cannot_sign_or_run(client, project, signed_spec, model_versions, viewer, owner):
+    from evaluation import services
+
+    draft = services.eval_spec_create(project=project, user=owner, document={})
+    client.force_login(viewer)
+    hub = client.get(reverse("evaluation:project_evaluation", args=[project.pk])).content.decode()
+    assert "Run evaluation" not in hub and "New spec version" not in hub
+    refused = client.post(reverse("evaluation:spec_sign", args=[draft.pk]), follow=True)
+    assert "sign eval specs" in refused.content.decode()
+    draft.refresh_from_db()
+    assert not draft.is_signed
+    run_url = reverse("evaluation:run_create", args=[project.pk])
+    client.post(run_url, {"model_version": model_versions[1].pk, "spec": signed_spec.pk})
+    assert not EvalRun.objects.exists()
+
+
+def test_the_run_form_queues_a_run_and_its_page_follows_it(
+    client, project, signed_spec, model_versions, product_owner
+):
+    client.force_login(product_owner)
+    response = client.post(
+        reverse("evaluation:run_create", args=[project.pk]),
+        {"model_version": model_versions[1].pk, "spec": signed_spec.pk},
+    )
+    run = EvalRun.objects.get()
+    assert response.url == reverse("evaluation:run_detail", args=[run.pk])
+    page = client.get(response.url).content.decode()
+    assert "data-live-run" in page and "Cancel the run" in page
+
+
+def test_a_finished_run_shows_gates_charts_with_tables_and_filtered_results(client, project, runs, owner):  # noqa: F811
+    _, after = runs
+    after.coverage_curve = [{"threshold": 0.5, "coverage": 1.0, "accuracy": 0.75, "count": 4}]
+    after.reliability = [{"lower": 0.5, "upper": 0.6, "count": 4, "accuracy": 0.75, "mean_confidence": 0.55}]
+    after.layer_metrics = {"regression": {"labels": ["a", "b"], "confusion_matrix": [[1, 0], [1, 2]]}}
+    after.gate_report = {
+        "passed": True,
+        "verdicts": [
+            {
+                "gate": {"metric": "accuracy"},
+                "passed": True,
+                "slice": "all",
+                "reason": "0.75 >= 0.7",
+                "value": 0.75,
+            }
+        ],
+    }
+    after.save()
+    client.force_login(owner)
+    url = reverse("evaluation:run_detail", args=[after.pk])
+    page = client.get(url).content.decode()
+    for chart in ("coverage-curve", "reliability", "confusion"):
+        assert f'id="{chart}"' in page
+    assert page.count("Table view") == 3 and "0.75 &gt;= 0.7" in page
+    wrong = client.get(url, {"correct": "no"}).content.decode()
+    assert "return order 9" in wrong and "invoice charge 101" not in wrong
+
+
+def test_compare_shows_flips_and_the_release_diff_downloads(client, model_versions, runs, owner):  # noqa: F811
+    _, tuned = model_versions
+    client.force_login(owner)
+    page = client.get(reverse("evaluation:compare", args=[tuned.pk])).content.decode()
+    broken = page[page.index('data-testid="flips-broken"') : page.index('data-testid="flips-fixed"')]
+    fixed = page[page.index('data-testid="flips-fixed"') :]
+    assert "return order 9" in broken and "parcel 7 lost" not in broken
+    assert "parcel 7 lost" in fixed.split("Lineage diff")[0]
+    download = client.get(
+        reverse("evaluation:release_diff", args=[tuned.pk]), {"against": model_versions[0].pk}
+    )
+    assert download["Content-Disposition"].startswith("attachment;")
+    assert download.content.decode().startswith("# Release diff: v2")
+
+
+def test_compare_without_runs_says_what_to_do(client, model_versions, owner):
+    client.force_login(owner)
+    page = client.get(reverse("evaluation:compare", args=[model_versions[1].pk])).content.decode()
+    assert "Nothing to compare yet" in page and "Run evaluations" in page
+
+
+def test_the_leaderboard_queries_do_not_grow_with_versions_and_results(
+    client, project, model_versions, signed_spec, owner
+):
+    from training.models import ModelVersion
+
+    client.force_login(owner)
+    url = reverse("evaluation:project_evaluation", args=[project.pk])
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    _run(model_versions[1], signed_spec, ["billing"] * 4, {"all": {"accuracy": 0.5, "count": 4}}, True)
+    few = count()
+    for number in range(3, 13):
+        version = ModelVersion.objects.create(
+            project=project,
+            number=number,
+            kind="fine_tuned",
+            base_model=model_versions[1].base_model,
+            storage_name=f"v{number}",
+            created_by=owner,
+        )
+        _run(
+            version,
+            signed_spec,
+            ["shipping"] * 4,
+            {"all": {"accuracy": 0.5, "count": 4}, "label:x": {"accuracy": 1}},
+            False,
+        )
+    assert count() <= few

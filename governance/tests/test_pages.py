@@ -1,0 +1,118 @@
+"""Governance pages: reachable by links, the request form, approve and reject from a request's page,
+rollback, and another team's objects as 404."""
+
+from __future__ import annotations
+
+import pytest
+
+from governance import services
+from governance.models import PromotionRequest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_pages_are_linked_from_the_nav_the_model_page_and_the_project(client, candidate, owner):
+    client.force_login(owner)
+    home = client.get("/approvals/")
+    assert home.status_code == 200 and b"/approvals/policy/" in home.content
+    model_page = client.get(f"/models/{candidate.pk}/")
+    assert f"/models/{candidate.pk}/governance/".encode() in model_page.content
+    project_page = client.get(f"/projects/{candidate.project_id}/")
+    assert f"/projects/{candidate.project_id}/releases/".encode() in project_page.content
+    for url in (
+        f"/models/{candidate.pk}/governance/",
+        f"/projects/{candidate.project_id}/releases/",
+        "/approvals/policy/",
+    ):
+        assert client.get(url).status_code == 200, url
+    policy = client.get("/approvals/policy/").content.decode()
+    assert (
+        "Nobody: the policy approves it" in policy
+        and "ML engineer + Product owner + Governance reviewer" in policy
+    )
+
+
+def test_a_request_made_in_the_ui_is_approved_from_its_page(client, candidate, product_owner, ml_engineer):
+    client.force_login(product_owner)
+    response = client.post(
+        f"/models/{candidate.pk}/governance/", {"target_stage": "production", "reason": "Better"}
+    )
+    promotion = PromotionRequest.objects.get(model_version=candidate)
+    assert response.url == f"/promotions/{promotion.pk}/"
+    page = client.get(response.url)
+    assert b'data-testid="approve-form"' not in page.content  # the requester cannot approve
+
+    client.force_login(ml_engineer)
+    inbox = client.get("/approvals/").content.decode()
+    assert f"/promotions/{promotion.pk}/" in inbox
+    page = client.get(f"/promotions/{promotion.pk}/")
+    assert b'data-testid="approve-form"' in page.content and b"accuracy &gt;= 0.8 on all" in page.content
+    client.post(f"/promotions/{promotion.pk}/approve/", {"role": "ml_engineer"})
+    candidate.refresh_from_db()
+    assert candidate.stage == "production"
+
+
+def test_reject_from_the_page_needs_a_comment(client, candidate, product_owner, ml_engineer):
+    promotion = services.promotion_request_create(
+        user=product_owner, model_version=candidate, target_stage="staging"
+    )
+    client.force_login(ml_engineer)
+    client.post(f"/promotions/{promotion.pk}/reject/", {"comment": ""})
+    promotion.refresh_from_db()
+    assert promotion.status == "pending"
+    client.post(f"/promotions/{promotion.pk}/reject/", {"comment": "Too weak on billing"})
+    promotion.refresh_from_db()
+    assert promotion.status == "rejected"
+
+
+def test_rollback_from_the_releases_page(client, candidate, production, product_owner, ml_engineer):
+    promotion = services.promotion_request_create(
+        user=product_owner, model_version=candidate, target_stage="production"
+    )
+    services.promotion_approve(promotion=promotion, user=ml_engineer)
+    client.force_login(ml_engineer)
+    client.post(f"/projects/{candidate.project_id}/releases/", {"reason": "Wrong answers on refunds"})
+    production.refresh_from_db()
+    assert production.stage == "production"
+    page = client.get(f"/projects/{candidate.project_id}/releases/").content.decode()
+    assert "Wrong answers on refunds" in page
+
+
+def test_another_teams_governance_pages_are_404(client, candidate, product_owner, outsider):
+    promotion = services.promotion_request_create(
+        user=product_owner, model_version=candidate, target_stage="staging"
+    )
+    client.force_login(outsider)
+    for url in (
+        f"/promotions/{promotion.pk}/",
+        f"/models/{candidate.pk}/governance/",
+        f"/models/{candidate.pk}/card/markdown/",
+        f"/projects/{candidate.project_id}/releases/",
+    ):
+        assert client.get(url).status_code == 404, url
+    assert client.post(f"/promotions/{promotion.pk}/approve/").status_code == 404
+    assert b"/promotions/" not in client.get("/approvals/").content
+
+
+def test_stale_evidence_is_shown_and_refreshed_from_the_page(
+    client, candidate, signed_spec, product_owner, ml_engineer
+):
+    from governance.tests.helpers import record_run
+
+    promotion = services.promotion_request_create(
+        user=product_owner, model_version=candidate, target_stage="production"
+    )
+    newer = record_run(candidate, signed_spec, accuracy=0.95)
+    client.force_login(ml_engineer)
+    client.post(f"/promotions/{promotion.pk}/approve/", {"role": "ml_engineer"})
+    candidate.refresh_from_db()
+    assert candidate.stage == "candidate"  # refused: stale evidence
+    page = client.get(f"/promotions/{promotion.pk}/")
+    assert b'data-testid="stale"' in page.content
+    client.post(f"/promotions/{promotion.pk}/refresh/")
+    promotion.refresh_from_db()
+    assert promotion.evidence["eval_run"]["id"] == newer.pk
+    assert b'data-testid="stale"' not in client.get(f"/promotions/{promotion.pk}/").content
+    client.post(f"/promotions/{promotion.pk}/approve/", {"role": "ml_engineer"})
+    candidate.refresh_from_db()
+    assert candidate.stage == "production"
