@@ -275,6 +275,9 @@ STUDIO_ML_CORES_DIR = Path(
 SERVING = {
     "host": env.str("SERVING_HOST", default="127.0.0.1"),
     "port": env.int("SERVING_PORT", default=8001),
+    # How callers reach it, shown on the endpoint pages (e.g. https://llm.example.com behind a proxy);
+    # empty: the web page's host on SERVING_PORT.
+    "public_url": env.str("SERVING_PUBLIC_URL", default=""),
     "backend": env.str("SERVING_BACKEND", default="embedded"),  # embedded | vllm
     "vllm_url": env.str("SERVING_VLLM_URL", default=""),
     # Folders as the studio sees them -> as the vLLM server sees them, e.g. {"/srv/studio/var": "/data"}.
