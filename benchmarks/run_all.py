@@ -41,6 +41,7 @@ def main() -> None:
         adapters = ROOT / "var" / "benchmarks" / "balanced"
         run("benchmarks/training_quality.py", "--cache", str(CACHE), "--keep", str(adapters))
         run("benchmarks/eval_throughput.py", "--cache", str(CACHE), "--adapter", str(adapters / "clinc150"))
+        run("benchmarks/eval_calibration.py", "--cache", str(CACHE), "--adapter", str(adapters / "clinc150"))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery
 
+from projects.choices import ImportStatus
 from projects.models import (
     Charter,
     Dataset,
@@ -122,4 +123,13 @@ def dataset_import_get(*, user, pk) -> DatasetImport:
         DatasetImport.objects.select_related("project__team", "dataset", "created_by", "dataset_version"),
         user,
         pk=pk,
+    )
+
+
+def dataset_imports_in_progress(*, user, project: Project) -> list[DatasetImport]:
+    """The project's uploads still being checked (queued or running), oldest first."""
+    return list(
+        dataset_import_list(user=user, project=project)
+        .filter(status__in=(ImportStatus.QUEUED, ImportStatus.RUNNING))
+        .order_by("created_at")
     )

@@ -7,22 +7,13 @@ from dataclasses import dataclass
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
+from governance.selectors import production_version  # the version an endpoint serves (re-exported)
 from projects.models import Project, Team
 from serving.choices import ReviewStatus
 from serving.models import ApiKey, Endpoint, RequestLog, ReviewItem
 from studio.tenancy import get_for_user
 from training.choices import Stage
 from training.models import ModelVersion
-
-
-def production_version(project: Project) -> ModelVersion | None:
-    """The version the project's endpoints serve: its one production version (None before the first)."""
-    return (
-        ModelVersion.objects.filter(project_id=project.pk, stage=Stage.PRODUCTION)
-        .select_related("base_model")
-        .order_by("-number")
-        .first()
-    )
 
 
 def _with_production_version(qs: QuerySet[Endpoint]) -> QuerySet[Endpoint]:
@@ -170,3 +161,29 @@ def review_pending_counts(endpoints) -> dict[int, int]:
         .annotate(count=Count("id"))
     )
     return {row["endpoint_id"]: row["count"] for row in rows}
+
+
+OFFLINE_METRICS = ("accuracy", "exact_match", "macro_f1")
+
+
+def offline_score(version: ModelVersion | None) -> dict | None:
+    """The version's headline offline figure: from its latest succeeded eval run's overall slice, else from
+    its training metrics. {"metric", "value", "source"}, or None when neither has one."""
+    if version is None:
+        return None
+    from evaluation.choices import RunStatus
+    from evaluation.models import EvalRun
+
+    run = (
+        EvalRun.objects.filter(model_version=version, status=RunStatus.SUCCEEDED)
+        .order_by("-finished_at", "-id")
+        .only("pk", "metrics")
+        .first()
+    )
+    sources = [((run.metrics or {}).get("all") or {}, f"eval run #{run.pk}")] if run else []
+    sources.append((version.metrics or {}, "training validation"))
+    for values, source in sources:
+        for metric in OFFLINE_METRICS:
+            if isinstance(values.get(metric), int | float):
+                return {"metric": metric.replace("_", " "), "value": values[metric], "source": source}
+    return None

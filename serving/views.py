@@ -3,6 +3,7 @@ once, revoke) and the review queue."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -23,6 +24,20 @@ from training.choices import Stage
 
 PAGE_SIZE = 25
 RECENT_REQUESTS = 20
+
+
+def inference_url(request) -> str:
+    """Where callers reach the inference process (``manage.py serve``) for the OpenAI-compatible API:
+    ``SERVING_PUBLIC_URL`` when set (a proxy in front), else this page's host on the inference port."""
+    public = settings.SERVING["public_url"].rstrip("/")
+    if public:
+        return f"{public}/v1"
+    host = request.get_host()
+    if not host.endswith("]"):  # drop the web port (a bare IPv6 literal has none)
+        host = host.rsplit(":", 1)[0]
+    return f"{request.scheme}://{host}:{settings.SERVING['port']}/v1"
+
+
 WINDOWS = {"24h": (24, 24), "7d": (24 * 7, 28)}
 
 
@@ -141,6 +156,10 @@ def endpoint_detail(request, slug: str):
         "windows": list(WINDOWS),
         "stats": traffic_stats(figures["window"], figures["currency"]),
         "shadow_agreement": _percent(shadow["agreement"]) if shadow else "—",
+        "offline": {
+            "production": selectors.offline_score(state.production) if shadow else None,
+            "shadow": selectors.offline_score(state.shadow) if shadow else None,
+        },
         "currency": figures["currency"],
         "charts": charts.traffic_figures(figures["series"], figures["currency"]),
         "shadow": shadow,
@@ -152,7 +171,7 @@ def endpoint_detail(request, slug: str):
         ).count(),
         "can_configure": can(request.user, team, Action.PUBLISH_ENDPOINTS),
         "can_manage_keys": can_manage_keys,
-        "base_url": request.build_absolute_uri("/v1"),
+        "base_url": inference_url(request),
         "breadcrumbs": _crumbs((endpoint.slug, None)),
     }
     return render(request, "serving/endpoint_detail.html", context)
@@ -212,7 +231,7 @@ def api_key_create(request, slug: str):
         "form": form,
         "key": key,
         "secret": secret,
-        "base_url": request.build_absolute_uri("/v1"),
+        "base_url": inference_url(request),
         "breadcrumbs": _crumbs(
             (endpoint.slug, reverse("serving:endpoint_detail", args=[endpoint.slug])), ("New API key", None)
         ),

@@ -131,6 +131,9 @@ def test_the_import_page_follows_the_import_and_hides_it_from_outsiders(
     assert page.status_code == 200
     html = page.content.decode()
     assert f'data-import-url="/api/v1/dataset-imports/{record_id}/"' in html and "Queued" in html
+    # the project page leads back to it while it is being checked
+    hub = client.get(f"/projects/{project.pk}/").content.decode()
+    assert 'data-testid="imports-in-progress"' in hub and f'href="/datasets/imports/{record_id}/"' in hub
     client.force_login(outsider)
     assert client.get(f"/datasets/imports/{record_id}/").status_code == 404
 

@@ -51,6 +51,28 @@ def _evaluation(version: ModelVersion) -> dict:
     }
 
 
+def _known_weaknesses(promotions) -> dict:
+    """From the newest request's release diff: the cases the production version got right and this one
+    gets wrong (broken flips)."""
+    for promotion in sorted(promotions, key=lambda p: p.created_at, reverse=True):
+        flips = ((promotion.evidence or {}).get("release_diff") or {}).get("flips") or {}
+        if "broken_count" in flips:
+            return {
+                "against_version": (promotion.evidence.get("production") or {}).get("number"),
+                "broken_count": flips["broken_count"],
+                "compared": flips.get("compared"),
+                "examples": [
+                    {
+                        "input": str(f.get("input"))[:300],
+                        "expected": f.get("expected"),
+                        "output": f.get("output_a"),
+                    }
+                    for f in flips.get("broken", [])[:5]
+                ],
+            }
+    return {}
+
+
 def model_card_build(version: ModelVersion) -> dict:
     """The generated sections, from what the studio recorded about the version."""
     from governance.evidence import data_card
@@ -76,6 +98,7 @@ def model_card_build(version: ModelVersion) -> dict:
         "training_data": [data_card(version.dataset_version)] if version.dataset_version_id else [],
         "lineage": {key: version.lineage.get(key) for key in sorted(version.lineage or {})[:20]},
         "evaluation": _evaluation(version),
+        "known_weaknesses": _known_weaknesses(promotions),
         "risks_accepted": [{"promotion": p.pk, **p.risk_acceptance} for p in promotions if p.risk_acceptance],
         "approvals": [
             {
@@ -251,6 +274,18 @@ def model_card_markdown(card: ModelCard) -> str:
             )
     else:
         lines.append("_No eval run against the current signed spec._")
+    weak = g["known_weaknesses"]
+    lines += ["", "## Known weaknesses", ""]
+    if weak:
+        lines.append(
+            f"{weak['broken_count']} of {weak['compared']} cases that version {weak['against_version']} "
+            "answered right are answered wrong by this version."
+        )
+        lines += [
+            f"- `{w['input']}`: expected {w['expected']!r}, got {w['output']!r}" for w in weak["examples"]
+        ]
+    else:
+        lines.append("_No comparison with a production version yet._")
     lines += ["", "## Risks accepted", ""]
     lines += [
         f"- Gates {', '.join(r['gates'])}: {r['reason']} (until {r['until']})" for r in g["risks_accepted"]

@@ -189,3 +189,34 @@ def test_the_promotion_list_runs_a_constant_number_of_queries(
         )
     with django_assert_max_num_queries(8):
         assert len(api.get("/api/v1/promotions/").json()["results"]) == 3
+
+
+def test_the_model_card_names_the_cases_the_new_version_breaks(
+    api, candidate, production, signed_spec, product_owner
+):
+    from evaluation.models import EvalResult, EvalRun
+
+    def results(version, answers):
+        run = EvalRun.objects.filter(model_version=version).latest("id")
+        for index, (text, output, correct) in enumerate(answers):
+            EvalResult.objects.create(
+                run=run,
+                index=index,
+                case_key=f"k{index}",
+                layer="regression",
+                input=text,
+                expected="billing",
+                output=output,
+                correct=correct,
+            )
+
+    results(production, [("Refund my order", "billing", True), ("Card declined", "billing", True)])
+    results(candidate, [("Refund my order", "returns", False), ("Card declined", "billing", True)])
+    api.as_user(product_owner).post(
+        "/api/v1/promotions/", {"model_version": candidate.pk, "target_stage": "production"}, format="json"
+    )
+    card = api.get(f"/api/v1/model-versions/{candidate.pk}/card/").json()
+    assert card["generated"]["known_weaknesses"]["broken_count"] == 1
+    text = api.get(f"/api/v1/model-versions/{candidate.pk}/card/markdown/").content.decode()
+    assert "1 of 2 cases that version 1 answered right are answered wrong by this version." in text
+    assert "`Refund my order`: expected 'billing', got 'returns'" in text

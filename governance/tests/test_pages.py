@@ -92,3 +92,27 @@ def test_another_teams_governance_pages_are_404(client, candidate, product_owner
         assert client.get(url).status_code == 404, url
     assert client.post(f"/promotions/{promotion.pk}/approve/").status_code == 404
     assert b"/promotions/" not in client.get("/approvals/").content
+
+
+def test_stale_evidence_is_shown_and_refreshed_from_the_page(
+    client, candidate, signed_spec, product_owner, ml_engineer
+):
+    from governance.tests.helpers import record_run
+
+    promotion = services.promotion_request_create(
+        user=product_owner, model_version=candidate, target_stage="production"
+    )
+    newer = record_run(candidate, signed_spec, accuracy=0.95)
+    client.force_login(ml_engineer)
+    client.post(f"/promotions/{promotion.pk}/approve/", {"role": "ml_engineer"})
+    candidate.refresh_from_db()
+    assert candidate.stage == "candidate"  # refused: stale evidence
+    page = client.get(f"/promotions/{promotion.pk}/")
+    assert b'data-testid="stale"' in page.content
+    client.post(f"/promotions/{promotion.pk}/refresh/")
+    promotion.refresh_from_db()
+    assert promotion.evidence["eval_run"]["id"] == newer.pk
+    assert b'data-testid="stale"' not in client.get(f"/promotions/{promotion.pk}/").content
+    client.post(f"/promotions/{promotion.pk}/approve/", {"role": "ml_engineer"})
+    candidate.refresh_from_db()
+    assert candidate.stage == "production"

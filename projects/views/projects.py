@@ -121,6 +121,7 @@ def project_detail(request, pk: int):
         "charter": charter,
         "charter_fields": charter_display_rows(charter) if charter else [],
         "datasets": datasets,
+        "imports_in_progress": selectors.dataset_imports_in_progress(user=request.user, project=project),
         "steps": steps,
         "steps_done": sum(step["done"] for step in steps),
         "next_step": _next_step(steps),

@@ -254,3 +254,57 @@ def test_the_team_home_shows_the_weekly_serving_summary(client, endpoint, owner,
     body = text(response)
     assert '<div class="studio-stat-value" data-testid="weekly-requests">4</div>' in body
     assert "25%" in body and "team-weekly-serving-chart" in body
+
+
+def test_shadow_is_compared_with_production_on_live_traffic_and_offline(client, production, endpoint, owner):
+    from evaluation.models import EvalRun, EvalSpec
+
+    _, version = production
+    staged = staging_version(version)
+    services.endpoint_update(endpoint=endpoint, user=owner, shadow_version=staged)
+    spec = EvalSpec.objects.create(
+        project=endpoint.project, version=1, gates=[], created_by=owner, sha256="a" * 64
+    )
+    EvalRun.objects.create(
+        project=endpoint.project,
+        spec=spec,
+        model_version=staged,
+        created_by=owner,
+        status="succeeded",
+        metrics={"all": {"accuracy": 0.955, "count": 40}},
+    )
+    for production_answer, shadow_answer in (
+        ("billing", "billing"),
+        ("billing", "shipping"),
+        ("returns", "returns"),
+    ):
+        answered = services.request_log_record(
+            endpoint=endpoint,
+            model_version=version,
+            status_code=200,
+            output_text=production_answer,
+            latency_ms=80,
+        )
+        services.request_log_record(
+            endpoint=endpoint,
+            model_version=staged,
+            status_code=200,
+            route=Route.SHADOW,
+            output_text=shadow_answer,
+            latency_ms=120,
+            shadow_of=answered,
+        )
+    client.force_login(owner)
+    response = client.get(reverse("serving:endpoint_detail", args=[endpoint.slug]))
+    body = text(response)
+    assert response.context["shadow_agreement"] == "66.7%"
+    offline = response.context["offline"]
+    assert offline["shadow"] == {
+        "metric": "accuracy",
+        "value": 0.955,
+        "source": f"eval run #{EvalRun.objects.get().pk}",
+    }
+    assert offline["production"]["source"] == "training validation"
+    assert 'data-testid="shadow-comparison"' in body and "66.7%" in body
+    # shadow answers never count as traffic
+    assert {testid: value for _, value, testid in response.context["stats"]}["stat-requests"] == "3"

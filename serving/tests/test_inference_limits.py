@@ -104,3 +104,18 @@ def test_serve_builds_the_configured_backend_and_refuses_a_vllm_backend_without_
     assert isinstance(engine, VllmEngine)
     with pytest.raises(CommandError, match="vllm backend needs vllm_url"):
         call_command("serve", "--backend", "vllm", "--vllm-url", "", "--port", "0")
+
+
+def test_the_pages_show_callers_the_inference_processs_address(settings):
+    from django.test import RequestFactory
+
+    from serving.views import inference_url
+
+    settings.ALLOWED_HOSTS = ["studio.internal"]
+    settings.SERVING = {**settings.SERVING, "port": 8100, "public_url": ""}
+    on_web_port = inference_url(RequestFactory().get("/", HTTP_HOST="studio.internal:8000"))
+    settings.SERVING = {**settings.SERVING, "public_url": "https://llm.example.com/"}
+    behind_a_proxy = inference_url(RequestFactory().get("/", HTTP_HOST="studio.internal"))
+
+    assert on_web_port == "http://studio.internal:8100/v1"
+    assert behind_a_proxy == "https://llm.example.com/v1"

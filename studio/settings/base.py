@@ -102,9 +102,16 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'studio.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the web process and the worker read while the other writes.
+    # WAL lets the web process and the worker read while the other writes. Transactions take the write
+    # lock when they begin (IMMEDIATE), waiting up to `timeout` for it: a deferred transaction that read
+    # first fails at once with "database is locked" when another process (a worker's heartbeat) committed
+    # a write since its read, instead of waiting its turn.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
@@ -268,6 +275,9 @@ STUDIO_ML_CORES_DIR = Path(
 SERVING = {
     "host": env.str("SERVING_HOST", default="127.0.0.1"),
     "port": env.int("SERVING_PORT", default=8001),
+    # How callers reach it, shown on the endpoint pages (e.g. https://llm.example.com behind a proxy);
+    # empty: the web page's host on SERVING_PORT.
+    "public_url": env.str("SERVING_PUBLIC_URL", default=""),
     "backend": env.str("SERVING_BACKEND", default="embedded"),  # embedded | vllm
     "vllm_url": env.str("SERVING_VLLM_URL", default=""),
     # Folders as the studio sees them -> as the vLLM server sees them, e.g. {"/srv/studio/var": "/data"}.

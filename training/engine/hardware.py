@@ -1,5 +1,6 @@
 """What this worker runs on: device detection, number format, thread setup and a matmul FLOP/s probe."""
 
+import functools
 import os
 import platform
 import time
@@ -31,6 +32,7 @@ def configure(device: torch.device) -> None:
         torch.set_num_threads(os.cpu_count() or 1)
 
 
+@functools.cache  # read once per process: every prediction call asks for the number format
 def _cpu_flags() -> frozenset[str]:
     try:
         with open("/proc/cpuinfo") as cpuinfo:

@@ -1,5 +1,9 @@
-"""Create (idempotently) a demo team with one user per role, and a governance reviewer."""
+"""Create (idempotently) a demo team with one user per role, and a governance reviewer; point at the
+sample dataset shipped for it (docs/examples/support-intents.csv)."""
 
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -18,6 +22,7 @@ DEMO_USERS = [
     ("viewer", Role.VIEWER),
 ]
 REVIEWER = "reviewer"
+SAMPLE_DATASET = Path(settings.BASE_DIR) / "docs" / "examples" / "support-intents.csv"
 
 
 class Command(BaseCommand):
@@ -60,3 +65,8 @@ class Command(BaseCommand):
         for username, role in DEMO_USERS:
             self.stdout.write(f"  {username:<10} {Role(role).label}")
         self.stdout.write(f"  {REVIEWER:<10} Governance reviewer (all teams, approvals, admin console)")
+        if SAMPLE_DATASET.exists():
+            self.stdout.write(
+                f"Sample dataset to upload: {SAMPLE_DATASET} (60 support e-mails in 4 intents, a few holding "
+                "personal data to redact)."
+            )
