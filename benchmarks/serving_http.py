@@ -118,6 +118,15 @@ def serve(args) -> None:
 
     signal.signal(signal.SIGUSR1, sample_in_process)
 
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:  # a load generator killed by a timeout must not leave its server
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=exit_with_parent, daemon=True).start()
+
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     print(json.dumps({"port": sock.getsockname()[1]}), flush=True)

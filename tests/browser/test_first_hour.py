@@ -155,16 +155,20 @@ def test_a_product_owner_goes_from_sign_in_to_a_model_that_answers(
     model = ModelVersion.objects.get(kind="fine_tuned")
     assert model.number == 1 and model.metrics["assessment"]["comparison"] is not None
 
+    page.evaluate("window.scrollTo(0, 0)")
+    shot("6-model")
+
     # Try it
     page.get_by_label("An input, as a user would write it").fill("I was charged twice for order 7")
     page.get_by_role("button", name="Ask the model").click()
     answer = page.get_by_test_id("try-answer")
     expect(answer).to_have_text(re.compile("billing|shipping|returns|account"), timeout=120_000)
-    shot("6-model")
+    page.get_by_test_id("try-it").scroll_into_view_if_needed()
+    shot("7-try-it")
 
     # Back to the project: the checklist has Model ticked
     page.get_by_test_id("next-step").get_by_role("link", name="Back to the project").click()
     expect(journey.locator('[data-step="model"]')).to_have_attribute("data-done", "true")
     expect(journey.locator('[data-step="dataset"]')).to_have_attribute("data-done", "true")
-    shot("7-project-done")
+    shot("8-project-done")
     assert js_errors == []
