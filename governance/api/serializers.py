@@ -113,6 +113,8 @@ class ModelCardSerializer(serializers.ModelSerializer):
     approved_by = serializers.CharField(
         source="approved_by.username", read_only=True, allow_null=True, default=None
     )
+    # A card never saved yet (a draft built on reading) has no update time.
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = ModelCard

@@ -169,4 +169,5 @@ class ModelVersionGovernanceViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["get"], url_path="stage-history")
     def stage_history(self, request, pk=None):
         changes = selectors.stage_history(user=request.user, model_version=self.get_object())
-        return Response(StageChangeSerializer(changes, many=True).data)
+        page = self.paginate_queryset(changes)  # paginated like every list (the schema says so)
+        return self.get_paginated_response(StageChangeSerializer(page, many=True).data)

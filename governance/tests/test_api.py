@@ -93,7 +93,7 @@ def test_rollback_through_the_api(api, candidate, production, product_owner, ml_
     assert api.as_user(viewer).post("/api/v1/promotions/rollback/", body, format="json").status_code == 403
     restored = api.as_user(ml_engineer).post("/api/v1/promotions/rollback/", body, format="json")
     assert restored.status_code == 200 and restored.json()["id"] == production.pk
-    history = api.get(f"/api/v1/model-versions/{candidate.pk}/stage-history/").json()
+    history = api.get(f"/api/v1/model-versions/{candidate.pk}/stage-history/").json()["results"]
     assert [(h["from_stage"], h["to_stage"], h["kind"]) for h in history] == [
         ("production", "candidate", "rollback"),
         ("candidate", "production", "promotion"),
