@@ -4,6 +4,8 @@ project page lists jobs and model versions, and every page ends with its one nex
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -144,3 +146,11 @@ def test_apps_further_along_add_their_step_by_key(client, project, owner):
         assert "Serving soon" in step_html(body, "endpoint")
     finally:
         register_step(placeholder)
+
+
+def test_team_and_token_pages_have_one_heading_with_text(client, owner):
+    client.force_login(owner)
+    for url in (reverse("projects:team_detail"), reverse("projects:token_list")):
+        body = text(client.get(url))
+        headings = re.findall(r"<h1[^>]*>(.*?)</h1>", body, re.S)
+        assert len(headings) == 1 and headings[0].strip(), (url, headings)

@@ -527,6 +527,9 @@ def test_merged_weights_are_exported_on_request_then_downloadable(
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(f"/models/{model.pk}/export-merged/", follow=True)
     assert "A worker is merging" in text(response)
+    following = text(response)  # the page follows the export until the download appears
+    assert 'data-testid="merging"' in following and 'data-refresh-seconds="5"' in following
+    assert 'data-testid="export-merged"' not in following
     assert len(callbacks) == 1  # the export task is queued once the request's transaction commits
     assert AuditEvent.objects.filter(action="model_version.export_merged", target_id=str(model.pk)).exists()
     merged = model.merged_dir  # what the worker writes

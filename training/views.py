@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from audit.models import AuditEvent
 from projects import selectors as project_selectors
 from projects.current_team import resolve_current_team
 from projects.journey import StepAction
@@ -318,6 +322,17 @@ def worth(version) -> dict | None:
     }
 
 
+MERGED_EXPORT_PATIENCE = timedelta(hours=1)
+
+
+def _merged_export_requested(version) -> bool:
+    """Whether someone asked for the merged weights recently (the page then follows the export)."""
+    since = timezone.now() - MERGED_EXPORT_PATIENCE
+    return AuditEvent.objects.filter(
+        action="model_version.export_merged", target_id=str(version.pk), occurred_at__gte=since
+    ).exists()
+
+
 @login_required
 def model_detail(request, pk: int):
     version = selectors.model_version_get(user=request.user, pk=pk)
@@ -332,6 +347,7 @@ def model_detail(request, pk: int):
             return redirect("training:model_detail", pk=version.pk)
     lineage = version.lineage or {}
     durations = lineage.get("durations") or {}
+    merged_ready = bool(version.merged_dir and version.merged_dir.exists())
     context = {
         "version": version,
         "project": version.project,
@@ -360,7 +376,8 @@ def model_detail(request, pk: int):
         if version.kind == ModelVersionKind.BASELINE
         else [],
         "artifacts_total": sum(artifact.get("size", 0) for artifact in version.artifacts),
-        "merged_ready": bool(version.merged_dir and version.merged_dir.exists()),
+        "merged_ready": merged_ready,
+        "merged_pending": not merged_ready and _merged_export_requested(version),
         "can_edit": can_edit,
         "form": form,
         "breadcrumbs": [
@@ -402,6 +419,6 @@ def model_export_merged(request, pk: int):
         request,
         "The merged weights are ready to download."
         if ready
-        else "A worker is merging the adapter into the base weights; reload this page in a minute.",
+        else "A worker is merging the adapter into the base weights; the download appears when it is ready.",
     )
     return redirect("training:model_detail", pk=version.pk)
