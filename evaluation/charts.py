@@ -1,7 +1,9 @@
 """Plotly figures for the evaluation pages, each with the rows of its accessible table view.
 
-Every function returns `(figure, table)`: the figure as a dict for includes/plotly_chart.html and the
-same numbers as `{"columns": [...], "rows": [[...], ...]}` for includes/chart_table.html.
+Charts return `(figure, table)`: the figure as a dict for includes/plotly_chart.html and the same numbers
+as `{"columns": [...], "rows": [[...], ...]}` for includes/chart_table.html. Heatmaps (slices, confusion
+matrix) are shaded tables (includes/heatmap_table.html): readable as they are, and drawn without the
+inline styles plotly's heatmaps need, which the Content-Security-Policy refuses.
 """
 
 from __future__ import annotations
@@ -29,22 +31,23 @@ def metric_bars(points: list[tuple[str, float | None]], metric: str) -> tuple[di
     }
 
 
-def slice_heatmap(versions: list[str], slices: list[str], values: list[list[float | None]], metric: str):
-    """Versions (rows) by slices (columns) of one metric."""
-    figure = go.Figure(
-        go.Heatmap(
-            z=values,
-            x=slices,
-            y=versions,
-            colorscale=[[0, "#f4f6f9"], [1, ACCENT]],
-            zmin=0,
-            zmax=1,
-            hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>",
-        ),
-        layout=figure_layout(x_title="Slice", y_title="Version", height=120 + 36 * len(versions)),
-    )
-    rows = [[version, *(_fmt(v) for v in row)] for version, row in zip(versions, values, strict=True)]
-    return figure.to_plotly_json(), {"columns": ["Version", *slices], "rows": rows, "metric": metric}
+def _shade(value: float | None, top: float) -> int:
+    """A background step 0..4 for a heatmap cell (a CSS class: no inline style under the CSP)."""
+    if value is None or top <= 0:
+        return 0
+    return min(4, max(0, round(4 * value / top)))
+
+
+def slice_heatmap(
+    versions: list[str], slices: list[str], values: list[list[float | None]], metric: str
+) -> dict:
+    """Versions (rows) by slices (columns) of one metric, as a shaded table (a heatmap that is its own
+    table view)."""
+    rows = [
+        [version, *({"text": _fmt(v), "shade": _shade(v, 1.0)} for v in row)]
+        for version, row in zip(versions, values, strict=True)
+    ]
+    return {"columns": ["Version", *slices], "rows": rows, "metric": metric}
 
 
 def quality_cost_scatter(points: list[tuple[str, float | None, float | None]], metric: str):
@@ -152,22 +155,11 @@ def reliability_diagram(bins: list[dict]):
     }
 
 
-def confusion_matrix(labels: list[str], matrix: list[list[int]]):
-    """Rows: expected label; columns: predicted label."""
-    figure = go.Figure(
-        go.Heatmap(
-            z=matrix,
-            x=labels,
-            y=labels,
-            colorscale=[[0, "#ffffff"], [1, ACCENT]],
-            hovertemplate="expected %{y}, predicted %{x}: %{z}<extra></extra>",
-        ),
-        layout=figure_layout(
-            x_title="Predicted",
-            y_title="Expected",
-            height=160 + 28 * len(labels),
-            yaxis={"autorange": "reversed", "automargin": True},
-        ),
-    )
-    rows = [[label, *row] for label, row in zip(labels, matrix, strict=True)]
-    return figure.to_plotly_json(), {"columns": ["Expected \\ predicted", *labels], "rows": rows}
+def confusion_matrix(labels: list[str], matrix: list[list[int]]) -> dict:
+    """Rows: expected label; columns: predicted label; as a shaded table."""
+    top = max((cell for row in matrix for cell in row), default=0)
+    rows = [
+        [label, *({"text": str(cell), "shade": _shade(cell, top)} for cell in row)]
+        for label, row in zip(labels, matrix, strict=True)
+    ]
+    return {"columns": ["Expected \\ predicted", *labels], "rows": rows}

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ("calibration", "classification", "extraction", "gates", "generation", "operational", "probes")
+MODULES = ("assessment", "calibration", "classification", "extraction", "gates", "generation", "operational")
+MODULES += ("probes",)
 MODULES += ("slices", "stress")
 
 
