@@ -92,6 +92,7 @@ class ProjectForm(forms.Form):
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["output_schema"].shown_when = f"task_type={TaskType.EXTRACTION}"
         if editing:
             self.fields["task_type"].disabled = True
             self.fields["task_type"].required = False

@@ -51,3 +51,10 @@ def test_the_job_form_shows_quick_with_fewer_epochs_than_balanced_for_the_chosen
         == resolve_preset("quick", n_train_examples=n_train, device_type="cpu").epochs
     )
     assert resolved["quick"]["epochs"] < resolved["balanced"]["epochs"] < resolved["thorough"]["epochs"]
+
+
+def test_the_json_schema_field_appears_only_for_extraction_projects(client, team, owner):
+    client.force_login(owner)
+    body = client.get(reverse("projects:project_create")).content.decode()
+    field = body[: body.index('for="id_output_schema"')]
+    assert field[field.rindex("<div") :].count('data-shown-when="task_type=extraction"') == 1

@@ -154,3 +154,10 @@ def test_team_and_token_pages_have_one_heading_with_text(client, owner):
         body = text(client.get(url))
         headings = re.findall(r"<h1[^>]*>(.*?)</h1>", body, re.S)
         assert len(headings) == 1 and headings[0].strip(), (url, headings)
+
+
+def test_the_admin_pages_name_the_studio_icon(client, django_user_model):
+    admin = django_user_model.objects.create_superuser("root", "root@example.test", "pw")
+    client.force_login(admin)
+    body = text(client.get(reverse("admin:index")))
+    assert 'rel="icon" href="/static/img/favicon.svg"' in body

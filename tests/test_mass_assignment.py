@@ -102,6 +102,11 @@ def reread(api, op: Operation, answer: dict, world: World) -> dict:
     gets = {o.path: o for o in operations() if o.method == "get"}
     if op.has_path_ids and op.path in gets and op.method in ("put", "patch"):
         return _json(api.get(path_ids(op, world)))
+    if op.has_path_ids:  # an action on an object (approve, retire, ...): the object's own detail
+        detail = Operation("get", op.path[: op.path.index("}") + 2], None, None, ())
+        if detail.path in gets and detail.path != op.path:
+            fresh = _json(api.get(path_ids(detail, world)))
+            return fresh if "id" in answer and fresh.get("id") == answer["id"] else {}
     for path in gets:
         rest = path.removeprefix(op.path)
         if path != op.path and path.startswith(op.path) and rest.count("/") == 1 and rest.startswith("{"):

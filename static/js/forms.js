@@ -57,6 +57,23 @@
     });
   }
 
+  function followShownWhen(root) {
+    root.querySelectorAll("[data-shown-when]").forEach(function (field) {
+      const form = field.closest("form");
+      if (!form) return;
+      const rule = field.getAttribute("data-shown-when").split("=");
+      function update() {
+        const other = form.elements.namedItem(rule[0]);
+        // A field with an error stays in view so the error can be read.
+        field.hidden = !field.classList.contains("has-error") && !(other && other.value === rule[1]);
+      }
+      form.addEventListener("change", function (event) {
+        if (event.target.name === rule[0]) update();
+      });
+      update();
+    });
+  }
+
   function guardDoubleSubmit(event) {
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || form.hasAttribute("data-allow-resubmit")) return;
@@ -90,10 +107,12 @@
     document.addEventListener("DOMContentLoaded", function () {
       decorate(document);
       followRequiredWhen(document);
+      followShownWhen(document);
     });
   } else {
     decorate(document);
     followRequiredWhen(document);
+    followShownWhen(document);
   }
   window.StudioForms = { decorate: decorate };
 })();

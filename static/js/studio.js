@@ -156,6 +156,19 @@
     }, seconds * 1000);
   }
 
+  /* ---------- scroll cue: a wide table that scrolls sideways fades at the edge with more ---------- */
+  function markScrollable(box) {
+    const more = box.scrollLeft + box.clientWidth < box.scrollWidth - 2;
+    box.classList.toggle("studio-scroll-more", more);
+  }
+  document.querySelectorAll(".table-responsive").forEach(function (box) {
+    markScrollable(box);
+    box.addEventListener("scroll", function () { markScrollable(box); }, { passive: true });
+  });
+  window.addEventListener("resize", function () {
+    document.querySelectorAll(".table-responsive").forEach(markScrollable);
+  });
+
   /* ---------- widths (no inline style attributes under the CSP) ---------- */
   document.querySelectorAll("[data-width]").forEach(function (el) {
     const percent = Math.min(100, Math.max(0, parseFloat(el.getAttribute("data-width")) || 0));

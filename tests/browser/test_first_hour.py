@@ -92,6 +92,12 @@ def test_a_product_owner_goes_from_sign_in_to_a_model_that_answers(
     # Project
     page.get_by_role("link", name="Projects").first.click()
     page.get_by_role("link", name=re.compile("New project|Create the first project")).first.click()
+    schema = page.get_by_label(re.compile("Output JSON Schema"))
+    expect(schema).to_be_hidden()  # classification projects take no schema
+    page.get_by_role("radio", name=re.compile("^Extraction")).check()
+    expect(schema).to_be_visible()
+    page.get_by_role("radio", name=re.compile("^Classification")).check()
+    expect(schema).to_be_hidden()
     page.get_by_label("Name").fill("Support e-mail intents")
     page.get_by_label("Instructions").fill("Classify the customer e-mail into one intent.")
     page.get_by_role("button", name=re.compile("Create")).click()

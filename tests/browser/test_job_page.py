@@ -3,6 +3,8 @@ advances the job, the progress bar, numbers, curves, events and status change wi
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -229,4 +231,15 @@ def test_cancelling_asks_keep_running_or_cancel_and_the_panels_follow(
     hardware = page.get_by_test_id("job-hardware")
     expect(hardware).to_contain_text("Not recorded: the job was cancelled", timeout=POLL_TIMEOUT_MS)
     expect(hardware).not_to_contain_text("Running on worker")
+    assert js_errors == []
+
+
+def test_a_wide_table_on_a_phone_shows_that_it_scrolls(page, live_server, login, running_job, js_errors):
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, live_server, running_job.created_by.username, PASSWORD)
+    page.goto(f"{live_server.url}/jobs/")
+    box = page.locator(".table-responsive").first
+    expect(box).to_have_class(re.compile("studio-scroll-more"))
+    box.evaluate("(el) => el.scrollTo({ left: el.scrollWidth })")
+    expect(box).not_to_have_class(re.compile("studio-scroll-more"))
     assert js_errors == []
