@@ -26,6 +26,7 @@ def _next_model_number(project: Project, kind: str) -> int:
     return (versions.aggregate(top=Max("number"))["top"] or 0) + 1
 
 
+@transaction.atomic
 def model_version_register(
     *, project: Project, user, kind: str = ModelVersionKind.FINE_TUNED, **fields
 ) -> ModelVersion:
