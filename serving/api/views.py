@@ -40,6 +40,7 @@ class EndpointViewSet(
 
     serializer_class = EndpointSerializer
     lookup_field = "slug"
+    lookup_value_regex = "[a-z0-9-]+"  # the slug's alphabet: anything else is a 404 before the database
     filterset_class = EndpointFilterSet
     http_method_names = ["get", "post", "patch", "head", "options"]
 
