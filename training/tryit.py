@@ -5,8 +5,7 @@ session remembers which answers its person asked for, so nobody else can read th
 
 from __future__ import annotations
 
-from celery.result import AsyncResult
-
+from studio.celery import app as celery_app
 from studio.errors import InvalidInput, NotFound
 from training.models import ModelVersion
 
@@ -37,7 +36,7 @@ def try_poll(*, request, version: ModelVersion, task_id: str) -> dict:
     tasks = request.session.get(_SESSION_KEY, {})
     if tasks.get(task_id) != version.pk:
         raise NotFound("No such answer.")
-    result = AsyncResult(task_id)
+    result = celery_app.AsyncResult(task_id)  # the studio's app and backend, whatever app is current
     if not result.ready():
         return {"status": "pending"}
     tasks.pop(task_id, None)
