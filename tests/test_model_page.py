@@ -54,21 +54,16 @@ def test_the_model_page_shows_score_size_caveat_baseline_lift_and_per_label(
 
 
 @pytest.fixture
-def eager_celery():
-    """Tasks answered in this process, on the studio's app and on whichever app `shared_task` resolves to
-    now (another test may have made a different app current)."""
-    from celery import current_app
+def eager_celery(monkeypatch):
+    """Try-it tasks answered in this process, their results kept in the studio's result backend.
 
-    apps = {
-        id(celery_app): celery_app,
-        id(current_app._get_current_object()): current_app._get_current_object(),
-    }
-    saved = {key: (app.conf.task_always_eager, app.conf.task_store_eager_result) for key, app in apps.items()}
-    for app in apps.values():
-        app.conf.task_always_eager, app.conf.task_store_eager_result = True, True
-    yield
-    for key, app in apps.items():
-        app.conf.task_always_eager, app.conf.task_store_eager_result = saved[key]
+    Celery copies `task_store_eager_result` onto a task class when the app first binds it, so once any
+    earlier test has touched the task a config change alone no longer reaches it: set it on the task."""
+    from training.tasks import model_version_try
+
+    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
+    monkeypatch.setattr(model_version_try, "store_eager_result", True)
+    assert model_version_try._get_app() is celery_app
 
 
 def test_a_viewer_tries_the_model_and_nothing_is_stored(

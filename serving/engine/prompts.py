@@ -10,7 +10,7 @@ import threading
 from functools import cached_property
 
 from serving.engine.errors import InvalidRequest
-from training.engine.data import PromptFormat
+from training.engine.data import PromptFormat, printable_text
 
 
 class SharedTokenizer:
@@ -33,7 +33,7 @@ class SharedTokenizer:
 
     def decode(self, ids: list[int]) -> str:
         with self.lock:
-            return self.tokenizer.decode(ids, skip_special_tokens=True)
+            return printable_text(self.tokenizer.decode(ids, skip_special_tokens=True))
 
     def prompt_format(self, instructions: str) -> PromptFormat:
         with self.lock:

@@ -2,6 +2,7 @@
 
 import math
 import random
+import re
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +20,15 @@ def build_messages(instructions: str, text: str, answer: str | None = None) -> l
     if answer is not None:
         messages.append({"role": "assistant", "content": answer})
     return messages
+
+
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def printable_text(text: str) -> str:
+    """Generated text without the control characters a model can emit as byte tokens (NUL among them):
+    nobody reads them, and PostgreSQL refuses NUL in text and JSON. Tabs and line breaks stay."""
+    return _CONTROL_CHARACTERS.sub("", text)
 
 
 class PromptFormat:
@@ -77,7 +87,7 @@ class PromptFormat:
             if token in self.stop_ids:
                 break
             kept.append(token)
-        text = self.tokenizer.decode(kept, skip_special_tokens=True)
+        text = printable_text(self.tokenizer.decode(kept, skip_special_tokens=True))
         if self.answer_prefix and text.startswith(self.answer_prefix):
             text = text[len(self.answer_prefix) :]
         return text.strip()
