@@ -305,7 +305,7 @@ def charter_write(api: Api, project: int, *, target: float) -> dict:
             "business_metric": "Share of messages routed to the right queue",
             "data_classes": ["internal"],
             "confidence_threshold": 0.5,
-            "success_measures": [{"metric": "accuracy", "baseline": 0.5, "target": target}],
+            "success_measures": [{"metric": "accuracy", "baseline": 0.1, "target": target}],
         },
     )
 

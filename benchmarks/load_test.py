@@ -129,7 +129,7 @@ def write_request(ids: dict, number: int) -> tuple[str, str, dict]:
             "business_metric": "Share of messages routed to the right queue",
             "data_classes": ["internal"],
             "confidence_threshold": 0.5,
-            "success_measures": [{"metric": "accuracy", "baseline": 0.5, "target": 0.5}],
+            "success_measures": [{"metric": "accuracy", "baseline": 0.1, "target": 0.5}],
             "change_note": f"load test {number}",
         }
         return "POST", "/api/v1/charters/", body
@@ -243,7 +243,8 @@ def main() -> None:
         started = time.perf_counter()
         ids = set_up(live, args, train)
         print(
-            f"set-up (project, {len(train)} rows, {args.steps} LoRA steps, eval, approvals, endpoint) in {time.perf_counter() - started:.1f} s",
+            f"set-up (project, {len(train)} rows, {args.steps} LoRA steps, eval, approvals, endpoint) "
+            f"in {time.perf_counter() - started:.1f} s",
             flush=True,
         )
         warm = studio.Api(
@@ -271,7 +272,8 @@ def main() -> None:
                 target, extra = management_client, (live.web,)
             threads.append(threading.Thread(target=target, args=(index, ids, stop_at, recorder, *extra)))
         print(
-            f"load: {args.clients} clients ({args.inference_clients} on serve) for {args.seconds:.0f} s; load average before {load()}",
+            f"load: {args.clients} clients ({args.inference_clients} on serve) for {args.seconds:.0f} s; "
+            f"load average before {load()}",
             flush=True,
         )
         for thread in threads:
@@ -293,7 +295,8 @@ def report(args, live, recorder: Recorder, samples: list, elapsed: float) -> Non
         f"serve: SmolLM2-135M-Instruct + LoRA, {args.intents} intents; load average after {load()})"
     )
     print(
-        f"{'class':<10} {'requests':>8} {'5xx':>5} {'other':>6} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'req/s':>8}"
+        f"{'class':<10} {'requests':>8} {'5xx':>5} {'other':>6} "
+        f"{'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'req/s':>8}"
     )
     total_5xx = total = 0
     for kind in ("list", "detail", "write", "inference"):
@@ -322,7 +325,8 @@ def report(args, live, recorder: Recorder, samples: list, elapsed: float) -> Non
     for role in start:
         ratio = end[role] / start[role] if start[role] else float("nan")
         print(
-            f"{role:<26} {start[role]:>9.0f} {middle[role]:>9.0f} {end[role]:>9.0f} {peak[role]:>9.0f} {ratio:>9.2f}x"
+            f"{role:<26} {start[role]:>9.0f} {middle[role]:>9.0f} {end[role]:>9.0f} "
+            f"{peak[role]:>9.0f} {ratio:>9.2f}x"
         )
 
 

@@ -76,7 +76,8 @@ def main() -> None:
         live.wait_ready()
         times["studio start (run.sh, not counted)"] = time.perf_counter() - started
         print(
-            f"studio ready in {times['studio start (run.sh, not counted)']:.1f} s ({live.backend}), data dir {live.data_dir}",
+            f"studio ready in {times['studio start (run.sh, not counted)']:.1f} s ({live.backend}), "
+            f"data dir {live.data_dir}",
             flush=True,
         )
         team = studio.team_tokens(live.web)
@@ -93,7 +94,8 @@ def main() -> None:
             )
             version = studio.dataset_upload(product, project["id"], "clinc150-small", train)
         print(
-            f"  dataset version {version['id']}: {version.get('row_count')} rows, splits {version.get('split_counts')}"
+            f"  dataset version {version['id']}: {version.get('row_count')} rows, "
+            f"splits {version.get('split_counts')}"
         )
 
         with stage("charter"):
@@ -105,7 +107,8 @@ def main() -> None:
         model_version = job["model_version"]
         model_version_id = model_version["id"] if isinstance(model_version, dict) else model_version
         print(
-            f"  job {job['id']}: preset {job.get('preset')}, base {job.get('base_model')}, model version {model_version_id}"
+            f"  job {job['id']}: preset {job.get('preset')}, base {job.get('base_model')}, "
+            f"model version {model_version_id}"
         )
 
         with stage("evaluation"):
@@ -121,7 +124,8 @@ def main() -> None:
             )
             run = studio.eval_run(product, model_version_id, spec["id"], timeout=3 * 3600)
         print(
-            f"  eval run {run['id']}: {run['examples_total']} cases, accuracy {accuracy_of(run)}, gates passed: {run['gates_passed']}"
+            f"  eval run {run['id']}: {run['examples_total']} cases, accuracy {accuracy_of(run)}, "
+            f"gates passed: {run['gates_passed']}"
         )
 
         with stage("approvals"):
@@ -148,7 +152,8 @@ def main() -> None:
         accuracy_seconds = time.perf_counter() - accuracy_started
 
         print(
-            f"\ntime to value ({len(train)} rows, {len(labels)} intents; {live.backend}; load average {load()})"
+            f"\ntime to value ({len(train)} rows, {len(labels)} intents; {live.backend}; "
+            f"load average {load()})"
         )
         for name, seconds in times.items():
             print(f"  {name:<36} {seconds:8.1f} s")
@@ -158,7 +163,8 @@ def main() -> None:
         print(
             f"endpoint accuracy on {args.data.name}/test_small.jsonl through the endpoint (openai client): "
             f"{correct}/{len(test)} = {correct / len(test):.3f} ({answered} answered, "
-            f"{accuracy_seconds:.1f} s, {len(test) / accuracy_seconds:.2f} requests/s, {args.accuracy_clients} clients)"
+            f"{accuracy_seconds:.1f} s, {len(test) / accuracy_seconds:.2f} requests/s, "
+            f"{args.accuracy_clients} clients)"
         )
     finally:
         live.stop()
