@@ -15,9 +15,9 @@ import itertools
 import json
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any

@@ -22,7 +22,7 @@ MAX_EXAMPLES = 6
 
 
 @pytest.fixture
-def world(module_world, db) -> World:
+def world(module_world, db) -> World:  # noqa: F811 - the fixture, not the import
     """The module's world; each test's writes are rolled back at its end."""
     return module_world
 

@@ -63,5 +63,5 @@ def test_a_generated_nul_or_escape_byte_never_reaches_the_answer(tokenizer):
 
 def test_a_streamed_nul_or_escape_byte_never_reaches_the_client(tokenizer):
     """A random model emits byte tokens such as NUL; nobody reads them and PostgreSQL cannot log them."""
-    released, pieces = stream(tokenizer, "DR\x00a\tb\nc\x1b[0m")
+    released, _ = stream(tokenizer, "DR\x00a\tb\nc\x1b[0m")
     assert "".join(released) == "DRa\tb\nc[0m"
