@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.api_world import PATH_OBJECTS, World, build_world
+from tests.api_world import PATH_OBJECTS, World, module_world  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -22,8 +22,9 @@ MAX_EXAMPLES = 6
 
 
 @pytest.fixture
-def world(owner, team, tmp_path) -> World:
-    return build_world(owner=owner, team=team, tmp_path=tmp_path)
+def world(module_world, db) -> World:  # noqa: F811 - the fixture, not the import
+    """The module's world; each test's writes are rolled back at its end."""
+    return module_world
 
 
 @pytest.fixture

@@ -3,6 +3,9 @@ rows or files stay behind, and that the studio recovers without anyone repairing
 
 Covered here:
 - the data dir's stores made read-only (chmod) under an upload, in the request and on the worker;
+- Redis restarted (a private, non-persistent one) while a training job and a dataset import wait in its
+  queues, and a job created while it is down: the requests answer, the lost messages are sent again by
+  the workers' reaper pass (`studio.leases.leases_redispatch`), and a new worker finishes all of them;
 
 Covered elsewhere (not repeated here):
 - a training worker SIGKILLed mid-job: `tests/test_training.py::
@@ -18,6 +21,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -26,14 +32,33 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from projects.models import Dataset, DatasetImport, DatasetVersion
 from projects.services import imports
-from projects.tests.factories import ProjectFactory, classification_rows, jsonl_bytes
+from projects.tests.factories import CharterFactory, ProjectFactory, classification_rows, jsonl_bytes
+from tests.test_training import FAST_WORKER, create_job
+from tests.worker import wait_until
+from training.choices import JobStatus
+from training.models import ModelVersion, TrainingJob
+from training.tests.factories import BaseModelFactory
 
 pytestmark = pytest.mark.worker
 
 
 @pytest.fixture
 def project(team, owner):
-    return ProjectFactory(team=team, owner=owner, name="Support intents", slug="support-intents")
+    project = ProjectFactory(team=team, owner=owner, name="Support intents", slug="support-intents")
+    CharterFactory(project=project, version=1, data_classes=["internal"])
+    return project
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory):
+    from training.engine.tiny import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture
+def tiny_base_model(db, tiny_llama):
+    return BaseModelFactory(source=str(tiny_llama))
 
 
 def upload(api, project, content: bytes, filename="data.jsonl"):
@@ -151,3 +176,99 @@ def test_a_large_upload_whose_store_turns_read_only_before_its_check_fails_clear
 
     again = upload(api, project, jsonl_bytes(classification_rows(20)))
     assert imports.dataset_import_run(import_id=again.json()["id"], worker="w1").row_count == 60
+
+
+# --- Redis restarted while jobs wait in its queues --------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, without persistence: a restart loses every queued message."""
+
+    def __init__(self, folder: Path):
+        self.port, self.folder, self.process = _free_port(), folder, None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        command += ["--appendonly", "no", "--dir", str(self.folder)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: self.call("PING") == "PONG", timeout=10, message="the private redis")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def call(self, *command: str) -> str:
+        done = subprocess.run(
+            ["redis-cli", "-p", str(self.port), *command], capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip()
+
+
+@pytest.fixture
+def private_redis(tmp_path, settings, monkeypatch):
+    """The studio's broker, for this test's process and the workers it starts, is a private Redis."""
+    from studio.celery import app
+
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    saved = {key: app.conf[key] for key in ("broker_url", "broker_transport_options")}
+    settings.CELERY_BROKER_URL = redis.url  # what `start_worker` hands its workers
+    monkeypatch.setenv("CELERY_BROKER_URL", redis.url)  # Celery's configuration reads it first
+    app.conf.update(broker_url=redis.url, broker_transport_options={"visibility_timeout": 3600})
+    app._pool, app.amqp._producer_pool = None, None  # connections to the old broker go with them
+    assert app.connection_for_write().as_uri().endswith(f"127.0.0.1:{redis.port}/0")
+    yield redis
+    monkeypatch.undo()
+    app.conf.update(saved)
+    app._pool, app.amqp._producer_pool = None, None
+    redis.stop()
+
+
+def test_jobs_queued_in_a_redis_that_restarts_are_sent_again_and_finished(
+    private_redis, start_worker, api, project, tiny_base_model, settings
+):
+    version_id = upload(api.as_user(project.owner), project, jsonl_bytes(classification_rows(12))).json()[
+        "id"
+    ]
+    dataset_version = DatasetVersion.objects.get(pk=version_id)
+    settings.STUDIO_UPLOAD_INLINE_BYTES = 1024  # the next file goes through an import checked by a worker
+    quick = {"max_steps": 4, "eval_interval_steps": 4, "checkpoint_interval_steps": 4}
+
+    queued_job = create_job(api, project, dataset_version, tiny_base_model, **quick)
+    queued_import = upload(api, project, jsonl_bytes(classification_rows(20)))
+    assert (queued_job.status_code, queued_import.status_code) == (201, 202)
+    assert private_redis.call("LLEN", "training") == private_redis.call("LLEN", "default") == "1"
+
+    private_redis.stop()  # restarted without persistence: both messages are gone
+    started = time.monotonic()
+    while_down = create_job(api, project, dataset_version, tiny_base_model, **quick)
+    answered_in = time.monotonic() - started
+    private_redis.start()
+    assert while_down.status_code == 201, while_down.content
+    assert while_down.json()["status"] == "queued" and answered_in < 10
+    assert private_redis.call("LLEN", "training") == private_redis.call("LLEN", "default") == "0"
+
+    start_worker("default,training", STUDIO_REDISPATCH_SECONDS="1", **FAST_WORKER)
+    job_ids = [queued_job.json()["id"], while_down.json()["id"]]
+    import_url = queued_import.json()["url"]
+
+    def all_settled():
+        jobs = list(TrainingJob.objects.filter(pk__in=job_ids))
+        imported = api.get(import_url).json()
+        return all(job.is_terminal for job in jobs) and imported["status"] in ("succeeded", "failed")
+
+    wait_until(all_settled, timeout=120, interval=0.2, message="the jobs and the import to settle")
+    for job in TrainingJob.objects.filter(pk__in=job_ids):
+        assert job.status == JobStatus.SUCCEEDED, (job.failure_reason, job.failure_traceback)
+        assert job.attempt == 1 and ModelVersion.objects.filter(training_job=job).count() == 1
+    imported = api.get(import_url).json()
+    assert imported["status"] == "succeeded" and imported["attempt"] == 1, imported["error"]
+    assert DatasetVersion.objects.filter(pk=imported["dataset_version"], row_count=60).exists()

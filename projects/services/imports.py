@@ -79,7 +79,7 @@ def dataset_import_enqueue(record: DatasetImport) -> None:
     """Send the import to the `default` queue once the current transaction commits."""
     from projects.tasks import dataset_import_run
 
-    transaction.on_commit(lambda: dataset_import_run.delay(record.pk))
+    leases.send_on_commit(dataset_import_run, record.pk)
 
 
 def dataset_import_create(
@@ -314,6 +314,15 @@ def _fail_exhausted(record: DatasetImport, *, guard: Q) -> None:
         message=(
             f"The worker checking this file was lost {record.attempt} times (limit {record.max_attempts})."
         ),
+    )
+
+
+def dataset_imports_redispatch_waiting() -> list[int]:
+    """Send again every import queued for longer than STUDIO_REDISPATCH_SECONDS (its message may be lost)."""
+    return leases.leases_redispatch(
+        DatasetImport.objects.all(),
+        waited_seconds=settings.STUDIO_REDISPATCH_SECONDS,
+        dispatch=dataset_import_enqueue,
     )
 
 
