@@ -24,10 +24,8 @@ from django.db import connection
 from django.utils import timezone
 
 from serving.tests.conftest import ANIMALS
-from serving.tests.inference_support import LiveServer
+from serving.tests.inference_support import LiveServer, MemoryControl
 from tests.api_world import studio_models
-
-pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _production(project, folder: Path, owner, base):
@@ -134,6 +132,7 @@ def stored_rows() -> str:
     return "\n".join(dump)
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_key_calls_only_its_endpoints_until_revoked_or_expired_and_its_secret_is_never_kept(
     live, api, owner, outsider, logged
 ):
@@ -198,3 +197,39 @@ def test_a_key_calls_only_its_endpoints_until_revoked_or_expired_and_its_secret_
     assert not leaks, "\n".join(leaks)
     for answer in answers:
         assert "server" not in answer.headers and "x-powered-by" not in answer.headers, dict(answer.headers)
+
+
+class DatabaseDown(MemoryControl):
+    """The control plane while its database refuses connections (the driver's message names internals)."""
+
+    def authenticate(self, secret: str):
+        from django.db import OperationalError
+
+        raise OperationalError(
+            'connection to server at "10.0.4.7", port 5432 failed: FATAL: role "studio_rw"'
+        )
+
+
+def test_a_failing_database_answers_a_plain_error_without_its_internals(tiny_base, logged):
+    from serving.engine.embedded import EmbeddedEngine
+    from serving.inference.app import build_app
+    from serving.inference.config import InferenceConfig
+
+    key = "slm_a-key-while-the-database-is-down"
+    config = InferenceConfig(state_poll_seconds=0.1)
+    with LiveServer(
+        build_app(EmbeddedEngine(limits=config.limits, device="cpu"), DatabaseDown(tiny_base), config)
+    ) as live:
+        answer = call(live, key, "animals")
+
+    assert answer.status_code == 500
+    assert answer.json()["error"] == {
+        "message": "The inference server failed; it has been logged.",
+        "type": "server_error",
+        "param": None,
+        "code": "internal_error",
+        "details": {},
+    }
+    assert "server" not in answer.headers and "x-powered-by" not in answer.headers
+    assert any("10.0.4.7" in text for text in logged), "the failure was not logged for the operators"
+    assert not [text for text in logged if key in text], "the key was logged"
