@@ -73,6 +73,11 @@ def set_up(live: studio.Studio, args, train: list[dict]) -> dict:
     spec = studio.eval_spec_signed(product, project["id"], {"layers": layers})
     run = studio.eval_run(product, model_version, spec["id"], timeout=1800)
     promotion = studio.promote_to_production(team, model_version)
+    accepted = f", risk accepted for {promotion['risk_accepted']}" if promotion["risk_accepted"] else ""
+    print(
+        f"  eval run {run['id']}: gates passed {run['gates_passed']}; "
+        f"promotion tier {promotion['tier']}{accepted}"
+    )
     key = studio.endpoint_publish(team["owner"], project["id"], SLUG, rate_limit=1_000_000)
     studio.wait_served(live.inference, key, SLUG)
     return {
