@@ -73,6 +73,11 @@ def set_up(live: studio.Studio, args, train: list[dict]) -> dict:
     spec = studio.eval_spec_signed(product, project["id"], {"layers": layers})
     run = studio.eval_run(product, model_version, spec["id"], timeout=1800)
     promotion = studio.promote_to_production(team, model_version)
+    accepted = f", risk accepted for {promotion['risk_accepted']}" if promotion["risk_accepted"] else ""
+    print(
+        f"  eval run {run['id']}: gates passed {run['gates_passed']}; "
+        f"promotion tier {promotion['tier']}{accepted}"
+    )
     key = studio.endpoint_publish(team["owner"], project["id"], SLUG, rate_limit=1_000_000)
     studio.wait_served(live.inference, key, SLUG)
     return {
@@ -321,12 +326,16 @@ def report(args, live, recorder: Recorder, samples: list, elapsed: float) -> Non
     middle = min(samples, key=lambda sample: abs(sample[0] - elapsed / 2))[1]
     end = samples[-1][1]
     peak = {role: max(sample[1][role] for sample in samples) for role in start}
-    print(f"\n{'RSS MiB':<26} {'start':>9} {'middle':>9} {'end':>9} {'peak':>9} {'end/start':>10}")
+    print(
+        f"\n{'RSS MiB':<26} {'start':>9} {'middle':>9} {'end':>9} {'peak':>9} "
+        f"{'end/start':>10} {'end/middle':>11}"
+    )
     for role in start:
         ratio = end[role] / start[role] if start[role] else float("nan")
+        settled = end[role] / middle[role] if middle[role] else float("nan")
         print(
             f"{role:<26} {start[role]:>9.0f} {middle[role]:>9.0f} {end[role]:>9.0f} "
-            f"{peak[role]:>9.0f} {ratio:>9.2f}x"
+            f"{peak[role]:>9.0f} {ratio:>9.2f}x {settled:>10.2f}x"
         )
 
 
