@@ -124,10 +124,17 @@ def test_compare_shows_flips_and_the_release_diff_downloads(client, model_versio
     assert download.content.decode().startswith("# Release diff: v2")
 
 
-def test_compare_without_runs_says_what_to_do(client, model_versions, owner):
+def test_compare_without_runs_says_what_to_do(client, model_versions, signed_spec, owner):
+    """The way out is a button that evaluates the version without a run (the form starts on it)."""
+    baseline, tuned = model_versions[0], model_versions[1]
     client.force_login(owner)
-    page = client.get(reverse("evaluation:compare", args=[model_versions[1].pk])).content.decode()
-    assert "Nothing to compare yet" in page and "Run evaluations" in page
+    page = client.get(reverse("evaluation:compare", args=[tuned.pk])).content.decode()
+    evaluate = reverse("evaluation:project_evaluation", args=[tuned.project_id])
+    assert "Nothing to compare yet" in page and f"Evaluate v{baseline.number}" in page
+    assert f'href="{evaluate}?version={baseline.pk}"' in page
+    assert "Request promotion" not in page  # a request needs the evidence first
+    form = client.get(f"{evaluate}?version={baseline.pk}").context["run_form"]
+    assert form["model_version"].value() == baseline.pk
 
 
 def test_the_leaderboard_queries_do_not_grow_with_versions_and_results(
