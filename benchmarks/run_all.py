@@ -36,6 +36,10 @@ def main() -> None:
     run("benchmarks/serving_engine.py", "--cache", str(CACHE))
     run("benchmarks/serving_http.py", "--cache", str(CACHE))
     run("benchmarks/extraction_constrained.py", "--cache", str(CACHE))
+    # The studio as users run it (scripts/run.sh): bounded load, then the REST journey's time to value.
+    run("benchmarks/load_test.py", "--cache", str(CACHE))
+    if not args.skip_quality:
+        run("benchmarks/time_to_value.py", "--cache", str(CACHE))
     if not args.skip_quality:
         # The quality run's adapter is the model version the eval-throughput benchmark measures.
         adapters = ROOT / "var" / "benchmarks" / "balanced"

@@ -10,6 +10,8 @@ from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import connection
 
+from studio import leases
+
 logger = logging.getLogger(__name__)
 
 
@@ -19,6 +21,15 @@ def eval_run_execute(run_id: int) -> None:
 
     execute_eval_run(run_id)
 
+
+def _redispatch_waiting_runs() -> list[int]:
+    from evaluation.services import eval_runs_redispatch_waiting
+
+    return eval_runs_redispatch_waiting()
+
+
+# Lost messages are sent again by the studio's reaper thread, with those of the other apps.
+leases.reaper_register("eval runs sent again", _redispatch_waiting_runs)
 
 _reaper_stop = threading.Event()
 

@@ -21,4 +21,11 @@ def _reap_stale_imports() -> list[int]:
     return dataset_imports_reap_stale()
 
 
+def _redispatch_waiting_imports() -> list[int]:
+    from projects.services.imports import dataset_imports_redispatch_waiting
+
+    return dataset_imports_redispatch_waiting()
+
+
 leases.reaper_register("dataset imports", _reap_stale_imports)
+leases.reaper_register("dataset imports sent again", _redispatch_waiting_imports)

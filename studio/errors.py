@@ -5,6 +5,10 @@ Every 4xx body has the same shape: {"error": {"code": ..., "message": ..., "deta
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -61,6 +65,36 @@ class Unavailable(ApplicationError):
     def __init__(self, message: str, *, retry_after: int = 5, **kwargs):
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+
+
+class StorageUnavailable(Unavailable):
+    """The data dir refused a write (read-only or full): the caller has kept nothing of the write."""
+
+    code = "storage_unavailable"
+
+
+_READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def storage_writes(what: str) -> Iterator[None]:
+    """Writes into the data dir: its refusal (read-only, full, over quota) becomes `StorageUnavailable`
+    naming `what` was being stored; any other OSError is a bug and stays one. The code inside must
+    remove what it had written before the error leaves it, so that "nothing was stored" is true."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _READ_ONLY | _FULL:
+            raise
+        state = "read-only" if exc.errno in _READ_ONLY else "full"
+        logger.error("The data dir refused a write of %s: %s", what, exc)
+        raise StorageUnavailable(
+            f"The studio could not store {what}: its data folder is {state}. Nothing was stored; "
+            "try again once an administrator has made room or made it writable.",
+            retry_after=60,
+        ) from exc
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict:

@@ -24,6 +24,7 @@ from django.db import connection, models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from studio.models import TimeStampedModel
 
@@ -140,6 +141,42 @@ def leases_reap(
     return requeued
 
 
+def send_on_commit(task, *args) -> None:
+    """Send `task(*args)` once the current transaction commits.
+
+    The row is the truth and the message only a nudge: when the broker is down (Redis restarting) the
+    send is logged and the request still answers with the queued row; `leases_redispatch` sends it
+    again once it has waited too long, as it does for a message the broker lost."""
+
+    def send() -> None:
+        try:
+            task.delay(*args)
+        except (KombuOperationalError, OSError):
+            logger.exception("Could not send %s%s to the broker; it is sent again later", task.name, args)
+
+    transaction.on_commit(send)
+
+
+def leases_redispatch(
+    queryset: models.QuerySet, *, waited_seconds: float, dispatch: Callable[[models.Model], None]
+) -> list[int]:
+    """Send again every queued row that has waited `waited_seconds` since it was queued or last sent.
+
+    Its message may be gone: a Redis restarted without persistence loses its queues, and a send fails
+    while the broker is down. A row whose message was only slow gets a second one, which does nothing:
+    the lease lets one delivery claim the row and the others find it running or settled. Each row is
+    marked sent in one conditional UPDATE, so two reapers never both send it. Returns the ids sent."""
+    now = timezone.now()
+    sent = []
+    waiting = queryset.filter(status=QUEUED, updated_at__lt=now - timedelta(seconds=waited_seconds))
+    for row in waiting:
+        with transaction.atomic():
+            if queryset.filter(pk=row.pk, status=QUEUED, updated_at=row.updated_at).update(updated_at=now):
+                dispatch(row)
+                sent.append(row.pk)
+    return sent
+
+
 def worker_identity() -> str:
     """A name for this worker that no other worker shares: host, process and a random tail."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -189,7 +226,8 @@ def reaper_register(name: str, reap: Callable[[], list[int]]) -> None:
 
 
 def reapers_run() -> dict[str, list[int]]:
-    """One pass of every registered reaper; a reaper that fails is logged and the others still run."""
+    """One pass of every registered reaper; a reaper that fails is logged and the others still run.
+    Returns, by reaper name, the ids each put back in the queue or sent again."""
     requeued = {}
     for name, reap in list(_reapers.items()):
         try:
@@ -198,6 +236,6 @@ def reapers_run() -> dict[str, list[int]]:
             logger.exception("Reaper pass for %s failed", name)
             continue
         if ids:
-            logger.warning("Requeued %s whose worker was lost: %s", name, ids)
+            logger.warning("Requeued %s: %s", name, ids)
             requeued[name] = ids
     return requeued

@@ -15,12 +15,14 @@ import itertools
 import json
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.apps import apps
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -452,3 +454,28 @@ def stored_state() -> tuple[str, frozenset]:
             except FileNotFoundError:  # a temporary file that came and went during the walk
                 continue
     return digest.hexdigest(), frozenset(files)
+
+
+# --- one world per test module -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def module_world(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[World]:
+    """A world built once for a module's tests, in a transaction rolled back after its last test.
+
+    Each test still runs in its own savepoint inside it (pytest-django's `db`), so what one test writes is
+    gone before the next; building the world once instead of per test is what keeps the schema walks fast."""
+    from django.db import transaction
+
+    from projects.tests.factories import MembershipFactory, TeamFactory, UserFactory
+
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            team = TeamFactory(name="Support world", slug="support-world")
+            owner = MembershipFactory(team=team, user=UserFactory(username="olga-world"), role="owner").user
+            yield build_world(owner=owner, team=team, tmp_path=tmp_path_factory.mktemp("world"))
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)

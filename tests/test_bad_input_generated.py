@@ -29,8 +29,8 @@ from tests.api_world import (
     Operation,
     World,
     baseline_body,
-    build_world,
     fields,
+    module_world,  # noqa: F401 - a fixture
     operations,
     operations_with_input,
     path_ids,
@@ -315,8 +315,9 @@ class Run:
 
 
 @pytest.fixture
-def world(owner, team, tmp_path) -> World:
-    return build_world(owner=owner, team=team, tmp_path=tmp_path)
+def world(module_world, db) -> World:  # noqa: F811 - the fixture, not the import
+    """The module's world; each test's writes are rolled back at its end."""
+    return module_world
 
 
 @pytest.fixture

@@ -93,5 +93,8 @@ def test_short_lora_run_on_smollm2_lowers_the_loss_and_the_reloaded_version_answ
 
     predictor = load_model_version(adapter, ensure_cached(None, Path(settings.MODEL_CACHE_DIR)), device="cpu")
     inputs = [sample["input"] for sample in version.sample_predictions]
-    assert predictor.generate(inputs, max_new_tokens=48) == [s["output"] for s in version.sample_predictions]
+    answers = [s["output"] for s in version.sample_predictions]
+    assert predictor.generate(inputs, max_new_tokens=48) == answers
+    # scoring the labels (evaluation's and serving's path) agrees with generating the answer
+    assert [label for label, _ in predictor.classify(inputs)] == answers
     assert {s["output"] for s in version.sample_predictions} <= {"positive", "negative"}

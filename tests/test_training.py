@@ -248,6 +248,25 @@ def test_the_reaper_requeues_a_lapsed_job_and_fails_it_at_the_attempt_cap(
     assert not services.training_job_heartbeat(job_id=job_id, worker="b")
 
 
+@pytest.mark.django_db
+def test_a_job_left_queued_too_long_is_sent_again_once_per_wait(
+    api, project, dataset_version, tiny_base_model, settings
+):
+    """Its message may be lost (a Redis restarted without persistence): see tests/test_faults.py."""
+    from training import services
+
+    settings.STUDIO_REDISPATCH_SECONDS = 60
+    job_id = create_job(api.as_user(project.owner), project, dataset_version, tiny_base_model).json()["id"]
+    waited = {"updated_at": timezone.now() - timedelta(seconds=61)}
+    assert services.training_jobs_redispatch_waiting() == []  # queued a moment ago
+    TrainingJob.objects.filter(pk=job_id).update(**waited)
+    assert services.training_jobs_redispatch_waiting() == [job_id]
+    assert services.training_jobs_redispatch_waiting() == []  # sent again: it waits anew
+    assert services.training_job_claim(job_id=job_id, worker="a")
+    TrainingJob.objects.filter(pk=job_id).update(**waited)
+    assert services.training_jobs_redispatch_waiting() == []  # a running job is the reaper's
+
+
 # --- through a real worker -------------------------------------------------------------------------
 
 

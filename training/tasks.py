@@ -20,7 +20,14 @@ def _reap_stale_jobs() -> list[int]:
     return training_jobs_reap_stale()
 
 
+def _redispatch_waiting_jobs() -> list[int]:
+    from training.services import training_jobs_redispatch_waiting
+
+    return training_jobs_redispatch_waiting()
+
+
 leases.reaper_register("training jobs", _reap_stale_jobs)
+leases.reaper_register("training jobs sent again", _redispatch_waiting_jobs)
 
 
 @shared_task(name="training.tasks.base_model_prepare")

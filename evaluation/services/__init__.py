@@ -11,6 +11,7 @@ from evaluation.services.lease import (
     eval_run_record_progress,
     eval_run_succeed,
     eval_runs_reap_stale,
+    eval_runs_redispatch_waiting,
 )
 from evaluation.services.runs import eval_run_cancel, eval_run_create, eval_run_enqueue
 from evaluation.services.specs import eval_spec_create, eval_spec_sign, gates_from_charter, spec_digest
@@ -29,6 +30,7 @@ __all__ = [
     "eval_run_record_progress",
     "eval_run_succeed",
     "eval_runs_reap_stale",
+    "eval_runs_redispatch_waiting",
     "eval_spec_create",
     "eval_spec_sign",
     "gates_from_charter",

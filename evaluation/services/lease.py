@@ -97,6 +97,13 @@ def _fail_exhausted(run: EvalRun, *, guard: Q) -> None:
     )
 
 
+def eval_runs_redispatch_waiting() -> list[int]:
+    """Send again every run queued for longer than STUDIO_REDISPATCH_SECONDS (its message may be lost)."""
+    return leases.leases_redispatch(
+        EvalRun.objects.all(), waited_seconds=settings.STUDIO_REDISPATCH_SECONDS, dispatch=eval_run_enqueue
+    )
+
+
 def eval_runs_reap_stale() -> list[int]:
     """Requeue (or fail, past the attempt cap) every running eval whose lease has lapsed; one whose
     cancellation was requested is cancelled instead."""

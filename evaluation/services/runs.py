@@ -10,6 +10,7 @@ from audit.services import audit_event_record
 from evaluation.choices import TERMINAL_STATUSES, RunStatus
 from evaluation.models import EvalRun, EvalSpec
 from projects.roles import Action, require
+from studio import leases
 from studio.errors import Conflict, InvalidInput
 from training.choices import ModelVersionKind
 from training.models import ModelVersion
@@ -19,7 +20,7 @@ def eval_run_enqueue(run: EvalRun) -> None:
     """Send the run to the evaluation queue once the current transaction commits."""
     from evaluation.tasks import eval_run_execute
 
-    transaction.on_commit(lambda: eval_run_execute.delay(run.pk))
+    leases.send_on_commit(eval_run_execute, run.pk)
 
 
 @transaction.atomic

@@ -7,6 +7,7 @@ version row and its files appear together, or neither does.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -32,10 +33,11 @@ from projects.roles import Action, can, require
 from projects.schemas import SplitRatios
 from projects.token_counts import default_token_counting
 from studio.downloads import ExportedFile
-from studio.errors import Conflict, Forbidden, InvalidInput
+from studio.errors import Conflict, Forbidden, InvalidInput, storage_writes
 from studio.services import model_update
 from studio.validation import parse
 
+logger = logging.getLogger(__name__)
 HEAD_BYTES = 64 * 1024
 MAX_STORED_FINDINGS = 500
 CARD_FIELDS = ("purpose", "source", "data_owner", "lawful_basis", "retention_days")
@@ -173,7 +175,10 @@ class _VersionFiles:
 
     def discard(self) -> None:
         for path in (self.part, self.rows, self.splits):
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # the folder turned read-only meanwhile: keep the error that brought us here
+                logger.exception("Could not remove %s of a version that was not stored", path)
 
 
 def _validate(stream: BinaryIO, handle: int, *, fmt: str, project: Project, column_mapping) -> tuple:
@@ -250,74 +255,82 @@ def _ingest_version(
 
     `within(version)` runs inside that transaction once the row is saved (a worker settles its lease
     there); if it raises, nothing of the version is kept."""
-    files, handle = _VersionFiles.reserve()
-    try:
-        report, tokenizer = _validate(stream, handle, fmt=fmt, project=project, column_mapping=column_mapping)
-        kind = dataset.kind if dataset else new_dataset["kind"]
-        ratios = split_ratios or SplitRatios()
-        splits = _splits(
-            files.part, kind=kind, project=project, row_count=report.row_count, seed=split_seed, ratios=ratios
-        )
-        contaminated = _contamination_report(
-            project=project,
-            kind=kind,
-            rows_path=files.part,
-            splits=splits,
-            exclude_dataset_id=dataset.pk if dataset else None,
-        )
-        findings = report.pii_findings
-        if isinstance(column_mapping, ColumnMapping):
-            column_mapping = column_mapping.as_dict()
-        with transaction.atomic():
-            dataset = dataset or _dataset_create(project=project, user=user, fields=new_dataset)
-            version = DatasetVersion(
-                dataset=dataset,
-                number=_next_version_number(dataset),
-                parent=parent,
-                merged_from=merged_from,
-                operation=operation,
-                created_by=user,
-                source_filename=source_filename[:255],
-                source_format=str(fmt),
-                column_mapping=column_mapping or {},
-                storage_name=files.rows.name,
-                sha256=report.sha256,
-                size_bytes=files.part.stat().st_size,
+    with storage_writes("the dataset"):
+        files, handle = _VersionFiles.reserve()
+        try:
+            report, tokenizer = _validate(
+                stream, handle, fmt=fmt, project=project, column_mapping=column_mapping
+            )
+            kind = dataset.kind if dataset else new_dataset["kind"]
+            ratios = split_ratios or SplitRatios()
+            splits = _splits(
+                files.part,
+                kind=kind,
+                project=project,
                 row_count=report.row_count,
-                labels=report.labels,
-                stats={**report.stats, "tokenizer": tokenizer},
-                warnings=[issue.as_dict() for issue in report.warnings],
-                pii_findings=[finding.as_dict() for finding in findings[:MAX_STORED_FINDINGS]],
-                pii_summary=pii.summary(findings),
-                data_classes_found=sorted({finding.data_class for finding in findings}),
-                split_seed=split_seed,
-                split_ratios=list(ratios.as_tuple()),
-                split_counts={name: len(indices) for name, indices in splits.items()},
-                contamination=contaminated,
-                note=note,
+                seed=split_seed,
+                ratios=ratios,
             )
-            version.full_clean()
-            version.save()
-            if within is not None:
-                within(version)
-            files.publish(splits)
-            audit_event_record(
-                actor=user,
-                action=f"dataset_version.{operation}",
-                target=version,
-                payload={
-                    "dataset": dataset.name,
-                    "number": version.number,
-                    "sha256": report.sha256,
-                    "rows": report.row_count,
-                    "parent": parent.pk if parent else None,
-                    "pii": version.pii_summary,
-                },
+            contaminated = _contamination_report(
+                project=project,
+                kind=kind,
+                rows_path=files.part,
+                splits=splits,
+                exclude_dataset_id=dataset.pk if dataset else None,
             )
-        return version
-    except BaseException:
-        files.discard()
-        raise
+            findings = report.pii_findings
+            if isinstance(column_mapping, ColumnMapping):
+                column_mapping = column_mapping.as_dict()
+            with transaction.atomic():
+                dataset = dataset or _dataset_create(project=project, user=user, fields=new_dataset)
+                version = DatasetVersion(
+                    dataset=dataset,
+                    number=_next_version_number(dataset),
+                    parent=parent,
+                    merged_from=merged_from,
+                    operation=operation,
+                    created_by=user,
+                    source_filename=source_filename[:255],
+                    source_format=str(fmt),
+                    column_mapping=column_mapping or {},
+                    storage_name=files.rows.name,
+                    sha256=report.sha256,
+                    size_bytes=files.part.stat().st_size,
+                    row_count=report.row_count,
+                    labels=report.labels,
+                    stats={**report.stats, "tokenizer": tokenizer},
+                    warnings=[issue.as_dict() for issue in report.warnings],
+                    pii_findings=[finding.as_dict() for finding in findings[:MAX_STORED_FINDINGS]],
+                    pii_summary=pii.summary(findings),
+                    data_classes_found=sorted({finding.data_class for finding in findings}),
+                    split_seed=split_seed,
+                    split_ratios=list(ratios.as_tuple()),
+                    split_counts={name: len(indices) for name, indices in splits.items()},
+                    contamination=contaminated,
+                    note=note,
+                )
+                version.full_clean()
+                version.save()
+                if within is not None:
+                    within(version)
+                files.publish(splits)
+                audit_event_record(
+                    actor=user,
+                    action=f"dataset_version.{operation}",
+                    target=version,
+                    payload={
+                        "dataset": dataset.name,
+                        "number": version.number,
+                        "sha256": report.sha256,
+                        "rows": report.row_count,
+                        "parent": parent.pk if parent else None,
+                        "pii": version.pii_summary,
+                    },
+                )
+            return version
+        except BaseException:
+            files.discard()
+            raise
 
 
 def _card(card: dict | None) -> dict:
@@ -476,7 +489,11 @@ def dataset_version_redact(*, version: DatasetVersion, user) -> DatasetVersion:
     require(user, version.dataset.project.team, Action.MANAGE_DATASETS)
     if not version.pii_summary:
         raise Conflict("This version has no PII findings to redact.", code="nothing_to_redact")
-    with tempfile.TemporaryFile(dir=_storage_dir()) as redacted, open(version.rows_path, "rb") as source:
+    with (
+        storage_writes("the redacted dataset"),
+        tempfile.TemporaryFile(dir=_storage_dir()) as redacted,
+        open(version.rows_path, "rb") as source,
+    ):
         pii.redact_rows(source, redacted)
         redacted.seek(0)
         return _derive(

@@ -29,7 +29,7 @@ from projects.choices import DatasetKind, ImportStatus
 from projects.models import Dataset, DatasetImport, DatasetVersion, Project
 from projects.services.datasets import UploadPlan, _split_ratios, upload_ingest, upload_plan
 from studio import leases
-from studio.errors import ApplicationError
+from studio.errors import ApplicationError, storage_writes
 
 logger = logging.getLogger(__name__)
 
@@ -52,25 +52,26 @@ def _staging_dir() -> Path:
 
 def _stage(file: BinaryIO) -> tuple[str, int]:
     """Copy the upload, chunk by chunk, to a server-named file in the uploads folder: (name, bytes)."""
-    folder = _staging_dir()
-    name = f"{uuid.uuid4().hex}.upload"
-    handle, part = tempfile.mkstemp(dir=folder, prefix=".staging-", suffix=".part")
-    size = 0
-    try:
-        with os.fdopen(handle, "wb") as dest:
-            file.seek(0)
-            chunks = (
-                file.chunks(STAGE_CHUNK)
-                if hasattr(file, "chunks")
-                else iter(lambda: file.read(STAGE_CHUNK), b"")
-            )
-            for chunk in chunks:
-                dest.write(chunk)
-                size += len(chunk)
-        os.replace(part, folder / name)
-    except BaseException:
-        Path(part).unlink(missing_ok=True)
-        raise
+    with storage_writes("the upload"):
+        folder = _staging_dir()
+        name = f"{uuid.uuid4().hex}.upload"
+        handle, part = tempfile.mkstemp(dir=folder, prefix=".staging-", suffix=".part")
+        size = 0
+        try:
+            with os.fdopen(handle, "wb") as dest:
+                file.seek(0)
+                chunks = (
+                    file.chunks(STAGE_CHUNK)
+                    if hasattr(file, "chunks")
+                    else iter(lambda: file.read(STAGE_CHUNK), b"")
+                )
+                for chunk in chunks:
+                    dest.write(chunk)
+                    size += len(chunk)
+            os.replace(part, folder / name)
+        except BaseException:
+            Path(part).unlink(missing_ok=True)
+            raise
     return name, size
 
 
@@ -78,7 +79,7 @@ def dataset_import_enqueue(record: DatasetImport) -> None:
     """Send the import to the `default` queue once the current transaction commits."""
     from projects.tasks import dataset_import_run
 
-    transaction.on_commit(lambda: dataset_import_run.delay(record.pk))
+    leases.send_on_commit(dataset_import_run, record.pk)
 
 
 def dataset_import_create(
@@ -313,6 +314,15 @@ def _fail_exhausted(record: DatasetImport, *, guard: Q) -> None:
         message=(
             f"The worker checking this file was lost {record.attempt} times (limit {record.max_attempts})."
         ),
+    )
+
+
+def dataset_imports_redispatch_waiting() -> list[int]:
+    """Send again every import queued for longer than STUDIO_REDISPATCH_SECONDS (its message may be lost)."""
+    return leases.leases_redispatch(
+        DatasetImport.objects.all(),
+        waited_seconds=settings.STUDIO_REDISPATCH_SECONDS,
+        dispatch=dataset_import_enqueue,
     )
 
 

@@ -5,6 +5,7 @@
     GET  /v1/models                      the endpoints this key may call
     POST /api/v1/endpoints/{slug}/predict  task-native: output, label, json, confidence, route, ...
     GET  /healthz, /readyz, /metrics     liveness, readiness (models loaded, not draining), Prometheus
+    GET  /openapi.json                   this API's OpenAPI document (serving/inference/openapi.py)
 
 Every model call runs in a worker thread (the engines are synchronous and batch across threads); a
 stream is pulled piece by piece from a worker thread, so streaming never blocks the event loop. The
@@ -191,6 +192,7 @@ def build_app(engine, control: ControlPlane, config: InferenceConfig | None = No
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
         ],
         exception_handlers={
             ApiError: _api_error,
@@ -209,7 +211,7 @@ class OpenRequests:
     """Caps the HTTP requests open at once, before any body is read: memory stays bounded whatever the
     number of clients (health, readiness and metrics are always answered)."""
 
-    EXEMPT = ("/healthz", "/readyz", "/metrics")
+    EXEMPT = ("/healthz", "/readyz", "/metrics", "/openapi.json")
 
     def __init__(self, app, *, limit: int, inference: Inference):
         self.app = app
@@ -529,6 +531,7 @@ async def completions(request: Request) -> Response:
 async def models(request: Request) -> Response:
     inference = _inference(request)
     grant = await _grant(request)
+    inference.deployments.raise_unless_started()  # an empty list would say the key may call nothing
     table = inference.deployments.table()
     data = [
         {"id": slug, "object": "model", "created": table[slug].created, "owned_by": table[slug].team}
@@ -598,3 +601,9 @@ async def readyz(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     registry = _inference(request).metrics.registry
     return Response(await run_in_threadpool(generate_latest, registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi(request: Request) -> Response:
+    from serving.inference.openapi import openapi_document
+
+    return JSONResponse(openapi_document())

@@ -57,7 +57,9 @@ def body(error: ApiError) -> dict:
     return {
         "error": {
             "message": error.message,
-            "type": TYPES.get(error.status, "server_error"),
+            "type": TYPES.get(
+                error.status, "invalid_request_error" if error.status < 500 else "server_error"
+            ),
             "param": error.param,
             "code": error.code,
             "details": error.details,

@@ -70,10 +70,13 @@ def endpoint(slug: str, task_type: str, production: VersionRef, **settings) -> E
 
 
 class LiveServer:
-    """The inference app on uvicorn in a thread, listening on a free loopback port."""
+    """The inference app on uvicorn in a thread (configured as `manage.py serve` configures it), listening
+    on a free loopback port."""
 
     def __init__(self, app):
         import uvicorn
+
+        from serving.management.commands.serve import server_config
 
         self.app = app
         self.inference = app.state.inference
@@ -81,7 +84,7 @@ class LiveServer:
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(server_config(app))
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]}, daemon=True)
 
     def __enter__(self) -> LiveServer:

@@ -53,3 +53,15 @@ def test_a_stop_string_across_many_tokens_and_characters(tokenizer):
     pieces, state = stream(tokenizer, "prix: 12 €€ fin", stop=("€€",))
 
     assert "".join(pieces) == "prix: 12 " and state.stopped
+
+
+def test_a_generated_nul_or_escape_byte_never_reaches_the_answer(tokenizer):
+    """A random model emits byte tokens such as NUL, which PostgreSQL refuses to store in text or JSON."""
+    ids = tokenizer.encode("DR\x00a\tb\nc\x1b[0m", special_tokens=False)
+    assert tokenizer.decode(ids) == "DRa\tb\nc[0m"
+
+
+def test_a_streamed_nul_or_escape_byte_never_reaches_the_client(tokenizer):
+    """A random model emits byte tokens such as NUL; nobody reads them and PostgreSQL cannot log them."""
+    released, _ = stream(tokenizer, "DR\x00a\tb\nc\x1b[0m")
+    assert "".join(released) == "DRa\tb\nc[0m"

@@ -258,6 +258,9 @@ STUDIO_IMPORT_LEASE_SECONDS = env.int("STUDIO_IMPORT_LEASE_SECONDS", default=60)
 STUDIO_IMPORT_MAX_ATTEMPTS = env.int("STUDIO_IMPORT_MAX_ATTEMPTS", default=3)
 # How often each worker looks for jobs whose worker was lost (the reaper), in seconds.
 STUDIO_REAPER_INTERVAL_SECONDS = env.int("STUDIO_REAPER_INTERVAL_SECONDS", default=15)
+# A row queued this long (seconds) without a worker claiming it is sent to the broker again: its
+# message may have been lost (a Redis restarted without persistence, a send while it was down).
+STUDIO_REDISPATCH_SECONDS = env.float("STUDIO_REDISPATCH_SECONDS", default=300)
 # Eval runs: the same lease rules as training jobs (their reaper runs on the same interval).
 STUDIO_EVALUATION_LEASE_SECONDS = env.int("STUDIO_EVALUATION_LEASE_SECONDS", default=60)
 STUDIO_EVALUATION_MAX_ATTEMPTS = env.int("STUDIO_EVALUATION_MAX_ATTEMPTS", default=3)

@@ -22,6 +22,7 @@ from training.services.lease import (
     training_job_save_resolved_hyperparameters,
     training_job_succeed,
     training_jobs_reap_stale,
+    training_jobs_redispatch_waiting,
 )
 from training.services.model_versions import (
     baseline_ensure,
@@ -56,4 +57,5 @@ __all__ = [
     "training_job_save_resolved_hyperparameters",
     "training_job_succeed",
     "training_jobs_reap_stale",
+    "training_jobs_redispatch_waiting",
 ]

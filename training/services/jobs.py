@@ -12,6 +12,7 @@ from projects.models import DatasetVersion, Project
 from projects.policy import assert_trainable
 from projects.roles import Action, require
 from projects.selectors import charter_latest
+from studio import leases
 from studio.errors import Conflict, InvalidInput
 from studio.validation import parse
 from training.catalog import default_base_model
@@ -29,7 +30,7 @@ def training_job_enqueue(job: TrainingJob) -> None:
     """Send the job to the training queue once the current transaction commits."""
     from training.tasks import training_job_run
 
-    transaction.on_commit(lambda: training_job_run.delay(job.pk))
+    leases.send_on_commit(training_job_run, job.pk)
 
 
 def _resolve_hyperparameters(

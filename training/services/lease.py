@@ -190,6 +190,15 @@ def _requeued(job: TrainingJob) -> None:
     training_job_enqueue(job)
 
 
+def training_jobs_redispatch_waiting() -> list[int]:
+    """Send again every job queued for longer than STUDIO_REDISPATCH_SECONDS (its message may be lost)."""
+    return leases.leases_redispatch(
+        TrainingJob.objects.all(),
+        waited_seconds=settings.STUDIO_REDISPATCH_SECONDS,
+        dispatch=training_job_enqueue,
+    )
+
+
 def training_jobs_reap_stale() -> list[int]:
     """Requeue (or fail, past the attempt cap) every running job whose lease has lapsed; a job whose
     cancellation was requested is cancelled instead."""

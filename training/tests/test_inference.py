@@ -198,11 +198,8 @@ def test_smollm2_batched_scores_match_and_extractions_satisfy_the_schema(smollm2
 
 def test_a_generated_nul_or_escape_byte_never_reaches_the_answer(tiny_model):
     """A random model emits byte tokens such as NUL, which PostgreSQL refuses to store in text or JSON."""
-    from serving.engine.prompts import SharedTokenizer
-
     _, tokenizer = load_tiny(tiny_model)
     fmt = PromptFormat(tokenizer, INSTRUCTIONS)
     ids = tokenizer("DR\x00a\tb\nc\x1b[0m", add_special_tokens=False)["input_ids"]
     assert "\x00" in tokenizer.decode(ids)  # the tokenizer does produce it
     assert fmt.decode_answer(ids) == "DRa\tb\nc[0m"
-    assert SharedTokenizer(tokenizer).decode(ids) == "DRa\tb\nc[0m"

@@ -67,6 +67,21 @@ def build_engine(config):
     return EmbeddedEngine(limits=config.limits, device=config.device)
 
 
+def server_config(app, *, log_level: str = "warning", graceful_timeout: float = 30.0):
+    """uvicorn's settings for the inference app: no access log (a request's line is its request log row)
+    and no `server` banner naming the software that answers."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        log_level=log_level,
+        timeout_graceful_shutdown=graceful_timeout,
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+    )
+
+
 def serve(config, sock: socket.socket, graceful_timeout: float, log_level: str, stdout) -> None:
     import uvicorn
 
@@ -83,13 +98,5 @@ def serve(config, sock: socket.socket, graceful_timeout: float, log_level: str, 
     host, port = sock.getsockname()[:2]
     stdout.write(json.dumps({"event": "listening", "host": host, "port": port, "backend": config.backend}))
     stdout.flush()
-    server = Server(
-        uvicorn.Config(
-            app,
-            log_level=log_level,
-            timeout_graceful_shutdown=graceful_timeout,
-            lifespan="on",
-            access_log=False,
-        )
-    )
+    server = Server(server_config(app, log_level=log_level, graceful_timeout=graceful_timeout))
     server.run(sockets=[sock])
