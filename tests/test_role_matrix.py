@@ -30,7 +30,7 @@ from urllib.parse import urljoin
 
 import pytest
 from django.db import transaction
-from django.test import Client
+from django.test import Client, RequestFactory
 
 from projects.roles import Action
 from tests.api_world import World, baseline_body, build_world, operations, stored_state
@@ -49,6 +49,9 @@ MAY: dict[str, set] = {
     "requester": (set(EXPECTED["product_owner"]) - APPROVALS) | {"withdraw_promotion"},
 }
 MAY["owner"] |= {"withdraw_promotion"}  # a team owner may take back any pending request
+# Whoever may give one of the approvals the request needs (tier 3: all three) may reject it instead.
+for person in ("owner", "product_owner", "ml_engineer", "reviewer"):
+    MAY[person] |= {"reject_promotion"}
 FOUR_EYES = re.compile(r"self_approval|You requested this promotion")
 
 
@@ -81,6 +84,13 @@ ROWS = [
         ),
         page="/teams/{team}/",
         changes=lambda w: {"login": w.newcomer.username, "role": "viewer"},
+    ),
+    Row(
+        Action.MANAGE_TEAM,
+        api=("patch", "/api/v1/members/{membership}/", lambda w: {"role": "ml_engineer"}),
+        page="/teams/{team}/",
+        form="/members/{membership}/role/",
+        changes=lambda w: {"role": "ml_engineer"},
     ),
     Row(
         Action.EDIT_PROJECT,
@@ -123,6 +133,12 @@ ROWS = [
         form="/jobs/new/",
     ),
     Row(
+        Action.RUN_JOBS,
+        api=("post", "/api/v1/training-jobs/{queued_job}/cancel/", lambda w: {}),
+        page="/jobs/{queued_job}/",
+        form="/jobs/{queued_job}/cancel/",
+    ),
+    Row(
         Action.RUN_EVALS,
         api=("post", "/api/v1/eval-runs/", None),
         page="/projects/{project}/evaluation/",
@@ -160,6 +176,19 @@ ROWS = [
         changes=lambda w: _approve("governance_reviewer"),
     ),
     Row(
+        "reject_promotion",
+        api=("post", "/api/v1/promotions/{promotion}/reject/", lambda w: {"comment": "Not yet."}),
+        page="/promotions/{promotion}/",
+        form="/promotions/{promotion}/reject/",
+        changes=lambda w: {"comment": "Not yet."},
+    ),
+    Row(
+        Action.REQUEST_PROMOTION,
+        api=("post", "/api/v1/promotions/rollback/", None),
+        page="/projects/{project}/releases/",
+        changes=lambda w: {"reason": "The new version misroutes refunds."},
+    ),
+    Row(
         "withdraw_promotion",
         api=("post", "/api/v1/promotions/{promotion}/withdraw/", lambda w: {}),
         page="/promotions/{promotion}/",
@@ -171,6 +200,12 @@ ROWS = [
         page="/endpoints/{endpoint}/",
         form="/endpoints/{endpoint}/keys/",
         changes=lambda w: {"name": "billing-router"},
+    ),
+    Row(
+        Action.MANAGE_ENDPOINTS,
+        api=("post", "/api/v1/api-keys/{api_key}/revoke/", lambda w: {}),
+        page="/endpoints/{endpoint}/",
+        form="/endpoints/keys/{api_key}/revoke/",
     ),
     Row(
         Action.PUBLISH_ENDPOINTS,
@@ -192,6 +227,7 @@ ROWS = [
 @pytest.fixture
 def world(owner, product_owner, ml_engineer, viewer, reviewer, outsider, team, tmp_path) -> World:
     from evaluation import services as evaluation_services
+    from tests.test_training_pages import make_job
 
     world = build_world(owner=owner, team=team, tmp_path=tmp_path)
     world.people = {
@@ -203,6 +239,7 @@ def world(owner, product_owner, ml_engineer, viewer, reviewer, outsider, team, t
         "outsider": outsider,
         "requester": world.promotion.requested_by,
     }
+    world.queued_job = make_job(world.project, world.version, world.base_model)
     world.unsigned_spec = evaluation_services.eval_spec_create(
         project=world.project, user=owner, document={}, note="Unsigned"
     )
@@ -220,6 +257,9 @@ def ids(world: World) -> dict:
         "promotion": world.promotion.pk,
         "endpoint": world.endpoint.slug,
         "review_item": world.review_item.pk,
+        "membership": world.membership.pk,
+        "queued_job": world.queued_job.pk,
+        "api_key": world.api_key.pk,
     }
 
 
@@ -241,7 +281,11 @@ def verdict(person: str, row: Row, status: int, refusal: str, changed: bool) -> 
         return None
     if changed:
         return f"refused ({status}), but something was stored"
-    if person == "requester" and row.action in APPROVALS and not FOUR_EYES.search(refusal):
+    if (
+        person == "requester"
+        and row.action in (*APPROVALS, "reject_promotion")
+        and not FOUR_EYES.search(refusal)
+    ):
         return f"refused ({status} {refusal}), but not as her own request"
     expected = (404,) if person == "outsider" else (403,)
     if status not in expected and not (status in (200, 302) and refusal and person != "outsider"):
@@ -249,15 +293,22 @@ def verdict(person: str, row: Row, status: int, refusal: str, changed: bool) -> 
     return None
 
 
-def attempt(send) -> tuple[int, str, bool]:
-    """The answer's status, the refusal it gives (its code, or the message a page shows) and whether
-    anything was stored; the request's effects are rolled back."""
-    with transaction.atomic():
-        before = stored_state()
-        status, refusal = send()
-        changed = stored_state() != before
-        transaction.set_rollback(True)
-    return status, refusal, changed
+class Attempts:
+    """Sends requests, each in a savepoint rolled back after it, and tells whether each stored anything."""
+
+    def __init__(self):
+        self.baseline = stored_state()
+
+    def __call__(self, send) -> tuple[int, str, bool]:
+        """The answer's status, the refusal it gives (its code, or the message a page shows) and whether
+        anything was stored."""
+        with transaction.atomic():
+            status, refusal = send()
+            changed = stored_state() != self.baseline
+            transaction.set_rollback(True)
+        if changed:  # the rows are rolled back, but files a request wrote are still there
+            self.baseline = stored_state()
+        return status, refusal, changed
 
 
 # -- the API -------------------------------------------------------------------------------------
@@ -265,6 +316,7 @@ def attempt(send) -> tuple[int, str, bool]:
 
 def test_every_person_against_every_action_over_the_api(world, api):
     api.raise_request_exception = False
+    attempt = Attempts()
     wrong = []
     for person in PEOPLE:
         api.force_authenticate(user=world.people[person])
@@ -368,10 +420,12 @@ def test_every_person_against_every_action_in_the_browser(world):
         else:
             forms[str(row)] = action, {**rendered_form(owner_browser, page, action), **row.changes(world)}
 
-    wrong = []
-    for person in PEOPLE:
-        browser = Client(raise_request_exception=False)
+    browsers = {person: Client(raise_request_exception=False) for person in PEOPLE}
+    for person, browser in browsers.items():  # signed in before the baseline: signing in stores a session
         browser.force_login(world.people[person])
+    attempt = Attempts()
+    wrong = []
+    for person, browser in browsers.items():
         for row in ROWS:
             if row.page is None:
                 continue
@@ -388,12 +442,21 @@ def page_send(browser: Client, row: Row, action: str, data: dict) -> tuple[int, 
         return browser.get(action).status_code, ""
     answer = browser.post(action, data)
     if answer.status_code == 302:  # the page it redirects to shows why it refused, if it did
-        followed = browser.get(answer["Location"])
-        messages = followed.context["messages"] if followed.context else []
-        return 302, "; ".join(m.message for m in messages if m.level_tag == "error")
+        return 302, "; ".join(m.message for m in flashed(browser) if m.level_tag == "error")
     if answer.status_code == 200:
         return 200, _form_errors(answer)
     return answer.status_code, ""
+
+
+def flashed(browser: Client) -> list:
+    """The messages the next page would show (read from the browser's cookie, which is then cleared)."""
+    from django.contrib.messages.storage import default_storage
+
+    cookie = browser.cookies.pop("messages", None)
+    request = RequestFactory().get("/")
+    request.COOKIES = {"messages": cookie.value} if cookie else {}
+    request.session = {}
+    return list(default_storage(request))
 
 
 def _form_errors(answer) -> str:
