@@ -6,6 +6,9 @@ Covered here:
 - Redis restarted (a private, non-persistent one) while a training job and a dataset import wait in its
   queues, and a job created while it is down: the requests answer, the lost messages are sent again by
   the workers' reaper pass (`studio.leases.leases_redispatch`), and a new worker finishes all of them;
+- the serving process (`manage.py serve`) stopped and started again on its port while clients keep
+  calling it: each call is answered right, refused (503 with Retry-After) or not connected, never
+  wrong, and every call made once the new process is ready is answered;
 
 Covered elsewhere (not repeated here):
 - a training worker SIGKILLed mid-job: `tests/test_training.py::
@@ -21,18 +24,23 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from httpx2 import Client, TransportError
 
 from projects.models import Dataset, DatasetImport, DatasetVersion
 from projects.services import imports
 from projects.tests.factories import CharterFactory, ProjectFactory, classification_rows, jsonl_bytes
+from serving.tests.conftest import ANIMALS, tiny_base, versions  # noqa: F401 - fixtures of `published`
+from serving.tests.test_serve_process import ServeProcess, published  # noqa: F401
 from tests.test_training import FAST_WORKER, create_job
 from tests.worker import wait_until
 from training.choices import JobStatus
@@ -272,3 +280,90 @@ def test_jobs_queued_in_a_redis_that_restarts_are_sent_again_and_finished(
     imported = api.get(import_url).json()
     assert imported["status"] == "succeeded" and imported["attempt"] == 1, imported["error"]
     assert DatasetVersion.objects.filter(pk=imported["dataset_version"], row_count=60).exists()
+
+
+# --- the serving process restarted under load ------------------------------------------------------
+
+
+class Callers:
+    """Clients calling the classifier endpoint without pause, each with its own text; every outcome
+    is kept as (started, text, status or "not connected", body, Retry-After)."""
+
+    TEXTS = ("it barks", "it purrs", "it sings at dawn")
+
+    def __init__(self, url: str, secret: str):
+        self.url, self.headers = (
+            f"{url}/api/v1/endpoints/animals/predict",
+            {"Authorization": f"Bearer {secret}"},
+        )
+        self.outcomes: list[tuple] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._call, args=(text,)) for text in self.TEXTS]
+
+    def _call(self, text: str) -> None:
+        with Client(timeout=30) as http:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    response = http.post(self.url, json={"input": text}, headers=self.headers)
+                except TransportError:
+                    self.outcomes.append((started, text, "not connected", None, None))
+                    time.sleep(0.1)
+                    continue
+                retry_after = response.headers.get("Retry-After")
+                self.outcomes.append((started, text, response.status_code, response.json(), retry_after))
+                if retry_after:  # as a well-behaved client does, within reason for a test
+                    time.sleep(min(float(retry_after), 0.5))
+
+    def answered_since(self, moment: float) -> int:
+        return sum(1 for started, _, status, *_ in self.outcomes if started >= moment and status == 200)
+
+    def __enter__(self) -> Callers:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+
+@pytest.fixture
+def endpoints(transactional_db, request):
+    """`published` of the serving process tests: the tiny `animals` classifier and `greeter`, and a key."""
+    return request.getfixturevalue("published")
+
+
+def test_the_serving_process_restarted_under_load_refuses_or_answers_right_never_wrong(endpoints, tmp_path):
+    port = _free_port()
+    first = ServeProcess(tmp_path / "serve-1.log", port=port)
+    second = None
+    try:
+        with Callers(first.url, endpoints["secret"]) as callers:
+            wait_until(lambda: callers.answered_since(0) >= 8, timeout=30, message="answers under load")
+            first.process.send_signal(signal.SIGTERM)  # a deploy or a crash-restart by the supervisor
+            assert first.process.wait(timeout=60) in (0, -signal.SIGTERM)
+            stopped_at = time.monotonic()
+            second = ServeProcess(tmp_path / "serve-2.log", port=port, wait_ready=False)
+            wait_until(second.ready, timeout=120, message="the new process to be ready")
+            ready_at = time.monotonic()
+            wait_until(lambda: callers.answered_since(ready_at) >= 8, timeout=30, message="answers again")
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+    outcomes = callers.outcomes
+    statuses = {status for _, _, status, *_ in outcomes}
+    assert statuses <= {200, 503, "not connected"}, statuses
+    assert any(status != 200 for started, _, status, *_ in outcomes if started >= stopped_at)
+    for _, _, _, body, retry_after in (o for o in outcomes if o[2] == 503):
+        assert body["error"]["code"] and body["error"]["message"] and int(retry_after) > 0
+    labels: dict[str, set] = {}
+    for _, text, _, body, _ in (o for o in outcomes if o[2] == 200):
+        assert body["label"] in ANIMALS and body["model_version"] == 1
+        labels.setdefault(text, set()).add(body["label"])
+    assert all(len(seen) == 1 for seen in labels.values()), labels  # the same answer before and after
+    after_ready = [status for started, _, status, *_ in outcomes if started >= ready_at]
+    assert after_ready and set(after_ready) == {200}

@@ -531,6 +531,7 @@ async def completions(request: Request) -> Response:
 async def models(request: Request) -> Response:
     inference = _inference(request)
     grant = await _grant(request)
+    inference.deployments.raise_unless_started()  # an empty list would say the key may call nothing
     table = inference.deployments.table()
     data = [
         {"id": slug, "object": "model", "created": table[slug].created, "owned_by": table[slug].team}
