@@ -20,6 +20,8 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
 
+logger = logging.getLogger(__name__)
+
 
 class ApplicationError(Exception):
     """A failure a user can understand and act on; services raise these, never HTTP responses."""
@@ -77,7 +79,6 @@ class StorageUnavailable(Unavailable):
 
 _READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-logger = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
