@@ -221,22 +221,50 @@ ROWS = [
 ]
 
 
+def test_the_matrix_has_a_row_for_every_action_over_the_api_and_in_the_browser():
+    """A new action fails here until it has its row (escalations are reviewed in the browser only)."""
+    assert {row.action for row in ROWS if row.api} >= set(Action) - {Action.REVIEW_ESCALATIONS}
+    assert {row.action for row in ROWS if row.page} >= set(Action)
+
+
 # -- the world and its people --------------------------------------------------------------------
 
 
-@pytest.fixture
-def world(owner, product_owner, ml_engineer, viewer, reviewer, outsider, team, tmp_path) -> World:
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The team's world and its people, built once for the module in a transaction rolled back after it
+    (each test runs in a savepoint inside it, as pytest-django's `db` does)."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            world = _build(tmp_path_factory.mktemp("role-matrix"))
+        except BaseException:
+            outer.__exit__(None, None, None)
+            raise
+    yield world
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        outer.__exit__(None, None, None)
+
+
+def _build(tmp_path) -> World:
+    from conftest import _member, _team
     from evaluation import services as evaluation_services
+    from projects.services import governance_reviewer_grant
+    from projects.tests.factories import UserFactory
     from tests.test_training_pages import make_job
 
+    team = _team("Support", "support")
+    owner = _member(team, "olivia", "owner")
     world = build_world(owner=owner, team=team, tmp_path=tmp_path)
     world.people = {
         "owner": owner,
-        "product_owner": product_owner,
-        "ml_engineer": ml_engineer,
-        "viewer": viewer,
-        "reviewer": reviewer,
-        "outsider": outsider,
+        "product_owner": _member(team, "pablo", "product_owner"),
+        "ml_engineer": _member(team, "mia", "ml_engineer"),
+        "viewer": _member(team, "victor", "viewer"),
+        "reviewer": governance_reviewer_grant(user=UserFactory(username="rita")),
+        "outsider": _member(_team("Legal", "legal"), "oscar", "owner"),
         "requester": world.promotion.requested_by,
     }
     world.queued_job = make_job(world.project, world.version, world.base_model)
@@ -467,3 +495,62 @@ def _form_errors(answer) -> str:
             errors.append(str(dict(form.errors)))
     messages = [m.message for m in answer.context.get("messages", [])] if answer.context else []
     return "; ".join(errors + messages)
+
+
+# -- the admin console ---------------------------------------------------------------------------
+
+# Approving and rejecting in the admin console (where governance reviewers work), with the approval's
+# role left for the studio to choose. Everyone is made staff here: the console must not be a way around
+# the roles or the four-eyes rule for anyone who can open it. Its bulk action needs the reviewers'
+# permission to list the requests as well. Each row: the URL, the form, who may.
+APPROVERS = {"owner", "product_owner", "ml_engineer", "reviewer"}  # each can give a missing approval
+ADMIN_ROWS = {
+    "approve": (
+        "/admin/governance/promotionrequest/{promotion}/approve/",
+        lambda w: {"comment": "Fine."},
+        APPROVERS,
+    ),
+    "reject": (
+        "/admin/governance/promotionrequest/{promotion}/reject/",
+        lambda w: {"comment": "Not yet."},
+        APPROVERS,
+    ),
+    "approve selected": (
+        "/admin/governance/promotionrequest/",
+        lambda w: {"action": "approve_selected", "_selected_action": [w.promotion.pk]},
+        {"reviewer"},
+    ),
+}
+
+
+def test_every_person_against_the_approvals_in_the_admin_console(world):
+    browsers = {person: Client(raise_request_exception=False) for person in PEOPLE}
+    for person, browser in browsers.items():
+        user = type(world.people[person]).objects.get(pk=world.people[person].pk)  # the world's stay as built
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+        browser.force_login(user)
+    attempt = Attempts()
+    wrong = []
+    for person, browser in browsers.items():
+        for what, (path, data, may) in ADMIN_ROWS.items():
+            url = path.format(**ids(world))
+            status, refusal, changed = attempt(partial(admin_send, browser, url, data(world)))
+            if person in may:
+                problem = None if status < 400 and changed else f"allowed, but answered {status} {refusal}"
+            elif changed:
+                problem = f"refused ({status}), but something was stored"
+            elif person == "requester" and what != "approve selected" and not FOUR_EYES.search(refusal):
+                problem = f"refused ({status} {refusal}), but not as her own request"
+            elif person == "outsider" and what != "approve selected" and status != 404:
+                problem = f"answered {status}, not 404"
+            else:
+                problem = None if status in (403, 404) or refusal else f"answered {status}, saying nothing"
+            if problem:
+                wrong.append(f"{person} {what} (POST {url}): {problem}")
+    assert not wrong, "\n".join(wrong)
+
+
+def admin_send(browser: Client, url: str, data: dict) -> tuple[int, str]:
+    answer = browser.post(url, data)
+    return answer.status_code, "; ".join(m.message for m in flashed(browser) if m.level_tag == "error")

@@ -80,7 +80,7 @@ class _Body(BaseModel):
         return bool((self.stream_options or {}).get("include_usage"))
 
 
-class _Message(BaseModel):
+class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str | list[dict]
 
@@ -97,7 +97,7 @@ class _Message(BaseModel):
 
 class ChatBody(_Body):
     model: str = Field(min_length=1, max_length=200)
-    messages: list[_Message] = Field(min_length=1, max_length=MAX_MESSAGES)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
 
     def chat(self) -> list[dict]:
@@ -116,7 +116,7 @@ class PredictBody(_Body):
     """Either ``input`` (the example's input, as in the dataset) or chat ``messages``."""
 
     input: str | None = None
-    messages: list[_Message] | None = Field(default=None, min_length=1, max_length=MAX_MESSAGES)
+    messages: list[ChatMessage] | None = Field(default=None, min_length=1, max_length=MAX_MESSAGES)
 
 
 # -- the app -------------------------------------------------------------------------------------
