@@ -172,6 +172,11 @@ def test_a_key_calls_only_its_endpoints_until_revoked_or_expired_and_its_secret_
                         f"the {name} key, {surface} {slug}: {answer.status_code} {error}, not {expected}"
                     )
     assert not wrong, "\n".join(wrong)
+    for path in ("/healthz", "/readyz", "/openapi.json"):  # answered without a key: no endpoint named
+        keyless = httpx.get(f"{live.url}{path}")
+        assert keyless.status_code == 200 and not any(slug in keyless.text for slug in SLUGS[:3]), (
+            keyless.text
+        )
 
     animals_id, animals = made["animals"]
     api.force_authenticate(user=owner)
