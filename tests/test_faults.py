@@ -9,6 +9,9 @@ Covered here:
 - the serving process (`manage.py serve`) stopped and started again on its port while clients keep
   calling it: each call is answered right, refused (503 with Retry-After) or not connected, never
   wrong, and every call made once the new process is ready is answered;
+- PostgreSQL connections dropped (`pg_terminate_backend`) in the middle of a request of the web process
+  and under the serving process's load. These run in the PostgreSQL CI only (`DATABASE_URL=postgres…`):
+  SQLite has no server connection to drop, so on SQLite they are not collected at all (not skipped);
 
 Covered elsewhere (not repeated here):
 - a training worker SIGKILLed mid-job: `tests/test_training.py::
@@ -34,6 +37,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
 from httpx2 import Client, TransportError
 
 from projects.models import Dataset, DatasetImport, DatasetVersion
@@ -367,3 +371,107 @@ def test_the_serving_process_restarted_under_load_refuses_or_answers_right_never
     assert all(len(seen) == 1 for seen in labels.values()), labels  # the same answer before and after
     after_ready = [status for started, _, status, *_ in outcomes if started >= ready_at]
     assert after_ready and set(after_ready) == {200}
+
+
+# --- PostgreSQL connections dropped (PostgreSQL only) ------------------------------------------------
+
+ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def _other_backends(where: str = "TRUE") -> list[int]:
+    """Server processes of the test database's other connections (the workers', serve's, threads')."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # a transaction sees one snapshot otherwise
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            f"AND pid <> pg_backend_pid() AND {where}"
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def _terminate(pids: list[int]) -> None:
+    with connection.cursor() as cursor:
+        for pid in pids:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+class InThread(threading.Thread):
+    """A request made from its own thread, so on its own database connection."""
+
+    def __init__(self, call):
+        super().__init__()
+        self.call, self.response = call, None
+
+    def run(self) -> None:
+        try:
+            self.response = self.call()
+        finally:
+            connection.close()
+
+
+if ON_POSTGRESQL:
+
+    def test_a_connection_dropped_in_the_middle_of_an_upload_is_a_503_that_stores_nothing(
+        transactional_db, api, project
+    ):
+        from projects.models import Dataset
+
+        api.as_user(project.owner)
+        first = upload(api, project, jsonl_bytes(classification_rows(12))).json()
+        before = stored_files()
+
+        def new_version():
+            file = SimpleUploadedFile("v2.jsonl", jsonl_bytes(classification_rows(14)))
+            return api.post(
+                "/api/v1/datasets/", {"dataset": first["dataset"], "file": file}, format="multipart"
+            )
+
+        with transaction.atomic():  # hold the dataset's row lock, which the upload takes for its number
+            Dataset.objects.select_for_update().get(pk=first["dataset"])
+            request = InThread(new_version)
+            request.start()
+            waiting = wait_until(
+                lambda: _other_backends("wait_event_type = 'Lock'"), timeout=30, message="the upload to wait"
+            )
+            _terminate(waiting)  # its connection dropped while it is inside its transaction
+            request.join(timeout=30)
+        dropped = request.response
+        assert dropped.status_code == 503, dropped.content
+        assert dropped.json()["error"]["code"] == "database_unavailable" and dropped["Retry-After"]
+        assert DatasetVersion.objects.count() == 1 and stored_files() == before
+
+        retried = InThread(new_version)
+        retried.start()
+        retried.join(timeout=30)
+        assert retried.response.status_code == 201, retried.response.content
+        assert retried.response.json()["number"] == 2
+
+    def test_the_serving_process_outlives_its_database_connections_dropped_under_load(endpoints, tmp_path):
+        from serving.models import RequestLog
+
+        serve = ServeProcess(tmp_path / "serve.log")
+        try:
+            with Callers(serve.url, endpoints["secret"]) as callers:
+                wait_until(lambda: callers.answered_since(0) >= 6, timeout=30, message="answers under load")
+                dropped = 0
+                for _ in range(5):  # its poller, key checks and log writer each lose theirs, repeatedly
+                    backends = _other_backends()
+                    _terminate(backends)
+                    dropped += len(backends)
+                    time.sleep(0.3)
+                after = time.monotonic()
+                wait_until(lambda: callers.answered_since(after) >= 6, timeout=30, message="answers after")
+            answered = sum(1 for outcome in callers.outcomes if outcome[2] == 200)
+            logged = wait_until(
+                lambda: (lambda n: n >= answered and n)(RequestLog.objects.filter(status_code=200).count()),
+                timeout=15,
+                message=f"a request log row for each of the {answered} answers",
+            )
+        finally:
+            serve.stop()
+        assert dropped >= 5
+        statuses = {status for _, _, status, *_ in callers.outcomes}
+        assert statuses <= {200, 503}, statuses
+        for _, _, _, body, _ in (o for o in callers.outcomes if o[2] == 200):
+            assert body["label"] in ANIMALS
+        assert logged == answered

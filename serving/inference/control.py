@@ -114,12 +114,22 @@ class DjangoControlPlane:
         self._states: dict[str, EndpointState] = {}
 
     def authenticate(self, secret: str) -> KeyGrant | None:
-        from django.db import close_old_connections
+        from serving.inference.errors import ApiError
 
+        try:
+            return _on_a_live_connection(lambda: self._authenticate(secret))
+        except _connection_errors() as error:
+            raise ApiError(
+                503,
+                "database_unavailable",
+                "The server cannot reach its database to check the key; retry in a moment.",
+                retry_after=2,
+            ) from error
+
+    def _authenticate(self, secret: str) -> KeyGrant | None:
         from serving.selectors import api_key_endpoints
         from serving.services import api_key_authenticate
 
-        close_old_connections()
         key = api_key_authenticate(secret)
         if key is None:
             return None
@@ -146,12 +156,12 @@ class DjangoControlPlane:
         return endpoints, versions
 
     def endpoint_states(self) -> dict[str, EndpointState]:
-        from django.db import close_old_connections
+        return _on_a_live_connection(self._endpoint_states)
 
+    def _endpoint_states(self) -> dict[str, EndpointState]:
         from serving.models import Endpoint
         from serving.selectors import endpoint_serving_state
 
-        close_old_connections()
         fingerprint = self._read_fingerprint()
         if fingerprint == self._fingerprint:
             return self._states
@@ -187,22 +197,21 @@ class DjangoControlPlane:
         return states
 
     def base_model_path(self, version: VersionRef) -> Path:
-        from django.db import close_old_connections
-
         from training.execution import ensure_base_model_cached
         from training.models import BaseModel
 
-        close_old_connections()
-        return Path(ensure_base_model_cached(BaseModel.objects.get(pk=version.base_model_id)).path)
+        return _on_a_live_connection(
+            lambda: Path(ensure_base_model_cached(BaseModel.objects.get(pk=version.base_model_id)).path)
+        )
 
     def record(self, entry: LogEntry) -> int:
-        from django.db import close_old_connections
+        return _on_a_live_connection(lambda: self._record(entry))
 
+    def _record(self, entry: LogEntry) -> int:
         from serving.models import ApiKey, Endpoint, RequestLog
         from serving.services import request_log_record
         from training.models import ModelVersion
 
-        close_old_connections()
         shadow_of = entry.shadow_of.row_id if entry.shadow_of else None
         log = request_log_record(
             endpoint=Endpoint.objects.get(pk=entry.endpoint_id),
@@ -220,6 +229,29 @@ class DjangoControlPlane:
             shadow_of=RequestLog(pk=shadow_of) if shadow_of else None,
         )
         return log.pk
+
+
+def _connection_errors() -> tuple[type[Exception], ...]:
+    from django.db import InterfaceError, OperationalError
+
+    return OperationalError, InterfaceError
+
+
+def _on_a_live_connection(call):
+    """Run `call` on this thread's database connection, and once more on a new one if that connection
+    was lost meanwhile (PostgreSQL restarted, a connection dropped): the health check before it cannot
+    see a drop that happens during the call. Each call here reads, or writes one row in one
+    transaction that the lost connection rolled back, so running it again is safe."""
+    from django.db import close_old_connections, connection
+
+    close_old_connections()
+    try:
+        return call()
+    except _connection_errors():
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        return call()
 
 
 def _version_ref(version) -> VersionRef:
