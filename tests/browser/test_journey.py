@@ -11,14 +11,15 @@ each in their own browser context, one real Celery worker for training and evalu
 2. the ML engineer and the team owner approve the tier-3 request in the studio and the governance reviewer
    in the admin console; the ML engineer alone approves the tier-1 request; the owner publishes the
    endpoint and creates an API key;
-3. the `openai` client's call succeeds; its answer, under the endpoint's confidence threshold, waits in the
-   review queue, where the owner corrects it;
+3. the `openai` client's call succeeds; with the routing threshold raised to 1 every answer is low-confidence,
+   and the next one waits in the review queue, where the owner corrects it and adds it to the training data;
 4. on every page: each form field has a label, keyboard focus is visible, each chart has a table view, and
    no console error.
 
-It replaces the product owner's first-hour walk (the same first steps, no second copy). Screenshots of each
-step are kept under var/test-artifacts/journey/ (or STUDIO_SCREENSHOTS: the README's come from there). The
-tiny random model cannot meet a real target, so the eval spec's gate asks what it can meet: the tiers are
+It replaces the product owner's first-hour walk and the separate browser walks of the evaluation, governance
+and serving pages (their steps are all here, once; their logic has its own tests beside each app). Screenshots
+of each step are kept under var/test-artifacts/journey/ (or STUDIO_SCREENSHOTS: the README's come from there).
+The tiny random model cannot meet a real target, so the eval spec's gate asks what it can meet: the tiers are
 then those of passing gates, without a risk acceptance."""
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from governance.models import PromotionRequest
+from governance.models import PromotionRequest, StageChange
 from projects.models import DatasetVersion
 from serving.models import ApiKey, ReviewItem
 from serving.tests.test_serve_process import ServeProcess
@@ -211,6 +212,8 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     expect(page.get_by_test_id("try-answer")).to_have_text(LABELS, timeout=120_000)
     a11y.check(page)
     shot("09-model")
+    page.get_by_test_id("try-it").scroll_into_view_if_needed()
+    shot("09-try-it", top=False)
 
     # Evaluate v1 against the signed spec, then compare it with the baseline.
     evaluate(page, ModelVersion.objects.get(kind="fine_tuned", number=1))
@@ -226,6 +229,9 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
         "link", name="Compare"
     ).click()
     expect(page.get_by_test_id("release-diff")).to_contain_text("v1 against v0")
+    with page.expect_download() as download:
+        page.get_by_test_id("download-release-diff").click()
+    assert download.value.suggested_filename == "release-diff-v1-vs-v0.md"
     expect(page.get_by_test_id("metric-deltas")).to_be_visible()
     a11y.check(page)
     shot("11-compare")
@@ -273,6 +279,7 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     expect(reviewer.locator(".messagelist")).to_contain_text(f"Request #{first.pk} approved")
     first.model_version.refresh_from_db()
     assert first.model_version.stage == "production"
+    assert StageChange.objects.filter(model_version=first.model_version, kind="promotion").count() == 1
 
     # The second version: evaluated and requested as tier 1, which the ML engineer alone approves.
     expect(badge).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
@@ -285,6 +292,7 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     approve_in_the_studio(engineer, second, a11y)
     second.model_version.refresh_from_db()
     assert second.model_version.stage == "production"
+    assert StageChange.objects.filter(model_version=second.model_version, kind="promotion").count() == 1
 
     # The owner publishes the endpoint and creates a key (shown once).
     owner.get_by_role("link", name="Projects").first.click()
@@ -302,6 +310,9 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     a11y.check(owner)
     shot("15-key", owner)
     owner.get_by_role("link", name="Back to the endpoint").click()
+    expect(owner.get_by_test_id("api-keys")).to_contain_text(secret[:8])
+    assert secret not in owner.content()  # shown once
+    expect(owner.locator("#chart-latency .main-svg").first).to_be_attached()
 
     # 3. The official client's call succeeds.
     api = openai.OpenAI(base_url=f"{serve.ready().url}/v1", api_key=secret, max_retries=0)
@@ -343,6 +354,13 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
         "Corrected to"
     )
     shot("17-review-corrected", owner)
+
+    # The reviewed answer goes back into the training data, as a new dataset version.
+    owner.get_by_test_id("export-form").get_by_role("button").click()
+    owner.locator("[data-confirm-accept]").click()
+    expect(owner).to_have_url(re.compile(r"/datasets/versions/\d+/$"))
+    expect(owner.locator("body")).to_contain_text("created with the reviewed examples")
+    assert DatasetVersion.objects.get(number=3).row_count == 61
 
     # Back on the project, every step of its checklist is done.
     owner.get_by_role("link", name="Projects").first.click()
