@@ -61,16 +61,10 @@ def project(team, owner):
     return project
 
 
-@pytest.fixture(scope="module")
-def tiny_llama(tmp_path_factory):
-    from training.engine.tiny import build_tiny_llama
-
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
-
-
 @pytest.fixture
-def tiny_base_model(db, tiny_llama):
-    return BaseModelFactory(source=str(tiny_llama))
+def tiny_base_model(db, request):
+    """The serving tests' tiny random Llama (`tiny_base`) as a base model of the catalog."""
+    return BaseModelFactory(source=str(request.getfixturevalue("tiny_base")))
 
 
 def upload(api, project, content: bytes, filename="data.jsonl"):
@@ -316,8 +310,9 @@ class Callers:
                     continue
                 retry_after = response.headers.get("Retry-After")
                 self.outcomes.append((started, text, response.status_code, response.json(), retry_after))
-                if retry_after:  # as a well-behaved client does, within reason for a test
-                    time.sleep(min(float(retry_after), 0.5))
+                # a steady load that leaves the two cores to the processes under test; a 503's
+                # Retry-After honoured as a well-behaved client does, within reason for a test
+                time.sleep(min(float(retry_after), 0.5) if retry_after else 0.05)
 
     def answered_since(self, moment: float) -> int:
         return sum(1 for started, _, status, *_ in self.outcomes if started >= moment and status == 200)
@@ -335,8 +330,13 @@ class Callers:
 
 @pytest.fixture
 def endpoints(transactional_db, request):
-    """`published` of the serving process tests: the tiny `animals` classifier and `greeter`, and a key."""
-    return request.getfixturevalue("published")
+    """`published` of the serving process tests: the tiny `animals` classifier and `greeter`, and a key
+    whose rate limit the callers below cannot reach (a 429 is not what these tests are about)."""
+    from serving.models import MAX_RATE_LIMIT_PER_MINUTE, ApiKey
+
+    world = request.getfixturevalue("published")
+    ApiKey.objects.filter(pk=world["key"].pk).update(rate_limit_per_minute=MAX_RATE_LIMIT_PER_MINUTE)
+    return world
 
 
 def test_the_serving_process_restarted_under_load_refuses_or_answers_right_never_wrong(endpoints, tmp_path):
@@ -345,14 +345,14 @@ def test_the_serving_process_restarted_under_load_refuses_or_answers_right_never
     second = None
     try:
         with Callers(first.url, endpoints["secret"]) as callers:
-            wait_until(lambda: callers.answered_since(0) >= 8, timeout=30, message="answers under load")
+            wait_until(lambda: callers.answered_since(0) >= 5, timeout=30, message="answers under load")
             first.process.send_signal(signal.SIGTERM)  # a deploy or a crash-restart by the supervisor
             assert first.process.wait(timeout=60) in (0, -signal.SIGTERM)
             stopped_at = time.monotonic()
             second = ServeProcess(tmp_path / "serve-2.log", port=port, wait_ready=False)
             wait_until(second.ready, timeout=120, message="the new process to be ready")
             ready_at = time.monotonic()
-            wait_until(lambda: callers.answered_since(ready_at) >= 8, timeout=30, message="answers again")
+            wait_until(lambda: callers.answered_since(ready_at) >= 5, timeout=30, message="answers again")
     finally:
         first.stop()
         if second is not None:
