@@ -197,6 +197,8 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     shot("07-job-live")
     expect(badge).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
     expect(page.get_by_test_id("job-hardware")).not_to_contain_text("recorded when")
+    page.get_by_text("Table view: Train and validation loss by step").click()  # it followed the live curves
+    expect(page.locator("#loss-chart ~ details tbody tr").first).to_be_visible()
     a11y.check(page)
     shot("08-job-done")
 
