@@ -9,9 +9,10 @@ Covered here:
 - the serving process (`manage.py serve`) stopped and started again on its port while clients keep
   calling it: each call is answered right, refused (503 with Retry-After) or not connected, never
   wrong, and every call made once the new process is ready is answered;
-- PostgreSQL connections dropped (`pg_terminate_backend`) in the middle of a request of the web process
-  and under the serving process's load. These run in the PostgreSQL CI only (`DATABASE_URL=postgres…`):
-  SQLite has no server connection to drop, so on SQLite they are not collected at all (not skipped);
+- PostgreSQL connections dropped (`pg_terminate_backend`) in the middle of a request of the web process,
+  under the serving process's load, and under a worker's training job. These run in the PostgreSQL CI
+  only (`DATABASE_URL=postgres…`): SQLite has no server connection to drop, so on SQLite they are not
+  collected at all (not skipped);
 
 Covered elsewhere (not repeated here):
 - a training worker SIGKILLed mid-job: `tests/test_training.py::
@@ -475,3 +476,37 @@ if ON_POSTGRESQL:
         for _, _, _, body, _ in (o for o in callers.outcomes if o[2] == 200):
             assert body["label"] in ANIMALS
         assert logged == answered
+
+    def test_a_training_job_outlives_its_workers_database_connections_dropped(
+        start_worker, api, project, tiny_base_model
+    ):
+        version_id = upload(api.as_user(project.owner), project, jsonl_bytes(classification_rows(12))).json()[
+            "id"
+        ]
+        start_worker("default,training", **FAST_WORKER)
+        job_id = create_job(
+            api,
+            project,
+            DatasetVersion.objects.get(pk=version_id),
+            tiny_base_model,
+            max_steps=60,
+            checkpoint_interval_steps=20,
+        ).json()["id"]
+        wait_until(
+            lambda: TrainingJob.objects.get(pk=job_id).step > 0, timeout=120, message="the job to step"
+        )
+        dropped = 0
+        for _ in range(3):  # its progress writes, heartbeat and reaper each lose their connection
+            backends = _other_backends()
+            _terminate(backends)
+            dropped += len(backends)
+            time.sleep(0.5)
+        job = wait_until(
+            lambda: (lambda j: j.is_terminal and j)(TrainingJob.objects.get(pk=job_id)),
+            timeout=120,
+            message="the job to end",
+        )
+        assert dropped >= 1
+        assert job.status == JobStatus.SUCCEEDED, (job.failure_reason, job.failure_traceback)
+        assert job.attempt == 1 and job.step == 60
+        assert ModelVersion.objects.filter(training_job=job).count() == 1
