@@ -2,7 +2,8 @@
 rows or files stay behind, and that the studio recovers without anyone repairing it by hand.
 
 Covered here:
-- the data dir's stores made read-only (chmod) under an upload, in the request and on the worker;
+- the data dir's stores made read-only (chmod) under an upload: in the request, and under a large upload's
+  check (the worker's service called in this process, as tests/test_dataset_imports.py does);
 - Redis restarted (a private, non-persistent one) while a training job and a dataset import wait in its
   queues, and a job created while it is down: the requests answer, the lost messages are sent again by
   the workers' reaper pass (`studio.leases.leases_redispatch`), and a new worker finishes all of them;
@@ -12,7 +13,7 @@ Covered here:
 - PostgreSQL connections dropped (`pg_terminate_backend`) in the middle of a request of the web process,
   under the serving process's load, and under a worker's training job. These run in the PostgreSQL CI
   only (`DATABASE_URL=postgres…`): SQLite has no server connection to drop, so on SQLite they are not
-  collected at all (not skipped);
+  collected at all (not skipped).
 
 Covered elsewhere (not repeated here):
 - a training worker SIGKILLed mid-job: `tests/test_training.py::
@@ -20,7 +21,7 @@ Covered elsewhere (not repeated here):
   by a new worker) and `::test_past_the_attempt_cap_a_lost_job_fails_with_the_reason`;
 - a dataset import's worker SIGKILLed mid-check: `tests/test_dataset_imports.py::
   test_an_import_whose_worker_is_killed_is_requeued_and_finished_by_another`;
-- an evaluation worker lost: `evaluation/tests/test_runs_lifecycle.py`.
+- an evaluation run whose worker was lost (its lease and the reaper): `evaluation/tests/test_runs_lifecycle.py`.
 """
 
 from __future__ import annotations
@@ -415,8 +416,6 @@ if ON_POSTGRESQL:
     def test_a_connection_dropped_in_the_middle_of_an_upload_is_a_503_that_stores_nothing(
         transactional_db, api, project
     ):
-        from projects.models import Dataset
-
         api.as_user(project.owner)
         first = upload(api, project, jsonl_bytes(classification_rows(12))).json()
         before = stored_files()
