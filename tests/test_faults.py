@@ -21,7 +21,7 @@ Covered elsewhere (not repeated here):
   by a new worker) and `::test_past_the_attempt_cap_a_lost_job_fails_with_the_reason`;
 - a dataset import's worker SIGKILLed mid-check: `tests/test_dataset_imports.py::
   test_an_import_whose_worker_is_killed_is_requeued_and_finished_by_another`;
-- an evaluation run whose worker was lost (its lease and the reaper): `evaluation/tests/test_runs_lifecycle.py`.
+- an evaluation run whose worker was lost (its lease, the reaper): `evaluation/tests/test_runs_lifecycle.py`.
 """
 
 from __future__ import annotations
