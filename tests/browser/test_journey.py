@@ -247,8 +247,8 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
         ["Waiting for: ML engineer", "Waiting for: Product owner", "Waiting for: Governance reviewer"]
     )
 
-    # While the approvers look, the product owner trains a second version on the same data (another seed:
-    # the same seed would give the same weights, a tier-0 change).
+    # While the approvers look, the product owner trains a second version on the same data: another seed (the
+    # same seed would give the same weights, a tier-0 change) and one epoch, to be quick.
     page.get_by_role("link", name="Projects").first.click()
     page.get_by_role("link", name="Support e-mail intents").first.click()
     expect(journey.locator('[data-step="approval"]')).to_contain_text("Request #")
@@ -256,6 +256,7 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     page.get_by_role("radio", name=re.compile("Quick")).check()
     page.get_by_test_id("advanced").locator("summary").click()
     page.get_by_label("Seed").fill("7")
+    page.get_by_role("spinbutton", name="Epochs").fill("1")
     page.get_by_role("button", name="Start training").click()
     expect(badge).to_have_attribute("data-status", re.compile("queued|running|succeeded"))
 
