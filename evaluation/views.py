@@ -18,10 +18,12 @@ from evaluation.forms import EvalRunForm, EvalSpecForm
 from evaluation.metrics import METRICS, POLICY
 from evaluation.schemas import Layers
 from projects import selectors as project_selectors
+from projects.journey import StepAction
 from projects.roles import Action, can, require
 from studio.errors import ApplicationError
 from studio.forms import add_service_error
 from training import selectors as training_selectors
+from training.choices import Stage
 
 RESULTS_PAGE = 50
 PRIMARY_METRIC = {"classification": "accuracy", "extraction": "field_f1", "generation": "rouge_l"}
@@ -97,7 +99,13 @@ def project_evaluation(request, pk: int):
     )
     versions = [version for version, _ in rows]
     can_run = can(request.user, team, Action.RUN_EVALS)
-    run_form = EvalRunForm(versions=versions, specs=signed) if can_run and versions and signed else None
+    # A model page's "Evaluate" names its version: the form starts on it.
+    chosen = next((v.pk for v in versions if str(v.pk) == request.GET.get("version")), None)
+    run_form = (
+        EvalRunForm(versions=versions, specs=signed, initial={"model_version": chosen})
+        if can_run and versions and signed
+        else None
+    )
     context = {
         "project": project,
         "specs": specs,
@@ -263,13 +271,16 @@ def run_cancel(request, pk: int):
     return redirect("evaluation:run_detail", pk=run.pk)
 
 
-def _comparison(request, pk: int):
-    candidate = training_selectors.model_version_get(user=request.user, pk=pk)
+def _reference(request, candidate):
     against = request.GET.get("against", "")
     if against.isascii() and against.isdecimal():
-        reference = training_selectors.model_version_get(user=request.user, pk=int(against))
-    else:
-        reference = selectors.comparison_default_reference(user=request.user, candidate=candidate)
+        return training_selectors.model_version_get(user=request.user, pk=int(against))
+    return selectors.comparison_default_reference(user=request.user, candidate=candidate)
+
+
+def _comparison(request, pk: int):
+    candidate = training_selectors.model_version_get(user=request.user, pk=pk)
+    reference = _reference(request, candidate)
     return candidate, reference, services.comparison_build(request.user, candidate, reference)
 
 
@@ -284,10 +295,20 @@ def compare(request, pk: int):
         "others": others,
         "breadcrumbs": _crumbs(project, (f"Compare v{candidate.number}", None)),
     }
+    reference = None
     try:
-        _, reference, comparison = _comparison(request, pk)
+        reference = _reference(request, candidate)
+        comparison = services.comparison_build(request.user, candidate, reference)
     except ApplicationError as error:
-        context["problem"] = error.message
+        # The way out: evaluate the version that has no run (the evaluation page starts on it).
+        missing = (error.details or {}).get("missing") or []
+        unrun = next((v for v in (reference, candidate) if v and f"v{v.number}" in missing), None)
+        evaluate_url = reverse("evaluation:project_evaluation", args=[project.pk])
+        context |= {
+            "problem": error.message,
+            "evaluate_url": f"{evaluate_url}?version={unrun.pk}" if unrun else evaluate_url,
+            "evaluate_label": f"Evaluate v{unrun.number}" if unrun else "Run evaluations",
+        }
         return render(request, "evaluation/compare.html", context)
     slices = [
         (key, [(name, cell) for name, cell in row["metrics"].items()])
@@ -299,6 +320,13 @@ def compare(request, pk: int):
         "slices": slices,
         "markdown": services.comparison_markdown(comparison),
     }
+    if candidate.stage in (Stage.CANDIDATE, Stage.STAGING) and can(
+        request.user, project.team, Action.REQUEST_PROMOTION
+    ):
+        # The page's one next step (governance owns the request form; linked by its URL name).
+        context["next_action"] = StepAction(
+            "Request promotion", reverse("governance:model_governance", args=[candidate.pk])
+        )
     return render(request, "evaluation/compare.html", context)
 
 

@@ -134,6 +134,10 @@ class PromotionRequest(TeamOwnedModel):
         filled = {approval.role for approval in self.active_approvals()}
         return [role for role in self.required_roles if role not in filled]
 
+    def missing_role_labels(self) -> list[str]:
+        """The roles still to approve, as people read them ("ML engineer")."""
+        return [tiers.APPROVER_ROLE_LABELS.get(role, role) for role in self.missing_roles()]
+
 
 class Approval(TimeStampedModel):
     """One person's approval of a request, in one role; voided (kept, not deleted) if the evidence changes."""

@@ -1,8 +1,8 @@
 """The role matrix: every person against every action, through the API and through the browser's forms.
 
-One row per action of `projects.roles.Action` (and the withdrawal of a promotion): the API request and
-the page form a user would send for it. Each person of the team's world sends each row in a savepoint
-that is rolled back, so every request meets the same world:
+Rows for every action of `projects.roles.Action` (and for rejecting and withdrawing a promotion): the API
+request and the page form a user would send for it. Each person of the team's world sends each row in a
+savepoint that is rolled back, so every request meets the same world:
 
 - a person the row allows gets an answer under 400 and something is stored;
 - a team member it does not allow gets a refusal (the API's 403 with its code; in the browser the 403
@@ -12,7 +12,8 @@ that is rolled back, so every request meets the same world:
 Who may do what is stated here (`MAY`), independently of the table the code enforces. The people: the
 team's owner, product owner, ML engineer and viewer, the governance reviewer (no team), the owner of
 another team, and the product owner who requested the pending promotion (four-eyes: the requester
-cannot approve her own request, whatever her role).
+cannot approve or reject her own request, whatever her role; she is tried on those rows only). The
+approvals are also tried in the admin console, where reviewers work, with everyone made staff.
 
 The browser rows submit the form the page renders, as a browser would: its fields with their rendered
 values, a few of them changed. The page is read by the team's owner (who sees every form), then sent by
@@ -30,7 +31,7 @@ from urllib.parse import urljoin
 
 import pytest
 from django.db import transaction
-from django.test import Client
+from django.test import Client, RequestFactory
 
 from projects.roles import Action
 from tests.api_world import World, baseline_body, build_world, operations, stored_state
@@ -49,7 +50,16 @@ MAY: dict[str, set] = {
     "requester": (set(EXPECTED["product_owner"]) - APPROVALS) | {"withdraw_promotion"},
 }
 MAY["owner"] |= {"withdraw_promotion"}  # a team owner may take back any pending request
+# Whoever may give one of the approvals the request needs (tier 3: all three) may reject it instead.
+for person in ("owner", "product_owner", "ml_engineer", "reviewer"):
+    MAY[person] |= {"reject_promotion"}
 FOUR_EYES = re.compile(r"self_approval|You requested this promotion")
+# The requester is a product owner everywhere else: she is tried only where the request being hers counts.
+REQUESTS = {*APPROVALS, "reject_promotion", "withdraw_promotion"}
+
+
+def tried(person: str, row) -> bool:
+    return person != "requester" or row.action in REQUESTS
 
 
 @dataclass
@@ -81,6 +91,13 @@ ROWS = [
         ),
         page="/teams/{team}/",
         changes=lambda w: {"login": w.newcomer.username, "role": "viewer"},
+    ),
+    Row(
+        Action.MANAGE_TEAM,
+        api=("patch", "/api/v1/members/{membership}/", lambda w: {"role": "ml_engineer"}),
+        page="/teams/{team}/",
+        form="/members/{membership}/role/",
+        changes=lambda w: {"role": "ml_engineer"},
     ),
     Row(
         Action.EDIT_PROJECT,
@@ -123,6 +140,12 @@ ROWS = [
         form="/jobs/new/",
     ),
     Row(
+        Action.RUN_JOBS,
+        api=("post", "/api/v1/training-jobs/{queued_job}/cancel/", lambda w: {}),
+        page="/jobs/{queued_job}/",
+        form="/jobs/{queued_job}/cancel/",
+    ),
+    Row(
         Action.RUN_EVALS,
         api=("post", "/api/v1/eval-runs/", None),
         page="/projects/{project}/evaluation/",
@@ -160,6 +183,19 @@ ROWS = [
         changes=lambda w: _approve("governance_reviewer"),
     ),
     Row(
+        "reject_promotion",
+        api=("post", "/api/v1/promotions/{promotion}/reject/", lambda w: {"comment": "Not yet."}),
+        page="/promotions/{promotion}/",
+        form="/promotions/{promotion}/reject/",
+        changes=lambda w: {"comment": "Not yet."},
+    ),
+    Row(
+        Action.REQUEST_PROMOTION,
+        api=("post", "/api/v1/promotions/rollback/", None),
+        page="/projects/{project}/releases/",
+        changes=lambda w: {"reason": "The new version misroutes refunds."},
+    ),
+    Row(
         "withdraw_promotion",
         api=("post", "/api/v1/promotions/{promotion}/withdraw/", lambda w: {}),
         page="/promotions/{promotion}/",
@@ -171,6 +207,12 @@ ROWS = [
         page="/endpoints/{endpoint}/",
         form="/endpoints/{endpoint}/keys/",
         changes=lambda w: {"name": "billing-router"},
+    ),
+    Row(
+        Action.MANAGE_ENDPOINTS,
+        api=("post", "/api/v1/api-keys/{api_key}/revoke/", lambda w: {}),
+        page="/endpoints/{endpoint}/",
+        form="/endpoints/keys/{api_key}/revoke/",
     ),
     Row(
         Action.PUBLISH_ENDPOINTS,
@@ -186,23 +228,53 @@ ROWS = [
 ]
 
 
+def test_the_matrix_has_a_row_for_every_action_over_the_api_and_in_the_browser():
+    """A new action fails here until it has its row (escalations are reviewed in the browser only)."""
+    assert {row.action for row in ROWS if row.api} >= set(Action) - {Action.REVIEW_ESCALATIONS}
+    assert {row.action for row in ROWS if row.page} >= set(Action)
+
+
 # -- the world and its people --------------------------------------------------------------------
 
 
-@pytest.fixture
-def world(owner, product_owner, ml_engineer, viewer, reviewer, outsider, team, tmp_path) -> World:
-    from evaluation import services as evaluation_services
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The team's world and its people, built once for the module in a transaction rolled back after it
+    (each test runs in a savepoint inside it, as pytest-django's `db` does)."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            world = _build(tmp_path_factory.mktemp("role-matrix"))
+        except BaseException:
+            outer.__exit__(None, None, None)
+            raise
+    yield world
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        outer.__exit__(None, None, None)
 
+
+def _build(tmp_path) -> World:
+    from conftest import _member, _team
+    from evaluation import services as evaluation_services
+    from projects.services import governance_reviewer_grant
+    from projects.tests.factories import UserFactory
+    from tests.test_training_pages import make_job
+
+    team = _team("Support", "support")
+    owner = _member(team, "olivia", "owner")
     world = build_world(owner=owner, team=team, tmp_path=tmp_path)
     world.people = {
         "owner": owner,
-        "product_owner": product_owner,
-        "ml_engineer": ml_engineer,
-        "viewer": viewer,
-        "reviewer": reviewer,
-        "outsider": outsider,
+        "product_owner": _member(team, "pablo", "product_owner"),
+        "ml_engineer": _member(team, "mia", "ml_engineer"),
+        "viewer": _member(team, "victor", "viewer"),
+        "reviewer": governance_reviewer_grant(user=UserFactory(username="rita")),
+        "outsider": _member(_team("Legal", "legal"), "oscar", "owner"),
         "requester": world.promotion.requested_by,
     }
+    world.queued_job = make_job(world.project, world.version, world.base_model)
     world.unsigned_spec = evaluation_services.eval_spec_create(
         project=world.project, user=owner, document={}, note="Unsigned"
     )
@@ -220,6 +292,9 @@ def ids(world: World) -> dict:
         "promotion": world.promotion.pk,
         "endpoint": world.endpoint.slug,
         "review_item": world.review_item.pk,
+        "membership": world.membership.pk,
+        "queued_job": world.queued_job.pk,
+        "api_key": world.api_key.pk,
     }
 
 
@@ -241,7 +316,11 @@ def verdict(person: str, row: Row, status: int, refusal: str, changed: bool) -> 
         return None
     if changed:
         return f"refused ({status}), but something was stored"
-    if person == "requester" and row.action in APPROVALS and not FOUR_EYES.search(refusal):
+    if (
+        person == "requester"
+        and row.action in (*APPROVALS, "reject_promotion")
+        and not FOUR_EYES.search(refusal)
+    ):
         return f"refused ({status} {refusal}), but not as her own request"
     expected = (404,) if person == "outsider" else (403,)
     if status not in expected and not (status in (200, 302) and refusal and person != "outsider"):
@@ -249,15 +328,22 @@ def verdict(person: str, row: Row, status: int, refusal: str, changed: bool) -> 
     return None
 
 
-def attempt(send) -> tuple[int, str, bool]:
-    """The answer's status, the refusal it gives (its code, or the message a page shows) and whether
-    anything was stored; the request's effects are rolled back."""
-    with transaction.atomic():
-        before = stored_state()
-        status, refusal = send()
-        changed = stored_state() != before
-        transaction.set_rollback(True)
-    return status, refusal, changed
+class Attempts:
+    """Sends requests, each in a savepoint rolled back after it, and tells whether each stored anything."""
+
+    def __init__(self):
+        self.baseline = stored_state()
+
+    def __call__(self, send) -> tuple[int, str, bool]:
+        """The answer's status, the refusal it gives (its code, or the message a page shows) and whether
+        anything was stored."""
+        with transaction.atomic():
+            status, refusal = send()
+            changed = stored_state() != self.baseline
+            transaction.set_rollback(True)
+        if changed:  # the rows are rolled back, but files a request wrote are still there
+            self.baseline = stored_state()
+        return status, refusal, changed
 
 
 # -- the API -------------------------------------------------------------------------------------
@@ -265,11 +351,12 @@ def attempt(send) -> tuple[int, str, bool]:
 
 def test_every_person_against_every_action_over_the_api(world, api):
     api.raise_request_exception = False
+    attempt = Attempts()
     wrong = []
     for person in PEOPLE:
         api.force_authenticate(user=world.people[person])
         for row in ROWS:
-            if row.api is None:
+            if row.api is None or not tried(person, row):
                 continue
             method, path, body = row.api
             url = path.format(**ids(world))
@@ -368,12 +455,14 @@ def test_every_person_against_every_action_in_the_browser(world):
         else:
             forms[str(row)] = action, {**rendered_form(owner_browser, page, action), **row.changes(world)}
 
-    wrong = []
-    for person in PEOPLE:
-        browser = Client(raise_request_exception=False)
+    browsers = {person: Client(raise_request_exception=False) for person in PEOPLE}
+    for person, browser in browsers.items():  # signed in before the baseline: signing in stores a session
         browser.force_login(world.people[person])
+    attempt = Attempts()
+    wrong = []
+    for person, browser in browsers.items():
         for row in ROWS:
-            if row.page is None:
+            if row.page is None or not tried(person, row):
                 continue
             action, data = forms[str(row)]
 
@@ -388,12 +477,21 @@ def page_send(browser: Client, row: Row, action: str, data: dict) -> tuple[int, 
         return browser.get(action).status_code, ""
     answer = browser.post(action, data)
     if answer.status_code == 302:  # the page it redirects to shows why it refused, if it did
-        followed = browser.get(answer["Location"])
-        messages = followed.context["messages"] if followed.context else []
-        return 302, "; ".join(m.message for m in messages if m.level_tag == "error")
+        return 302, "; ".join(m.message for m in flashed(browser) if m.level_tag == "error")
     if answer.status_code == 200:
         return 200, _form_errors(answer)
     return answer.status_code, ""
+
+
+def flashed(browser: Client) -> list:
+    """The messages the next page would show (read from the browser's cookie, which is then cleared)."""
+    from django.contrib.messages.storage import default_storage
+
+    cookie = browser.cookies.pop("messages", None)
+    request = RequestFactory().get("/")
+    request.COOKIES = {"messages": cookie.value} if cookie else {}
+    request.session = {}
+    return list(default_storage(request))
 
 
 def _form_errors(answer) -> str:
@@ -404,3 +502,62 @@ def _form_errors(answer) -> str:
             errors.append(str(dict(form.errors)))
     messages = [m.message for m in answer.context.get("messages", [])] if answer.context else []
     return "; ".join(errors + messages)
+
+
+# -- the admin console ---------------------------------------------------------------------------
+
+# Approving and rejecting in the admin console (where governance reviewers work), with the approval's
+# role left for the studio to choose. Everyone is made staff here: the console must not be a way around
+# the roles or the four-eyes rule for anyone who can open it. Its bulk action needs the reviewers'
+# permission to list the requests as well. Each row: the URL, the form, who may.
+APPROVERS = {"owner", "product_owner", "ml_engineer", "reviewer"}  # each can give a missing approval
+ADMIN_ROWS = {
+    "approve": (
+        "/admin/governance/promotionrequest/{promotion}/approve/",
+        lambda w: {"comment": "Fine."},
+        APPROVERS,
+    ),
+    "reject": (
+        "/admin/governance/promotionrequest/{promotion}/reject/",
+        lambda w: {"comment": "Not yet."},
+        APPROVERS,
+    ),
+    "approve selected": (
+        "/admin/governance/promotionrequest/",
+        lambda w: {"action": "approve_selected", "_selected_action": [w.promotion.pk]},
+        {"reviewer"},
+    ),
+}
+
+
+def test_every_person_against_the_approvals_in_the_admin_console(world):
+    browsers = {person: Client(raise_request_exception=False) for person in PEOPLE}
+    for person, browser in browsers.items():
+        user = type(world.people[person]).objects.get(pk=world.people[person].pk)  # the world's stay as built
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+        browser.force_login(user)
+    attempt = Attempts()
+    wrong = []
+    for person, browser in browsers.items():
+        for what, (path, data, may) in ADMIN_ROWS.items():
+            url = path.format(**ids(world))
+            status, refusal, changed = attempt(partial(admin_send, browser, url, data(world)))
+            if person in may:
+                problem = None if status < 400 and changed else f"allowed, but answered {status} {refusal}"
+            elif changed:
+                problem = f"refused ({status}), but something was stored"
+            elif person == "requester" and what != "approve selected" and not FOUR_EYES.search(refusal):
+                problem = f"refused ({status} {refusal}), but not as her own request"
+            elif person == "outsider" and what != "approve selected" and status != 404:
+                problem = f"answered {status}, not 404"
+            else:
+                problem = None if status in (403, 404) or refusal else f"answered {status}, saying nothing"
+            if problem:
+                wrong.append(f"{person} {what} (POST {url}): {problem}")
+    assert not wrong, "\n".join(wrong)
+
+
+def admin_send(browser: Client, url: str, data: dict) -> tuple[int, str]:
+    answer = browser.post(url, data)
+    return answer.status_code, "; ".join(m.message for m in flashed(browser) if m.level_tag == "error")

@@ -124,10 +124,17 @@ def test_compare_shows_flips_and_the_release_diff_downloads(client, model_versio
     assert download.content.decode().startswith("# Release diff: v2")
 
 
-def test_compare_without_runs_says_what_to_do(client, model_versions, owner):
+def test_compare_without_runs_says_what_to_do(client, model_versions, signed_spec, owner):
+    """The way out is a button that evaluates the version without a run (the form starts on it)."""
+    baseline, tuned = model_versions[0], model_versions[1]
     client.force_login(owner)
-    page = client.get(reverse("evaluation:compare", args=[model_versions[1].pk])).content.decode()
-    assert "Nothing to compare yet" in page and "Run evaluations" in page
+    page = client.get(reverse("evaluation:compare", args=[tuned.pk])).content.decode()
+    evaluate = reverse("evaluation:project_evaluation", args=[tuned.project_id])
+    assert "Nothing to compare yet" in page and f"Evaluate v{baseline.number}" in page
+    assert f'href="{evaluate}?version={baseline.pk}"' in page
+    assert "Request promotion" not in page  # a request needs the evidence first
+    form = client.get(f"{evaluate}?version={baseline.pk}").context["run_form"]
+    assert form["model_version"].value() == baseline.pk
 
 
 def test_the_leaderboard_queries_do_not_grow_with_versions_and_results(
@@ -162,3 +169,52 @@ def test_the_leaderboard_queries_do_not_grow_with_versions_and_results(
             False,
         )
     assert count() <= few
+
+
+def test_the_compare_page_lists_the_first_50_flips_and_links_to_the_rest(
+    client, model_versions, signed_spec, owner
+):
+    """A large eval set can flip thousands of cases: the page stays light and says where the rest are."""
+    from django.utils import timezone
+
+    from evaluation.models import EvalResult
+
+    def run_of(version, right: bool):
+        run = EvalRun.objects.create(
+            project=version.project,
+            spec=signed_spec,
+            model_version=version,
+            created_by=owner,
+            status="succeeded",
+            finished_at=timezone.now(),
+            metrics={"all": {"accuracy": 1.0 if right else 0.0, "count": 70}},
+            gates_passed=right,
+            gate_report={"passed": right, "verdicts": []},
+        )
+        EvalResult.objects.bulk_create(
+            EvalResult(
+                run=run,
+                index=i,
+                case_key=f"k{i}",
+                layer="regression",
+                input=f"case {i}",
+                expected="billing",
+                output="billing" if right else "shipping",
+                correct=right,
+                slices="|all|",
+            )
+            for i in range(70)
+        )
+        return run
+
+    baseline, tuned = model_versions
+    run_of(baseline, right=True)
+    broken_run = run_of(tuned, right=False)
+    client.force_login(owner)
+    page = client.get(reverse("evaluation:compare", args=[tuned.pk])).content.decode()
+    broken = page[page.index('data-testid="flips-broken"') : page.index('data-testid="flips-fixed"')]
+    assert "right before, wrong now (70)" in broken
+    assert broken.count('class="text-danger"') == 50
+    more_url = reverse("evaluation:run_detail", args=[broken_run.pk]) + "?correct=no"
+    assert 'data-testid="flips-broken-more"' in broken and more_url in broken
+    assert 'data-testid="flips-fixed-more"' not in page

@@ -3,6 +3,8 @@ rollback, and another team's objects as 404."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from governance import services
@@ -116,3 +118,44 @@ def test_stale_evidence_is_shown_and_refreshed_from_the_page(
     client.post(f"/promotions/{promotion.pk}/approve/", {"role": "ml_engineer"})
     candidate.refresh_from_db()
     assert candidate.stage == "production"
+
+
+def _approval_step(client, project) -> tuple[bool, str]:
+    """Whether the project page's Approval step is done, and its text."""
+    page = client.get(f"/projects/{project.pk}/").content.decode()
+    step = re.search(r'data-step="approval" data-done="(\w+)"(.*?)</li>', page, re.S)
+    return step[1] == "true", re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", step[2]))
+
+
+def test_the_project_checklist_follows_a_version_from_evaluated_to_production(
+    client, project, make_version, signed_spec, product_owner, ml_engineer, viewer
+):
+    """The Approval step: what is missing, the request to make, who it waits for, done once in production."""
+    from governance.tests.helpers import record_run
+
+    client.force_login(product_owner)
+    done, text = _approval_step(client, project)
+    assert not done and "Needs an evaluated model version" in text
+    version = make_version(1, weights=b"v1")
+    record_run(version, signed_spec)
+    done, text = _approval_step(client, project)
+    assert not done and "v1 is evaluated, not yet requested" in text and "Request promotion of v1" in text
+    assert (
+        f'href="/models/{version.pk}/governance/"' in client.get(f"/projects/{project.pk}/").content.decode()
+    )
+    client.force_login(viewer)
+    assert "Request promotion" not in _approval_step(client, project)[1]  # viewers may not request
+
+    promotion = services.promotion_request_create(
+        user=product_owner, model_version=version, target_stage="production"
+    )
+    client.force_login(product_owner)
+    waiting = f"Request #{promotion.pk} for v1 waits for: ML engineer, Product owner, Governance reviewer"
+    assert waiting in _approval_step(client, project)[1]
+    services.promotion_approve(promotion=promotion, user=ml_engineer)
+    assert "waits for: Product owner, Governance reviewer" in _approval_step(client, project)[1]
+
+    version.stage = "production"
+    version.save(update_fields=["stage"])  # the other approvals, in effect
+    done, text = _approval_step(client, project)
+    assert done and "v1 is in production" in text and "Releases and rollback" in text

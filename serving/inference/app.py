@@ -80,7 +80,7 @@ class _Body(BaseModel):
         return bool((self.stream_options or {}).get("include_usage"))
 
 
-class _Message(BaseModel):
+class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str | list[dict]
 
@@ -97,7 +97,7 @@ class _Message(BaseModel):
 
 class ChatBody(_Body):
     model: str = Field(min_length=1, max_length=200)
-    messages: list[_Message] = Field(min_length=1, max_length=MAX_MESSAGES)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
 
     def chat(self) -> list[dict]:
@@ -116,7 +116,7 @@ class PredictBody(_Body):
     """Either ``input`` (the example's input, as in the dataset) or chat ``messages``."""
 
     input: str | None = None
-    messages: list[_Message] | None = Field(default=None, min_length=1, max_length=MAX_MESSAGES)
+    messages: list[ChatMessage] | None = Field(default=None, min_length=1, max_length=MAX_MESSAGES)
 
 
 # -- the app -------------------------------------------------------------------------------------
@@ -531,6 +531,7 @@ async def completions(request: Request) -> Response:
 async def models(request: Request) -> Response:
     inference = _inference(request)
     grant = await _grant(request)
+    inference.deployments.raise_unless_started()  # an empty list would say the key may call nothing
     table = inference.deployments.table()
     data = [
         {"id": slug, "object": "model", "created": table[slug].created, "owned_by": table[slug].team}
@@ -588,7 +589,8 @@ async def readyz(request: Request) -> Response:
     body = {
         "status": "ready" if ready else "not_ready",
         "backend": health.backend,
-        "endpoints": sorted(inference.deployments.table()),
+        # a count: readiness answers without a key, so it names no team's endpoint
+        "endpoints": len(inference.deployments.table()),
         "queued": health.queued,
         "active": health.active,
         "in_flight": inference.in_flight.count,

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from serving.engine.errors import ServingError
 from serving.inference.control import ControlPlane, EndpointState, VersionRef
+from serving.inference.errors import ApiError
 
 log = logging.getLogger(__name__)
 RETRY_FAILED_LOAD_SECONDS = 60.0
+STARTING_RETRY_AFTER_SECONDS = 2
 
 
 class Deployments:
@@ -37,6 +39,18 @@ class Deployments:
         self.switches = 0  # routing-table swaps that changed some endpoint's production version
 
     # -- reads (any thread) ----------------------------------------------------------------------
+    def raise_unless_started(self) -> None:
+        """A 503 while the first sync has not finished: the table is empty because nothing is loaded yet,
+        not because the endpoints do not exist (a restarted process is listening before its models are
+        loaded)."""
+        if not self.synced.is_set():
+            raise ApiError(
+                503,
+                "starting",
+                "The server is starting and still loading its models; retry shortly.",
+                retry_after=STARTING_RETRY_AFTER_SECONDS,
+            )
+
     def get(self, slug: str) -> EndpointState | None:
         return self._table.get(slug)
 

@@ -100,8 +100,12 @@ class Pipeline:
 
     # -- lookups ---------------------------------------------------------------------------------
     def endpoint(self, grant: KeyGrant, slug: str) -> EndpointState:
-        """The endpoint this key may call; another's (or a missing, paused one) is a 404, as for OpenAI."""
+        """The endpoint this key may call; another's (or a missing, paused one) is a 404, as for OpenAI.
+        Until the process has loaded the endpoints' versions once, one of the key's is a 503 instead: it
+        exists, and a client that retries (the ``openai`` client does) is answered in a moment."""
         state = self.deployments.get(slug) if slug in grant.endpoints else None
+        if state is None and slug in grant.endpoints:
+            self.deployments.raise_unless_started()
         if state is None:
             raise ApiError(
                 404,

@@ -11,6 +11,7 @@ derandomized: the same examples on every run.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import schemathesis
@@ -57,7 +58,7 @@ schema = schemathesis.pytest.from_fixture("inference_schema")
 
 
 def openai_shaped_refusal(ctx, response, case):
-    """A refusal is JSON in OpenAI's error shape, without a traceback or the server's internals."""
+    """A refusal is JSON in OpenAI's error shape, without a traceback or the names of the server's parts."""
     if response.status_code < 400:
         return None
     body = json.loads(response.text)
@@ -66,7 +67,7 @@ def openai_shaped_refusal(ctx, response, case):
     assert isinstance(error["message"], str) and error["message"], body
     assert isinstance(error["code"], str) and isinstance(error["type"], str), body
     assert (error["type"] == "server_error") == (response.status_code >= 500), body
-    assert "Traceback" not in response.text and 'File "' not in response.text, body
+    assert not re.search(r"Traceback|File \"|pydantic|starlette|uvicorn", response.text, re.I), body
     return None
 
 

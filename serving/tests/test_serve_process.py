@@ -23,7 +23,7 @@ from tests.worker import ROOT, _database_url, wait_until
 
 
 class ServeProcess:
-    def __init__(self, log_path: Path):
+    def __init__(self, log_path: Path, *, port: int = 0, wait_ready: bool = True):
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "studio.settings.test",
@@ -40,7 +40,7 @@ class ServeProcess:
                 "manage.py",
                 "serve",
                 "--port",
-                "0",
+                str(port),
                 "--poll-seconds",
                 "0.2",
                 "--log-level",
@@ -55,7 +55,8 @@ class ServeProcess:
         line = self.process.stdout.readline()
         assert line, f"serve did not start:\n{self.log()}"
         self.url = f"http://127.0.0.1:{json.loads(line)['port']}"
-        wait_until(self.ready, timeout=120, message=f"serve to be ready:\n{self.log()}")
+        if wait_ready:
+            wait_until(self.ready, timeout=120, message=f"serve to be ready:\n{self.log()}")
 
     def ready(self) -> bool:
         try:

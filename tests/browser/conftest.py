@@ -1,8 +1,9 @@
 """Browser test harness: Debian's Chromium, driven by Playwright's sync API, against the live server.
 
 Fixtures: ``browser`` (one Chromium per session), ``page`` (a fresh context per test, ``base_url`` set to the
-live server), ``login`` (returns :func:`sign_in`), ``js_errors`` (console errors and uncaught exceptions seen
-by ``page``). A failing test leaves a screenshot and the page's HTML in ``var/test-artifacts/``.
+live server), ``open_page`` (more pages, each in its own context, for several people in one test), ``login``
+(returns :func:`sign_in`), ``js_errors`` (console errors and uncaught exceptions seen by ``page``). A failing
+test leaves a screenshot and the HTML of each of its pages in ``var/test-artifacts/``.
 The browser is never downloaded: ``playwright install`` is not used; Chromium comes from apt.
 """
 
@@ -55,19 +56,43 @@ def browser() -> Browser:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser, live_server, request) -> Page:
+def _new_page(browser: Browser, live_server) -> Page:
+    """A page in a fresh context (its own cookies: one signed-in person), recording its console errors."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.studio_js_errors = []
     page.on("console", lambda msg: msg.type == "error" and page.studio_js_errors.append(msg.text))
     page.on("pageerror", lambda exc: page.studio_js_errors.append(str(exc)))
-    yield page
+    return page
+
+
+def _close(pages: list[Page], request) -> None:
     report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        _save_artifacts(page, request.node.nodeid)
-    context.close()
+    for number, page in enumerate(pages):
+        if report is not None and report.failed:
+            _save_artifacts(page, request.node.nodeid + (f"-{number}" if number else ""))
+        page.context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live_server, request) -> Page:
+    page = _new_page(browser, live_server)
+    yield page
+    _close([page], request)
+
+
+@pytest.fixture
+def open_page(browser: Browser, live_server, request):
+    """``open_page()``: one more page in its own context, for a second person signed in beside ``page``."""
+    pages: list[Page] = []
+
+    def open_one() -> Page:
+        pages.append(_new_page(browser, live_server))
+        return pages[-1]
+
+    yield open_one
+    _close(pages, request)
 
 
 @pytest.fixture
