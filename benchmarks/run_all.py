@@ -35,6 +35,8 @@ def main() -> None:
     run("benchmarks/shared_host.py", "--compare")
     run("benchmarks/serving_engine.py", "--cache", str(CACHE))
     run("benchmarks/serving_http.py", "--cache", str(CACHE))
+    # llama.cpp's server on the same GGUF (builds llama-cpp-python into var/llama-venv the first time).
+    run("benchmarks/serving_llamacpp.py", "--cache", str(CACHE))
     run("benchmarks/extraction_constrained.py", "--cache", str(CACHE))
     run("benchmarks/dashboard_render.py")
     # The studio as users run it (scripts/run.sh): bounded load, then the REST journey's time to value.

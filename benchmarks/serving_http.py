@@ -50,9 +50,10 @@ QUESTIONS = [
 def serve(args) -> None:
     import socket
 
+    import torch
     import uvicorn
 
-    from benchmarks.serving_engine import build_adapter
+    from benchmarks.serving_engine import INSTRUCTIONS, INTENTS, build_adapter
     from serving.engine.config import EngineLimits
     from serving.engine.embedded import EmbeddedEngine
     from serving.engine.protocol import GenerateRequest, collect
@@ -65,15 +66,19 @@ def serve(args) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="serving-http-"))
     states = {}
     for index in range(args.endpoints):
-        folder = build_adapter(cached.path, scratch / f"adapter-{index}")
-        version = VersionRef(index + 1, index + 1, False, folder, 1, {})
+        if args.baseline:  # the base model alone, prompted (what llama.cpp serves from the same GGUF)
+            config = {"task_type": "classification", "labels": INTENTS, "instructions": INSTRUCTIONS}
+            version = VersionRef(index + 1, index + 1, True, None, 1, config)
+        else:
+            folder = build_adapter(cached.path, scratch / f"adapter-{index}")
+            version = VersionRef(index + 1, index + 1, False, folder, 1, {})
         for slug, task in ((f"ep{index}", "generation"), (f"ep{index}-labels", "classification")):
             states[slug] = EndpointState(
                 id=len(states) + 1,
                 slug=slug,
                 team="bench",
                 created=0,
-                task_type=task,  # the same adapter answers free text or scores its 10 intents
+                task_type=task,  # the same version answers free text or scores its 10 intents
                 production=version,
                 max_tokens_cap=512,
                 request_timeout_s=600,
@@ -129,7 +134,7 @@ def serve(args) -> None:
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    print(json.dumps({"port": sock.getsockname()[1]}), flush=True)
+    print(json.dumps({"port": sock.getsockname()[1], "threads": torch.get_num_threads()}), flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on")).run(sockets=[sock])
 
 
@@ -137,11 +142,23 @@ def serve(args) -> None:
 
 
 class Server:
-    def __init__(self, args, *, endpoints: int, batch: int, queue: int, rate_limit: int = 1_000_000):
+    """The inference app (``serve`` above) in a child process, listening on a free loopback port."""
+
+    def __init__(
+        self,
+        args,
+        *,
+        endpoints: int,
+        batch: int,
+        queue: int,
+        rate_limit: int = 1_000_000,
+        baseline: bool = False,
+    ):
         command = [
             sys.executable, __file__, "--serve", "--endpoints", str(endpoints), "--batch", str(batch),
             "--queue", str(queue), "--rate-limit", str(rate_limit), "--cache", str(args.cache),
             "--max-tokens", str(args.max_tokens), "--latency-samples", str(args.latency_samples),
+            *(["--baseline"] if baseline else []),
         ]  # fmt: skip
         env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", "PYTHONWARNINGS": "ignore"}
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
@@ -150,6 +167,7 @@ class Server:
             raise SystemExit("the server did not start")
         started = json.loads(line)
         self.port = started["port"]
+        self.threads = started["threads"]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
@@ -185,15 +203,17 @@ def request(port: int, method: str, path: str, body: dict | None = None, timeout
         connection.close()
 
 
+def chat_completion(port: int, body: dict) -> tuple[int, dict | None]:
+    """``POST /v1/chat/completions``: the status and, on 200, the answer's JSON."""
+    status, raw = request(port, "POST", "/v1/chat/completions", body)
+    return status, json.loads(raw) if status == 200 else None
+
+
 def chat(port: int, model: str, text: str, max_tokens: int):
-    status, raw = request(
-        port,
-        "POST",
-        "/v1/chat/completions",
-        {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": max_tokens},
+    status, answer = chat_completion(
+        port, {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": max_tokens}
     )
-    tokens = json.loads(raw)["usage"]["completion_tokens"] if status == 200 else 0
-    return status, tokens
+    return status, answer["usage"]["completion_tokens"] if answer else 0
 
 
 def load(clients: int, seconds: float, work) -> tuple[float, list]:
@@ -234,6 +254,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help=argparse.SUPPRESS)
     parser.add_argument("--queue", type=int, default=64, help=argparse.SUPPRESS)
     parser.add_argument("--rate-limit", type=int, default=1_000_000, help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         return serve(args)

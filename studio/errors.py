@@ -13,10 +13,14 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
 
 
 class ApplicationError(Exception):
@@ -75,7 +79,6 @@ class StorageUnavailable(Unavailable):
 
 _READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-logger = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -133,6 +136,19 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         response = Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
         if isinstance(exc, Unavailable):
             response["Retry-After"] = str(exc.retry_after)
+        return response
+    if isinstance(exc, DatabaseOperationalError | DatabaseInterfaceError):
+        # The connection was lost (a restarted or failed-over PostgreSQL, a dropped connection) or the
+        # database is busy: the request's transaction was rolled back, and the next one reconnects.
+        logger.error("Database unavailable answering %s", context.get("request"), exc_info=exc)
+        response = Response(
+            error_body(
+                "database_unavailable",
+                "The studio lost its connection to the database while answering; retry in a moment.",
+            ),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = "2"
         return response
     if isinstance(exc, DjangoValidationError):
         details = _django_validation_details(exc)

@@ -114,12 +114,23 @@ class DjangoControlPlane:
         self._states: dict[str, EndpointState] = {}
 
     def authenticate(self, secret: str) -> KeyGrant | None:
-        from django.db import close_old_connections
+        from serving.inference.errors import ApiError
+        from studio.db import CONNECTION_ERRORS, on_a_live_connection
 
+        try:
+            return on_a_live_connection(lambda: self._authenticate(secret))
+        except CONNECTION_ERRORS as error:
+            raise ApiError(
+                503,
+                "database_unavailable",
+                "The server cannot reach its database to check the key; retry in a moment.",
+                retry_after=2,
+            ) from error
+
+    def _authenticate(self, secret: str) -> KeyGrant | None:
         from serving.selectors import api_key_endpoints
         from serving.services import api_key_authenticate
 
-        close_old_connections()
         key = api_key_authenticate(secret)
         if key is None:
             return None
@@ -146,12 +157,14 @@ class DjangoControlPlane:
         return endpoints, versions
 
     def endpoint_states(self) -> dict[str, EndpointState]:
-        from django.db import close_old_connections
+        from studio.db import on_a_live_connection
 
+        return on_a_live_connection(self._endpoint_states)
+
+    def _endpoint_states(self) -> dict[str, EndpointState]:
         from serving.models import Endpoint
         from serving.selectors import endpoint_serving_state
 
-        close_old_connections()
         fingerprint = self._read_fingerprint()
         if fingerprint == self._fingerprint:
             return self._states
@@ -187,22 +200,24 @@ class DjangoControlPlane:
         return states
 
     def base_model_path(self, version: VersionRef) -> Path:
-        from django.db import close_old_connections
-
+        from studio.db import on_a_live_connection
         from training.execution import ensure_base_model_cached
         from training.models import BaseModel
 
-        close_old_connections()
-        return Path(ensure_base_model_cached(BaseModel.objects.get(pk=version.base_model_id)).path)
+        return on_a_live_connection(
+            lambda: Path(ensure_base_model_cached(BaseModel.objects.get(pk=version.base_model_id)).path)
+        )
 
     def record(self, entry: LogEntry) -> int:
-        from django.db import close_old_connections
+        from studio.db import on_a_live_connection
 
+        return on_a_live_connection(lambda: self._record(entry))
+
+    def _record(self, entry: LogEntry) -> int:
         from serving.models import ApiKey, Endpoint, RequestLog
         from serving.services import request_log_record
         from training.models import ModelVersion
 
-        close_old_connections()
         shadow_of = entry.shadow_of.row_id if entry.shadow_of else None
         log = request_log_record(
             endpoint=Endpoint.objects.get(pk=entry.endpoint_id),

@@ -23,7 +23,6 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from serving.tests.conftest import ANIMALS
 from serving.tests.inference_support import LiveServer, MemoryControl
 from tests.api_world import studio_models
 
@@ -109,15 +108,9 @@ def make_key(api, user, slug: str, **fields) -> tuple[int, str]:
     return answer.json()["id"], answer.json()["key"]
 
 
-def call(live, key: str, slug: str, text: str = "it barks") -> httpx.Response:
-    return live.post(
-        "/v1/chat/completions", {"model": slug, "messages": [{"role": "user", "content": text}]}, key
-    )
-
-
 def refused_within_a_second(live, key: str, slug: str) -> httpx.Response:
     start = time.monotonic()
-    while (answer := call(live, key, slug)).status_code == 200:
+    while (answer := ask(live, key, slug, "chat")).status_code == 200:
         assert time.monotonic() - start < 1.0, "the key still worked after a second"
         time.sleep(0.05)
     return answer
@@ -132,55 +125,76 @@ def stored_rows() -> str:
     return "\n".join(dump)
 
 
+# The keys, who makes each, for which endpoints, and so what each may call; every other endpoint (another
+# team's included) answers 404 exactly as a missing one does.
+KEYS = {
+    "animals": ("owner", "animals", []),
+    "greeter and animals": ("owner", "greeter", ["animals"]),
+    "contracts, another team's": ("outsider", "contracts", []),
+}
+SLUGS = ("animals", "greeter", "contracts", "no-such-endpoint")
+
+
+def ask(live, key: str, slug: str, surface: str) -> httpx.Response:
+    if surface == "chat":
+        body = {"model": slug, "max_tokens": 2, "messages": [{"role": "user", "content": "it barks"}]}
+        return live.post("/v1/chat/completions", body, key)
+    return live.post(f"/api/v1/endpoints/{slug}/predict", {"input": "it barks", "max_tokens": 2}, key)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_key_calls_only_its_endpoints_until_revoked_or_expired_and_its_secret_is_never_kept(
     live, api, owner, outsider, logged
 ):
     from serving.models import ApiKey, RequestLog
 
-    animals_id, animals_key = make_key(api, owner, "animals")
-    _, both_key = make_key(api, owner, "greeter", also_endpoints=["animals"])
-    expiring_id, expiring_key = make_key(api, owner, "animals", expires_at=timezone.now() + timedelta(days=1))
-    _, contracts_key = make_key(api, outsider, "contracts")
-
-    answered = call(live, animals_key, "animals")
-    listed = httpx.get(f"{live.url}/v1/models", headers={"Authorization": f"Bearer {animals_key}"})
-    same_team = call(live, animals_key, "greeter")
-    predict_same_team = live.post("/api/v1/endpoints/greeter/predict", {"input": "hi"}, animals_key)
-    other_team = call(live, animals_key, "contracts")
-    missing = call(live, animals_key, "no-such-endpoint")
-    from_the_other_team = call(live, contracts_key, "animals")
-    both = [call(live, both_key, slug).status_code for slug in ("animals", "greeter")]
-
-    assert answered.status_code == 200 and answered.json()["choices"][0]["message"]["content"] in ANIMALS
-    assert [model["id"] for model in listed.json()["data"]] == ["animals"]
-    for refused in (same_team, predict_same_team, other_team, from_the_other_team):
-        assert refused.status_code == 404, refused.text
-        error = refused.json()["error"]
-        assert (error["code"], error["type"], error["param"]) == (
-            "model_not_found",
-            "not_found_error",
-            "model",
+    people = {"owner": owner, "outsider": outsider}
+    made = {
+        name: make_key(api, people[who], slug, also_endpoints=also)
+        for name, (who, slug, also) in KEYS.items()
+    }
+    expiring_id, expiring = make_key(api, owner, "animals", expires_at=timezone.now() + timedelta(days=1))
+    answers, wrong = [], []
+    for name, (_, secret) in made.items():
+        may = {KEYS[name][1], *KEYS[name][2]}
+        listed = httpx.get(f"{live.url}/v1/models", headers={"Authorization": f"Bearer {secret}"})
+        answers.append(listed)
+        if sorted(model["id"] for model in listed.json()["data"]) != sorted(may):
+            wrong.append(f"the {name} key lists {listed.json()['data']}")
+        for slug in SLUGS:
+            for surface in ("chat", "predict"):
+                answer = ask(live, secret, slug, surface)
+                answers.append(answer)
+                error = answer.json().get("error", {})
+                expected = (200, None) if slug in may else (404, "model_not_found")
+                if (answer.status_code, error.get("code")) != expected:
+                    wrong.append(
+                        f"the {name} key, {surface} {slug}: {answer.status_code} {error}, not {expected}"
+                    )
+    assert not wrong, "\n".join(wrong)
+    for path in ("/healthz", "/readyz", "/openapi.json"):  # answered without a key: no endpoint named
+        keyless = httpx.get(f"{live.url}{path}")
+        assert keyless.status_code == 200 and not any(slug in keyless.text for slug in SLUGS[:3]), (
+            keyless.text
         )
-        assert set(error) == set(missing.json()["error"])  # answers exactly like a missing endpoint
-    assert both == [200, 200]
 
+    animals_id, animals = made["animals"]
     api.force_authenticate(user=owner)
     assert api.post(f"/api/v1/api-keys/{animals_id}/revoke/").status_code == 200
-    revoked = refused_within_a_second(live, animals_key, "animals")
+    revoked = refused_within_a_second(live, animals, "animals")
     ApiKey.objects.filter(pk=expiring_id).update(expires_at=timezone.now() - timedelta(seconds=1))
-    expired = refused_within_a_second(live, expiring_key, "animals")
+    expired = refused_within_a_second(live, expiring, "animals")
+    answers += [revoked, expired]
 
     for refused in (revoked, expired):
         assert refused.status_code == 401, refused.text
         assert refused.json()["error"]["code"] == "invalid_api_key"
-    assert call(live, both_key, "animals").status_code == 200  # the other keys still work
+    assert ask(live, made["greeter and animals"][1], "animals", "chat").status_code == 200  # the others work
 
     assert live.inference.logs.flush(), "the request log did not drain"
-    assert RequestLog.objects.filter(status_code=200).count() >= 4
-    secrets = {"animals": animals_key, "both": both_key, "expiring": expiring_key, "contracts": contracts_key}
+    assert RequestLog.objects.filter(status_code=200).count() >= 8
+    secrets = {name: secret for name, (_, secret) in made.items()} | {"expiring": expiring}
     rows = stored_rows()
-    answers = [answered, listed, same_team, other_team, revoked, expired]
     leaks = [
         f"the {name} key in the logs: {text[:300]}"
         for name, key in secrets.items()
@@ -220,7 +234,7 @@ def test_a_failing_database_answers_a_plain_error_without_its_internals(tiny_bas
     with LiveServer(
         build_app(EmbeddedEngine(limits=config.limits, device="cpu"), DatabaseDown(tiny_base), config)
     ) as live:
-        answer = call(live, key, "animals")
+        answer = ask(live, key, "animals", "chat")
 
     assert answer.status_code == 500
     assert answer.json()["error"] == {

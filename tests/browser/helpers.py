@@ -41,8 +41,11 @@ class Screens:
         self.prefix = f"{name}-"
         self.started = time.monotonic()
 
-    def __call__(self, step: str, page: Page | None = None) -> None:
-        (page or self.page).screenshot(path=str(self.folder / f"{self.prefix}{step}.png"), full_page=False)
+    def __call__(self, step: str, page: Page | None = None, *, top: bool = True) -> None:
+        page = page or self.page
+        if top:  # the page as it opens (its heading in view), not wherever the last click scrolled it
+            page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(self.folder / f"{self.prefix}{step}.png"), full_page=False)
         print(f"{self.prefix}{step} at {time.monotonic() - self.started:.1f} s")  # where the time goes (-s)
 
 

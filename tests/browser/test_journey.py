@@ -11,14 +11,15 @@ each in their own browser context, one real Celery worker for training and evalu
 2. the ML engineer and the team owner approve the tier-3 request in the studio and the governance reviewer
    in the admin console; the ML engineer alone approves the tier-1 request; the owner publishes the
    endpoint and creates an API key;
-3. the `openai` client's call succeeds; its answer, under the endpoint's confidence threshold, waits in the
-   review queue, where the owner corrects it;
+3. the `openai` client's call succeeds; with the routing threshold raised to 1 every answer is low-confidence,
+   and the next one waits in the review queue, where the owner corrects it and adds it to the training data;
 4. on every page: each form field has a label, keyboard focus is visible, each chart has a table view, and
    no console error.
 
-It replaces the product owner's first-hour walk (the same first steps, no second copy). Screenshots of each
-step are kept under var/test-artifacts/journey/ (or STUDIO_SCREENSHOTS: the README's come from there). The
-tiny random model cannot meet a real target, so the eval spec's gate asks what it can meet: the tiers are
+It replaces the product owner's first-hour walk and the separate browser walks of the evaluation, governance
+and serving pages (their steps are all here, once; their logic has its own tests beside each app). Screenshots
+of each step are kept under var/test-artifacts/journey/ (or STUDIO_SCREENSHOTS: the README's come from there).
+The tiny random model cannot meet a real target, so the eval spec's gate asks what it can meet: the tiers are
 then those of passing gates, without a risk acceptance."""
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from governance.models import PromotionRequest
+from governance.models import PromotionRequest, StageChange
 from projects.models import DatasetVersion
-from serving.models import ApiKey, ReviewItem
+from serving.models import ApiKey, RequestLog, ReviewItem
 from serving.tests.test_serve_process import ServeProcess
 from tests.browser.helpers import Accessibility, Screens, focus_is_visible, register_tiny_base_model
 from tests.worker import wait_until
@@ -196,6 +197,8 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     shot("07-job-live")
     expect(badge).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
     expect(page.get_by_test_id("job-hardware")).not_to_contain_text("recorded when")
+    page.get_by_text("Table view: Train and validation loss by step").click()  # it followed the live curves
+    expect(page.locator("#loss-chart ~ details tbody tr").first).to_be_visible()
     a11y.check(page)
     shot("08-job-done")
 
@@ -211,6 +214,8 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     expect(page.get_by_test_id("try-answer")).to_have_text(LABELS, timeout=120_000)
     a11y.check(page)
     shot("09-model")
+    page.get_by_test_id("try-it").scroll_into_view_if_needed()
+    shot("09-try-it", top=False)
 
     # Evaluate v1 against the signed spec, then compare it with the baseline.
     evaluate(page, ModelVersion.objects.get(kind="fine_tuned", number=1))
@@ -226,6 +231,9 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
         "link", name="Compare"
     ).click()
     expect(page.get_by_test_id("release-diff")).to_contain_text("v1 against v0")
+    with page.expect_download() as download:
+        page.get_by_test_id("download-release-diff").click()
+    assert download.value.suggested_filename == "release-diff-v1-vs-v0.md"
     expect(page.get_by_test_id("metric-deltas")).to_be_visible()
     a11y.check(page)
     shot("11-compare")
@@ -239,8 +247,8 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
         ["Waiting for: ML engineer", "Waiting for: Product owner", "Waiting for: Governance reviewer"]
     )
 
-    # While the approvers look, the product owner trains a second version on the same data (another seed:
-    # the same seed would give the same weights, a tier-0 change).
+    # While the approvers look, the product owner trains a second version on the same data: another seed (the
+    # same seed would give the same weights, a tier-0 change) and one epoch, to be quick.
     page.get_by_role("link", name="Projects").first.click()
     page.get_by_role("link", name="Support e-mail intents").first.click()
     expect(journey.locator('[data-step="approval"]')).to_contain_text("Request #")
@@ -248,6 +256,7 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     page.get_by_role("radio", name=re.compile("Quick")).check()
     page.get_by_test_id("advanced").locator("summary").click()
     page.get_by_label("Seed").fill("7")
+    page.get_by_role("spinbutton", name="Epochs").fill("1")
     page.get_by_role("button", name="Start training").click()
     expect(badge).to_have_attribute("data-status", re.compile("queued|running|succeeded"))
 
@@ -273,6 +282,7 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     expect(reviewer.locator(".messagelist")).to_contain_text(f"Request #{first.pk} approved")
     first.model_version.refresh_from_db()
     assert first.model_version.stage == "production"
+    assert StageChange.objects.filter(model_version=first.model_version, kind="promotion").count() == 1
 
     # The second version: evaluated and requested as tier 1, which the ML engineer alone approves.
     expect(badge).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
@@ -285,6 +295,7 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     approve_in_the_studio(engineer, second, a11y)
     second.model_version.refresh_from_db()
     assert second.model_version.stage == "production"
+    assert StageChange.objects.filter(model_version=second.model_version, kind="promotion").count() == 1
 
     # The owner publishes the endpoint and creates a key (shown once).
     owner.get_by_role("link", name="Projects").first.click()
@@ -302,12 +313,15 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     a11y.check(owner)
     shot("15-key", owner)
     owner.get_by_role("link", name="Back to the endpoint").click()
+    expect(owner.get_by_test_id("api-keys")).to_contain_text(secret[:8])
+    assert secret not in owner.content()  # shown once
+    expect(owner.locator("#chart-latency .main-svg").first).to_be_attached()
 
     # 3. The official client's call succeeds.
     api = openai.OpenAI(base_url=f"{serve.ready().url}/v1", api_key=secret, max_retries=0)
     answer = wait_until(
         lambda: _ask(api, "Where is my order 12?"),
-        timeout=30,
+        timeout=90,
         message=f"the endpoint to answer\n{serve.ready().log()}",
     )
     assert LABELS.fullmatch(answer.choices[0].message.content)
@@ -319,8 +333,9 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     owner.get_by_role("button", name="Save settings").click()
     expect(owner.get_by_test_id("routing")).to_contain_text("below 1.0 confidence")
     question = "My parcel 12 never arrived"
+    log = wait_until(lambda: _ask_once_escalated(api, question), timeout=30, message="an escalated answer")
     item = wait_until(
-        lambda: _ask(api, question) and ReviewItem.objects.filter(request_log__input_text=question).first(),
+        lambda: ReviewItem.objects.filter(request_log=log).select_related("request_log").first(),
         timeout=15,
         message="the escalated answer in the review queue",
     )
@@ -334,15 +349,20 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     a11y.check(owner)
     shot("16-endpoint", owner)
     owner.get_by_test_id("review-link").click()
-    review = owner.locator("[data-review-item]").filter(has_text=question).first
+    review = owner.locator("[data-review-item]").filter(has_text=question)
     correct = "returns" if answered == "shipping" else "shipping"
     review.get_by_label("Correct label").select_option(correct)
     a11y.check(owner)
     review.get_by_test_id("correct").click()
-    expect(owner.locator("[data-review-item]").filter(has_text=question).first).to_contain_text(
-        "Corrected to"
-    )
+    expect(owner.locator("[data-review-item]").filter(has_text=question)).to_contain_text("Corrected to")
     shot("17-review-corrected", owner)
+
+    # The reviewed answer goes back into the training data, as a new dataset version.
+    owner.get_by_test_id("export-form").get_by_role("button").click()
+    owner.locator("[data-confirm-accept]").click()
+    expect(owner).to_have_url(re.compile(r"/datasets/versions/\d+/$"))
+    expect(owner.locator("body")).to_contain_text("created with the reviewed examples")
+    assert DatasetVersion.objects.get(number=3).row_count == 61
 
     # Back on the project, every step of its checklist is done.
     owner.get_by_role("link", name="Projects").first.click()
@@ -360,13 +380,30 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     assert not errors, "\n".join(errors + where)
 
 
+def _ask_once_escalated(api: openai.OpenAI, question: str):
+    """Ask, and return the request's log entry if it was escalated (None while the endpoint still routes by
+    the threshold it had: the data plane reads new settings at its next poll)."""
+    asked = RequestLog.objects.filter(input_text=question).count()
+    if _ask(api, question) is None:
+        return None
+    log = wait_until(
+        lambda: RequestLog.objects.filter(input_text=question).order_by("pk")[asked:].first(),
+        timeout=15,
+        message="the request's log entry",
+    )
+    return log if log.route == "escalate" else None
+
+
 def _ask(api: openai.OpenAI, question: str):
     try:
         return api.chat.completions.create(
             model="support-mail", messages=[{"role": "user", "content": question}]
         )
-    except openai.NotFoundError:  # the data plane sees the new endpoint at its next poll
-        return None
+    except openai.APIStatusError as error:
+        # The data plane sees a new endpoint at its next poll (404 until then), then loads it (503).
+        if error.status_code in (404, 503):
+            return None
+        raise
 
 
 def evaluate(page, version: ModelVersion) -> None:
