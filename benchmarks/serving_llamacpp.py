@@ -231,7 +231,7 @@ def measure(name: str, port: int, models: dict[str, str], args, results: dict) -
             tokens = sum(answer["usage"]["completion_tokens"] for (_, answer), _ in answers)
             results[name, kind, clients] = (len(answers) / seconds, tokens / seconds)
             rate, token_rate = results[name, kind, clients]
-            print(f"  {name:<22}{kind:<16}{clients:>4} clients {len(answers):>5} answers in {seconds:5.1f} s"
+            print(f"  {name:<26}{kind:<16}{clients:>4} clients {len(answers):>5} answers in {seconds:5.1f} s"
                   f" = {rate:6.2f} req/s {token_rate:7.1f} tokens/s", flush=True)  # fmt: skip
 
 
