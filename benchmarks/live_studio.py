@@ -144,7 +144,10 @@ class Studio:
         if self.process.poll() is None:
             os.killpg(group, signal.SIGTERM)
         deadline = time.monotonic() + 60
-        while group_alive(group) and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            self.process.poll()  # reaps run.sh once it exits (a zombie would keep the group alive)
+            if not group_alive(group):
+                break
             time.sleep(0.2)
         if group_alive(group):
             os.killpg(group, signal.SIGKILL)
