@@ -155,8 +155,9 @@ def main() -> None:
             f"\ntime to value ({len(train)} rows, {len(labels)} intents; {live.backend}; "
             f"load average {load()})"
         )
+        print(f"  {'stage':<36} {'seconds':>10}   load average at its end")
         for name, seconds in times.items():
-            print(f"  {name:<36} {seconds:8.1f} s")
+            print(f"  {name:<36} {seconds:8.1f} s   {LOADS.get(name, float('nan')):.1f}")
         print(f"  {'total (upload to first answer)':<36} {total:8.1f} s = {total / 60:.1f} min")
         verdict = "MET" if total <= TARGET_SECONDS else "NOT MET"
         print(f"  target <= {TARGET_SECONDS / 60:.0f} min: {verdict}")
@@ -170,6 +171,9 @@ def main() -> None:
         live.stop()
 
 
+LOADS: dict[str, float] = {}  # the 1-minute load average as each stage ended (the machine may be shared)
+
+
 class Stage:
     def __init__(self, times: dict, name: str):
         self.times, self.name = times, name
@@ -180,6 +184,7 @@ class Stage:
 
     def __exit__(self, *exc):
         self.times[self.name] = time.perf_counter() - self.started
+        LOADS[self.name] = os.getloadavg()[0]
         if exc[0] is None:
             print(f"  {self.name}: {self.times[self.name]:.1f} s", flush=True)
 

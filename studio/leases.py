@@ -26,6 +26,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from studio.db import CONNECTION_ERRORS, on_a_live_connection
 from studio.models import TimeStampedModel
 
 logger = logging.getLogger(__name__)
@@ -208,7 +209,12 @@ class LeaseHeartbeat:
     def _beat(self) -> None:
         try:
             while not self._stop.wait(self.period):
-                if not self.renew():
+                try:
+                    held = on_a_live_connection(self.renew)
+                except CONNECTION_ERRORS:  # the database is away: beat again; the lease may lapse meanwhile
+                    logger.exception("Could not renew the lease; trying again in %s s", self.period)
+                    continue
+                if not held:
                     self.lost.set()
                     return
         finally:
@@ -231,7 +237,7 @@ def reapers_run() -> dict[str, list[int]]:
     requeued = {}
     for name, reap in list(_reapers.items()):
         try:
-            ids = reap()
+            ids = on_a_live_connection(reap)  # each pass is conditional UPDATEs: safe to run again
         except Exception:  # the reaper must outlive a database hiccup
             logger.exception("Reaper pass for %s failed", name)
             continue

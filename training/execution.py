@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from projects.ingest.export import read_jsonl
+from studio.db import on_a_live_connection
 from studio.leases import LeaseHeartbeat, worker_identity
 from training import services
 from training.choices import EventLevel, ModelVersionKind
@@ -89,26 +90,38 @@ class JobReporter:
             "eta_seconds": eta_seconds,
         }
         self.check_lease(
-            services.training_job_record_progress(job_id=self.job_id, worker=self.worker, **fields)
+            on_a_live_connection(
+                lambda: services.training_job_record_progress(
+                    job_id=self.job_id, worker=self.worker, **fields
+                )
+            )
         )
 
     def evaluation(self, *, step, val_loss, metrics) -> None:
         self.check_lease(
-            services.training_job_record_evaluation(
-                job_id=self.job_id, worker=self.worker, step=step, val_loss=val_loss, metrics=metrics
+            on_a_live_connection(
+                lambda: services.training_job_record_evaluation(
+                    job_id=self.job_id, worker=self.worker, step=step, val_loss=val_loss, metrics=metrics
+                )
             )
         )
 
     def event(self, level: str, message: str, data: dict | None = None) -> None:
         self.check_lease(
-            services.training_job_record_event(
-                job_id=self.job_id, worker=self.worker, level=level, message=message, data=data
+            on_a_live_connection(
+                lambda: services.training_job_record_event(
+                    job_id=self.job_id, worker=self.worker, level=level, message=message, data=data
+                )
             )
         )
 
     def checkpoint(self, *, step, path) -> None:
         self.check_lease(
-            services.training_job_record_checkpoint(job_id=self.job_id, worker=self.worker, step=step)
+            on_a_live_connection(
+                lambda: services.training_job_record_checkpoint(
+                    job_id=self.job_id, worker=self.worker, step=step
+                )
+            )
         )
 
     def check_lease(self, held: bool) -> None:
@@ -122,7 +135,7 @@ class JobReporter:
         now = time.monotonic()
         if now - self._last_cancel_check >= 1.0:
             self._last_cancel_check = now
-            self.cancelled = services.cancel_requested(self.job_id)
+            self.cancelled = on_a_live_connection(lambda: services.cancel_requested(self.job_id))
         return self.cancelled
 
 

@@ -115,10 +115,11 @@ class DjangoControlPlane:
 
     def authenticate(self, secret: str) -> KeyGrant | None:
         from serving.inference.errors import ApiError
+        from studio.db import CONNECTION_ERRORS, on_a_live_connection
 
         try:
-            return _on_a_live_connection(lambda: self._authenticate(secret))
-        except _connection_errors() as error:
+            return on_a_live_connection(lambda: self._authenticate(secret))
+        except CONNECTION_ERRORS as error:
             raise ApiError(
                 503,
                 "database_unavailable",
@@ -156,7 +157,9 @@ class DjangoControlPlane:
         return endpoints, versions
 
     def endpoint_states(self) -> dict[str, EndpointState]:
-        return _on_a_live_connection(self._endpoint_states)
+        from studio.db import on_a_live_connection
+
+        return on_a_live_connection(self._endpoint_states)
 
     def _endpoint_states(self) -> dict[str, EndpointState]:
         from serving.models import Endpoint
@@ -197,15 +200,18 @@ class DjangoControlPlane:
         return states
 
     def base_model_path(self, version: VersionRef) -> Path:
+        from studio.db import on_a_live_connection
         from training.execution import ensure_base_model_cached
         from training.models import BaseModel
 
-        return _on_a_live_connection(
+        return on_a_live_connection(
             lambda: Path(ensure_base_model_cached(BaseModel.objects.get(pk=version.base_model_id)).path)
         )
 
     def record(self, entry: LogEntry) -> int:
-        return _on_a_live_connection(lambda: self._record(entry))
+        from studio.db import on_a_live_connection
+
+        return on_a_live_connection(lambda: self._record(entry))
 
     def _record(self, entry: LogEntry) -> int:
         from serving.models import ApiKey, Endpoint, RequestLog
@@ -229,29 +235,6 @@ class DjangoControlPlane:
             shadow_of=RequestLog(pk=shadow_of) if shadow_of else None,
         )
         return log.pk
-
-
-def _connection_errors() -> tuple[type[Exception], ...]:
-    from django.db import InterfaceError, OperationalError
-
-    return OperationalError, InterfaceError
-
-
-def _on_a_live_connection(call):
-    """Run `call` on this thread's database connection, and once more on a new one if that connection
-    was lost meanwhile (PostgreSQL restarted, a connection dropped): the health check before it cannot
-    see a drop that happens during the call. Each call here reads, or writes one row in one
-    transaction that the lost connection rolled back, so running it again is safe."""
-    from django.db import close_old_connections, connection
-
-    close_old_connections()
-    try:
-        return call()
-    except _connection_errors():
-        if connection.in_atomic_block:
-            raise
-        connection.close()
-        return call()
 
 
 def _version_ref(version) -> VersionRef:

@@ -204,9 +204,37 @@
       // The server's "no points yet" note goes once there are points.
       const layout = points.length ? Object.assign({}, chart.layout, { annotations: [] }) : chart.layout;
       return window.Plotly.react(chart, data, layout, { responsive: true, displaylogo: false }).then(function () {
+        updateTable(series);
         curvesShown = key;
       });
     });
+  }
+
+  // The chart's table view (drawn by the server from the figure as it was) follows the curves: a row per step.
+  function updateTable(series) {
+    const body = chart.parentElement && chart.parentElement.querySelector("details.studio-chart-table tbody");
+    if (!body) return;
+    const rows = new Map();
+    series.forEach(function (trace, index) {
+      trace.x.forEach(function (step, i) {
+        if (!rows.has(step)) rows.set(step, series.map(function () { return ""; }));
+        rows.get(step)[index] = String(Number(trace.y[i].toPrecision(4)));
+      });
+    });
+    const trs = Array.from(rows.entries()).map(function (entry) {
+      const tr = document.createElement("tr");
+      const head = document.createElement("th");
+      head.scope = "row";
+      head.textContent = String(entry[0]);
+      tr.appendChild(head);
+      entry[1].forEach(function (value) {
+        const cell = document.createElement("td");
+        cell.textContent = value;
+        tr.appendChild(cell);
+      });
+      return tr;
+    });
+    body.replaceChildren.apply(body, trs);
   }
 
   function eventItem(event) {

@@ -35,7 +35,7 @@ from playwright.sync_api import expect
 
 from governance.models import PromotionRequest, StageChange
 from projects.models import DatasetVersion
-from serving.models import ApiKey, ReviewItem
+from serving.models import ApiKey, RequestLog, ReviewItem
 from serving.tests.test_serve_process import ServeProcess
 from tests.browser.helpers import Accessibility, Screens, focus_is_visible, register_tiny_base_model
 from tests.worker import wait_until
@@ -197,6 +197,8 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     shot("07-job-live")
     expect(badge).to_have_attribute("data-status", "succeeded", timeout=JOB_TIMEOUT_MS)
     expect(page.get_by_test_id("job-hardware")).not_to_contain_text("recorded when")
+    page.get_by_text("Table view: Train and validation loss by step").click()  # it followed the live curves
+    expect(page.locator("#loss-chart ~ details tbody tr").first).to_be_visible()
     a11y.check(page)
     shot("08-job-done")
 
@@ -245,8 +247,8 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
         ["Waiting for: ML engineer", "Waiting for: Product owner", "Waiting for: Governance reviewer"]
     )
 
-    # While the approvers look, the product owner trains a second version on the same data (another seed:
-    # the same seed would give the same weights, a tier-0 change).
+    # While the approvers look, the product owner trains a second version on the same data: another seed (the
+    # same seed would give the same weights, a tier-0 change) and one epoch, to be quick.
     page.get_by_role("link", name="Projects").first.click()
     page.get_by_role("link", name="Support e-mail intents").first.click()
     expect(journey.locator('[data-step="approval"]')).to_contain_text("Request #")
@@ -254,6 +256,7 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     page.get_by_role("radio", name=re.compile("Quick")).check()
     page.get_by_test_id("advanced").locator("summary").click()
     page.get_by_label("Seed").fill("7")
+    page.get_by_role("spinbutton", name="Epochs").fill("1")
     page.get_by_role("button", name="Start training").click()
     expect(badge).to_have_attribute("data-status", re.compile("queued|running|succeeded"))
 
@@ -318,7 +321,7 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     api = openai.OpenAI(base_url=f"{serve.ready().url}/v1", api_key=secret, max_retries=0)
     answer = wait_until(
         lambda: _ask(api, "Where is my order 12?"),
-        timeout=30,
+        timeout=90,
         message=f"the endpoint to answer\n{serve.ready().log()}",
     )
     assert LABELS.fullmatch(answer.choices[0].message.content)
@@ -330,8 +333,9 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     owner.get_by_role("button", name="Save settings").click()
     expect(owner.get_by_test_id("routing")).to_contain_text("below 1.0 confidence")
     question = "My parcel 12 never arrived"
+    log = wait_until(lambda: _ask_once_escalated(api, question), timeout=30, message="an escalated answer")
     item = wait_until(
-        lambda: _ask(api, question) and ReviewItem.objects.filter(request_log__input_text=question).first(),
+        lambda: ReviewItem.objects.filter(request_log=log).select_related("request_log").first(),
         timeout=15,
         message="the escalated answer in the review queue",
     )
@@ -345,14 +349,12 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     a11y.check(owner)
     shot("16-endpoint", owner)
     owner.get_by_test_id("review-link").click()
-    review = owner.locator("[data-review-item]").filter(has_text=question).first
+    review = owner.locator("[data-review-item]").filter(has_text=question)
     correct = "returns" if answered == "shipping" else "shipping"
     review.get_by_label("Correct label").select_option(correct)
     a11y.check(owner)
     review.get_by_test_id("correct").click()
-    expect(owner.locator("[data-review-item]").filter(has_text=question).first).to_contain_text(
-        "Corrected to"
-    )
+    expect(owner.locator("[data-review-item]").filter(has_text=question)).to_contain_text("Corrected to")
     shot("17-review-corrected", owner)
 
     # The reviewed answer goes back into the training data, as a new dataset version.
@@ -378,13 +380,30 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     assert not errors, "\n".join(errors + where)
 
 
+def _ask_once_escalated(api: openai.OpenAI, question: str):
+    """Ask, and return the request's log entry if it was escalated (None while the endpoint still routes by
+    the threshold it had: the data plane reads new settings at its next poll)."""
+    asked = RequestLog.objects.filter(input_text=question).count()
+    if _ask(api, question) is None:
+        return None
+    log = wait_until(
+        lambda: RequestLog.objects.filter(input_text=question).order_by("pk")[asked:].first(),
+        timeout=15,
+        message="the request's log entry",
+    )
+    return log if log.route == "escalate" else None
+
+
 def _ask(api: openai.OpenAI, question: str):
     try:
         return api.chat.completions.create(
             model="support-mail", messages=[{"role": "user", "content": question}]
         )
-    except openai.NotFoundError:  # the data plane sees the new endpoint at its next poll
-        return None
+    except openai.APIStatusError as error:
+        # The data plane sees a new endpoint at its next poll (404 until then), then loads it (503).
+        if error.status_code in (404, 503):
+            return None
+        raise
 
 
 def evaluate(page, version: ModelVersion) -> None:

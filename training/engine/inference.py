@@ -13,7 +13,13 @@ from training.engine import cores
 from training.engine.base_models import CachedModel, load_tokenizer
 from training.engine.constrained import JsonSchemaGrammar, TokenConstraint
 from training.engine.data import PromptFormat
-from training.engine.hardware import autocast_dtype, configure, frozen_weights_dtype, pick_device
+from training.engine.hardware import (
+    attention_implementation,
+    autocast_dtype,
+    configure,
+    frozen_weights_dtype,
+    pick_device,
+)
 
 TRAINING_CONFIG_FILE = "training_config.json"
 _TERMINAL = -1
@@ -364,7 +370,11 @@ def load_model_version(
         else:
             base_path = base_model.path if isinstance(base_model, CachedModel) else Path(base_model)
         # The frozen base in the dtype training used, so a reloaded version answers as the trained one did.
-        dtype = frozen_weights_dtype(autocast_dtype(target), "lora")
-        base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype).to(target)
+        amp_dtype = autocast_dtype(target)
+        base = AutoModelForCausalLM.from_pretrained(
+            base_path,
+            dtype=frozen_weights_dtype(amp_dtype, "lora"),
+            attn_implementation=attention_implementation(amp_dtype, target),
+        ).to(target)
         model = PeftModel.from_pretrained(base, adapter_dir).to(target)
     return Predictor(model, tokenizer, training_config, target)

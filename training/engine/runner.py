@@ -33,6 +33,7 @@ from training.engine.data import (
 )
 from training.engine.errors import TrainingCancelled, TrainingFailed, is_out_of_memory
 from training.engine.hardware import (
+    attention_implementation,
     autocast_dtype,
     configure,
     detect,
@@ -323,7 +324,11 @@ class _Run:
 
         lora = self.hp.method == "lora"
         dtype = frozen_weights_dtype(self.amp_dtype, self.hp.method)
-        model = AutoModelForCausalLM.from_pretrained(self.base_path, dtype=dtype).to(self.device)
+        model = AutoModelForCausalLM.from_pretrained(
+            self.base_path,
+            dtype=dtype,
+            attn_implementation=attention_implementation(self.amp_dtype, self.device),
+        ).to(self.device)
         model.config.use_cache = False
         if lora:
             from peft import LoraConfig, get_peft_model

@@ -80,11 +80,14 @@ def test_a_bf16_run_learns_keeps_trained_state_fp32_and_says_bf16(tiny_model, tm
     assert frozen and all(p.dtype == torch.bfloat16 for p in frozen)
     moments = [s["exp_avg"] for s in run.optimizer.state.values()]
     assert moments and all(m.dtype == torch.float32 for m in moments)
+    # bf16 on CPU attends eagerly: torch's CPU flash-attention kernel is slower in bf16 than in fp32.
+    assert run.causal_lm().config._attn_implementation == "eager"
 
     # A reloaded version runs as training did (bf16 base, fp32 adapter) and answers like the trained one.
     reloaded = load_model_version(result.output_dir, tiny_model)
     lora = [p for name, p in reloaded.model.named_parameters() if "lora_" in name]
     assert lora and all(p.dtype == torch.float32 for p in lora)
+    assert reloaded.model.get_base_model().config._attn_implementation == "eager"
     config = json.loads((result.output_dir / "training_config.json").read_text())
     in_memory = Predictor(run.model, run.tokenizer, config, CPU)
     inputs = ["it says meow", "it says woof so loud", "it says tweet", "woof"]
