@@ -138,17 +138,31 @@ class Studio:
         return sizes
 
     def stop(self) -> None:
+        """SIGTERM to run.sh's process group (its trap stops the rest), then SIGKILL whatever is left of the
+        group after a minute: a Celery worker may outlive run.sh while it shuts down."""
+        group = self.process.pid
         if self.process.poll() is None:
-            with_timeout = time.monotonic() + 60
-            os.killpg(self.process.pid, signal.SIGTERM)
-            while self.process.poll() is None and time.monotonic() < with_timeout:
-                time.sleep(0.2)
-            if self.process.poll() is None:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+            os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            self.process.poll()  # reaps run.sh once it exits (a zombie would keep the group alive)
+            if not group_alive(group):
+                break
+            time.sleep(0.2)
+        if group_alive(group):
+            os.killpg(group, signal.SIGKILL)
+        self.process.wait()
         self._log.close()
         if not self.keep:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def status_of(url: str) -> int | None:

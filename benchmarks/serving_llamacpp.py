@@ -151,12 +151,34 @@ class LlamaServer:
         self.process.wait(60)
 
 
+# llama-cpp-python's server started with llama.cpp's extra buffer types (weight repacking, AMX) off: on
+# this VM (AMX reported) its first forward pass crashed with them on. The server has no option for it.
+SERVER_WITHOUT_REPACK = """
+import sys
+import llama_cpp.llama_cpp as bindings
+from llama_cpp.server.__main__ import main
+
+default_params = bindings.llama_model_default_params
+
+
+def model_params():
+    params = default_params()
+    params.use_extra_bufts = False
+    return params
+
+
+bindings.llama_model_default_params = model_params  # what llama_cpp.Llama calls
+sys.argv[0] = "llama_cpp.server"
+main()
+"""
+
+
 def llama_cpp_python_server(python: Path, gguf: Path, threads: int) -> LlamaServer:
     """llama-cpp-python's server: one model context, requests answered one at a time (it has no
     parallel slots); ``interrupt_requests`` off so that a new request never cuts a running one short."""
     port = free_port()
     command = [
-        str(python), "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
+        str(python), "-c", SERVER_WITHOUT_REPACK, "--model", str(gguf), "--model_alias", "smollm2",
         "--host", "127.0.0.1", "--port", str(port), "--n_threads", str(threads),
         "--n_threads_batch", str(threads), "--n_ctx", "2048", "--interrupt_requests", "False",
         "--verbose", "False",
@@ -170,7 +192,7 @@ def llama_cpp_server(binary: Path, gguf: Path, threads: int, slots: int) -> Llam
     command = [
         str(binary), "--model", str(gguf), "--alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
         "--threads", str(threads), "--threads-batch", str(threads), "--parallel", str(slots),
-        "--cont-batching", "--ctx-size", str(512 * slots), "--no-webui",
+        "--cont-batching", "--ctx-size", str(512 * slots), "--no-webui", "--no-repack",
     ]  # fmt: skip
     return LlamaServer(command, port)
 
@@ -209,7 +231,7 @@ def measure(name: str, port: int, models: dict[str, str], args, results: dict) -
             tokens = sum(answer["usage"]["completion_tokens"] for (_, answer), _ in answers)
             results[name, kind, clients] = (len(answers) / seconds, tokens / seconds)
             rate, token_rate = results[name, kind, clients]
-            print(f"  {name:<22}{kind:<16}{clients:>4} clients {len(answers):>5} answers in {seconds:5.1f} s"
+            print(f"  {name:<26}{kind:<16}{clients:>4} clients {len(answers):>5} answers in {seconds:5.1f} s"
                   f" = {rate:6.2f} req/s {token_rate:7.1f} tokens/s", flush=True)  # fmt: skip
 
 
