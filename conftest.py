@@ -6,6 +6,7 @@ run with `-p no:django`.
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -93,3 +94,20 @@ def api():
             return self
 
     return StudioAPIClient()
+
+
+@pytest.fixture
+def logged(monkeypatch) -> list[str]:
+    """Every log record any logger handles: its message, arguments, extra fields and traceback."""
+    seen: list[str] = []
+    handle = logging.Logger.handle
+
+    def recording(self, record):
+        text = f"{record.name} {record.getMessage()} {record.__dict__!r}"
+        if record.exc_info:
+            text += logging.Formatter().formatException(record.exc_info)
+        seen.append(text)
+        return handle(self, record)
+
+    monkeypatch.setattr(logging.Logger, "handle", recording)
+    return seen

@@ -9,8 +9,6 @@ is published (recorded, not sent) and every logger the requests reach has its sa
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 from celery.app.task import Task
 from django.db import connection
@@ -39,23 +37,6 @@ def published(monkeypatch) -> list[str]:
         return Published("8d1e4c1a-3f6b-4f4e-9a57-2b8f0c7d9e10")
 
     monkeypatch.setattr(Task, "apply_async", apply_async)
-    return seen
-
-
-@pytest.fixture
-def logged(monkeypatch) -> list[str]:
-    """Every log record any logger handles (its message, arguments, extra fields and traceback)."""
-    seen: list[str] = []
-    handle = logging.Logger.handle
-
-    def recording(self, record):
-        text = f"{record.name} {record.getMessage()} {record.__dict__!r}"
-        if record.exc_info:
-            text += logging.Formatter().formatException(record.exc_info)
-        seen.append(text)
-        return handle(self, record)
-
-    monkeypatch.setattr(logging.Logger, "handle", recording)
     return seen
 
 

@@ -11,7 +11,6 @@ The app runs in a thread on a loopback port with the embedded engine (tiny rando
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import time
 from datetime import timedelta
@@ -82,23 +81,6 @@ def live(endpoints):
             assert time.monotonic() < deadline, "the endpoints were never loaded"
             time.sleep(0.05)
         yield server
-
-
-@pytest.fixture
-def logged(monkeypatch) -> list[str]:
-    """Every log record any logger handles: its message, arguments, extra fields and traceback."""
-    seen: list[str] = []
-    handle = logging.Logger.handle
-
-    def recording(self, record):
-        text = f"{record.name} {record.getMessage()} {record.__dict__!r}"
-        if record.exc_info:
-            text += logging.Formatter().formatException(record.exc_info)
-        seen.append(text)
-        return handle(self, record)
-
-    monkeypatch.setattr(logging.Logger, "handle", recording)
-    return seen
 
 
 def make_key(api, user, slug: str, **fields) -> tuple[int, str]:
