@@ -85,7 +85,7 @@ def answer_report(
     if not rows:
         return None
     if task_type == "classification" and labels:
-        predicted = [label for label, _ in predictor.classify(inputs, list(labels))]
+        predicted = predictor.best_labels(inputs, list(labels))
         return label_report(predicted, gold, labels)
     if task_type == "extraction":
         answers = predictor.generate(inputs, max_new_tokens=EXTRACTION_MAX_NEW_TOKENS)

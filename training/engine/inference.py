@@ -317,6 +317,19 @@ class Predictor:
         scores = self.label_scores(inputs, labels, instructions, temperature=temperature)
         return [(score.label, score.confidence) for score in scores]
 
+    def best_labels(self, inputs: list[str], labels: list[str] | None = None) -> list[str]:
+        """The likeliest label per input (what ``classify`` answers), without scoring every label."""
+        from training.engine.classify import LabelTree, best_labels
+
+        labels = labels or self.labels
+        if not labels:
+            raise ValueError("classify needs the label set")
+        cores.rebalance()
+        fmt = self._format(None)
+        return best_labels(
+            self.model, fmt, inputs, LabelTree({label: fmt.answer_ids(label) for label in labels})
+        )
+
     def label_scores(
         self,
         inputs: list[str],

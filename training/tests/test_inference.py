@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from training.engine.base_models import load_tokenizer
-from training.engine.classify import LabelTree, score_label_batch
+from training.engine.classify import LabelTree, best_labels, score_label_batch
 from training.engine.constrained import JsonSchemaGrammar, SchemaUnsupported
 from training.engine.data import PromptFormat
 from training.engine.inference import LabelTrie, Predictor, score_labels
@@ -28,6 +28,8 @@ TEXTS = [
     "binoculars and a notebook at dawn",
 ]
 INSTRUCTIONS = "Name the thing."
+# More rows than one batch's worth of different tree widths: rows whose widths differ share a pass.
+MANY_TEXTS = [*TEXTS, *(f"row {n}: {'z' * n}" for n in range(12))]
 
 
 def load_tiny(path):
@@ -77,10 +79,10 @@ def test_labels_left_unscored_by_the_tolerance_move_no_probability_more_than_it(
         for label in ("catalog", "dogs and cats")
     }
     tree = LabelTree({**letters, **longer})
-    exact = score_label_batch(model, fmt, TEXTS, tree, tolerance=0.0)
+    exact = score_label_batch(model, fmt, MANY_TEXTS, tree, tolerance=0.0)
 
     for tolerance in (0.05, 0.3):
-        pruned = score_label_batch(model, fmt, TEXTS, tree, tolerance=tolerance)
+        pruned = score_label_batch(model, fmt, MANY_TEXTS, tree, tolerance=tolerance)
         skipped = 0
         for result, reference in zip(pruned, exact, strict=True):
             assert result.unscored_mass <= tolerance
@@ -89,6 +91,20 @@ def test_labels_left_unscored_by_the_tolerance_move_no_probability_more_than_it(
                 skipped += value == -math.inf
             assert result.label == reference.label
         assert skipped > 0
+
+
+@pytest.mark.parametrize("first_groups", [1, 3, 8])
+def test_best_labels_are_the_exact_argmax_while_scoring_few_groups(tiny_model, first_groups):
+    model, tokenizer = load_tiny(tiny_model)
+    fmt = PromptFormat(tokenizer, INSTRUCTIONS)
+    # 26 one-letter labels and multi-token ones sharing prefixes: a random model spreads its mass over
+    # many first tokens, so one group is rarely enough and the second pass decides most rows.
+    words = [*"abcdefghijklmnopqrstuvwxyz", *LABELS, "dogs and cats", "catalogue"]
+    tree = LabelTree({label: fmt.answer_ids(label) for label in dict.fromkeys(words)})
+    exact = [result.label for result in score_label_batch(model, fmt, MANY_TEXTS, tree, tolerance=0.0)]
+
+    assert best_labels(model, fmt, MANY_TEXTS, tree, batch_size=4, first_groups=first_groups) == exact
+    assert len(set(exact)) > 1  # the answers depend on the input
 
 
 def test_temperature_rescales_the_label_distribution(tiny_model):
