@@ -107,6 +107,34 @@ def test_best_labels_are_the_exact_argmax_while_scoring_few_groups(tiny_model, f
     assert len(set(exact)) > 1  # the answers depend on the input
 
 
+def test_rows_scoring_different_labels_in_one_pass_get_their_own_scores(tiny_model):
+    """Rows whose shortlists differ share one tree pass; each must be scored against its own prompt."""
+    from training.engine.classify import _label_scores, _run_prompts
+
+    model, tokenizer = load_tiny(tiny_model)
+    fmt = PromptFormat(tokenizer, INSTRUCTIONS)
+    tree = LabelTree({label: fmt.answer_ids(label) for label in [*"abcdefghij", *LABELS]})
+    prompts = [fmt.prompt_ids(text) for text in TEXTS[:4]]
+    # Each row its own first-token groups ("b" holds "bird watching": 13 trie nodes), of widths close
+    # enough to share one pass (13 to 20 nodes) but ordered by width not in their batch order.
+    first = {tokenizer.decode(token): group for group, token in enumerate(tree.first_tokens.tolist())}
+    selected = torch.zeros((4, len(first)), dtype=torch.bool)
+    for row, letters in enumerate(["bc", "b", "bda", "cdefgh"]):
+        selected[row, [first[letter] for letter in letters]] = True
+    device = torch.device("cpu")
+    with torch.no_grad():
+        together = _label_scores(model, _run_prompts(model, prompts, device), tree, selected, device)
+        for row in range(4):
+            alone = _label_scores(
+                model,
+                _run_prompts(model, prompts[row : row + 1], device),
+                tree,
+                selected[row : row + 1],
+                device,
+            )
+            assert together[row].tolist() == pytest.approx(alone[0].tolist(), abs=1e-4)
+
+
 def test_temperature_rescales_the_label_distribution(tiny_model):
     model, tokenizer = load_tiny(tiny_model)
     fmt = PromptFormat(tokenizer, INSTRUCTIONS)
