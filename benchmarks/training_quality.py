@@ -36,7 +36,7 @@ from training.engine.base_models import ensure_cached
 from training.engine.config import resolve_preset
 from training.engine.data import PromptFormat
 from training.engine.hardware import autocast_dtype, detect, pick_device
-from training.engine.inference import LabelTrie, load_model_version, predict_labels, score_labels
+from training.engine.inference import LabelTrie, load_model_version, predict_labels
 from training.engine.runner import NullReporter, run_training
 
 INSTRUCTIONS = "Classify the user's request into its intent label."
@@ -107,9 +107,7 @@ def predict(predictor, instructions: str, labels: list[str], rows: list[dict], s
     texts = [row["input"] for row in rows]
     if scoring == "greedy":
         return predict_labels(predictor.model, fmt, texts, trie, batch_size=32)
-    return [
-        max(scores, key=scores.get) for scores in (score_labels(predictor.model, fmt, t, trie) for t in texts)
-    ]
+    return predictor.best_labels(texts, labels)  # the endpoint's answer: the likeliest whole label
 
 
 def scores(predicted: list[str], rows: list[dict]) -> dict:
@@ -216,8 +214,8 @@ def main() -> None:
     parser.add_argument(
         "--scoring",
         choices=["greedy", "full"],
-        default="greedy",
-        help="label-constrained greedy decoding, or full scoring of the likeliest labels",
+        default="full",
+        help="the likeliest whole label, as the endpoint answers (exact, few scored), or greedy decoding",
     )
     args = parser.parse_args()
 
@@ -225,6 +223,7 @@ def main() -> None:
     hardware = detect()
     dtype = "bf16-autocast" if autocast_dtype(pick_device()) else "fp32"
     print(f"device: {hardware['device']} ({hardware['name']}, {hardware['threads']} threads, {dtype})")
+    print(f"scoring: {args.scoring}")
     print(f"load average {os.getloadavg()[0]:.2f} at the start")
     outcomes = [run_dataset(name, args, cached) for name in args.datasets.split(",")]
     for outcome in outcomes:

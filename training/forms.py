@@ -32,7 +32,7 @@ HYPERPARAMETER_FIELDS: dict[str, tuple[str, str]] = {
     "max_seq_length": ("Max sequence length", "Tokens per example; longer ones are truncated."),
     "lora_r": ("LoRA r", "Rank of the adapter matrices."),
     "lora_alpha": ("LoRA alpha", "Scale of the adapter's update (often twice r)."),
-    "lora_dropout": ("LoRA dropout", "Dropout on the adapter's input."),
+    "lora_dropout": ("LoRA dropout", "Dropout inside the adapter, between its two small matrices."),
     "lora_target_modules": (
         "LoRA target modules",
         "“all-linear”, or module names separated by commas (q_proj, v_proj).",
