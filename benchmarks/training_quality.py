@@ -102,12 +102,12 @@ def train_adapter(
 
 
 def predict(predictor, instructions: str, labels: list[str], rows: list[dict], scoring: str) -> list[str]:
+    texts = [row["input"] for row in rows]
+    if scoring == "full":
+        return predictor.best_labels(texts, labels)  # the endpoint's answer: the likeliest whole label
     fmt = PromptFormat(predictor.tokenizer, instructions)
     trie = LabelTrie({label: fmt.answer_ids(label) for label in labels})
-    texts = [row["input"] for row in rows]
-    if scoring == "greedy":
-        return predict_labels(predictor.model, fmt, texts, trie, batch_size=32)
-    return predictor.best_labels(texts, labels)  # the endpoint's answer: the likeliest whole label
+    return predict_labels(predictor.model, fmt, texts, trie, batch_size=32)
 
 
 def scores(predicted: list[str], rows: list[dict]) -> dict:

@@ -319,16 +319,22 @@ class Predictor:
 
     def best_labels(self, inputs: list[str], labels: list[str] | None = None) -> list[str]:
         """The likeliest label per input (what ``classify`` answers), without scoring every label."""
-        from training.engine.classify import LabelTree, best_labels
+        from training.engine.classify import best_labels
+
+        fmt, tree = self._label_tree(labels, None)
+        return best_labels(self.model, fmt, inputs, tree)
+
+    def _label_tree(self, labels: list[str] | None, instructions: str | None):
+        """(prompt format, label tree) for scoring labels; this process's core share refreshed."""
+        # classify builds on this module's decoding helpers, so it is imported here, not at the top.
+        from training.engine.classify import LabelTree
 
         labels = labels or self.labels
         if not labels:
             raise ValueError("classify needs the label set")
         cores.rebalance()
-        fmt = self._format(None)
-        return best_labels(
-            self.model, fmt, inputs, LabelTree({label: fmt.answer_ids(label) for label in labels})
-        )
+        fmt = self._format(instructions)
+        return fmt, LabelTree({label: fmt.answer_ids(label) for label in labels})
 
     def label_scores(
         self,
@@ -340,15 +346,9 @@ class Predictor:
         tolerance: float = DEFAULT_TOLERANCE,
     ):
         """Every label's log-probability per input, batched (``classify.score_label_batch``)."""
-        # classify builds on this module's decoding helpers, so it is imported here, not at the top.
-        from training.engine.classify import LabelTree, score_label_batch
+        from training.engine.classify import score_label_batch
 
-        labels = labels or self.labels
-        if not labels:
-            raise ValueError("classify needs the label set")
-        cores.rebalance()
-        fmt = self._format(instructions)
-        tree = LabelTree({label: fmt.answer_ids(label) for label in labels})
+        fmt, tree = self._label_tree(labels, instructions)
         return score_label_batch(self.model, fmt, inputs, tree, temperature=temperature, tolerance=tolerance)
 
     def merge_and_save(self, out_dir: Path) -> Path:
