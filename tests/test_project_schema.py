@@ -104,3 +104,71 @@ def test_the_project_form_shows_the_schema_error_and_saves_nothing(client, team,
         in response.content.decode()
     )
     assert not Project.objects.exists()
+
+
+# --- every keyword of the meta-schema, by generation -------------------------------------------------
+# The vocabularies of JSON Schema Draft 2020-12, read from the official meta-schemas that `jsonschema`
+# ships: a keyword added to the standard is covered without editing this test.
+VOCABULARIES = (
+    "core",
+    "applicator",
+    "unevaluated",
+    "validation",
+    "meta-data",
+    "format-annotation",
+    "content",
+)
+CANDIDATES = ("5", 5, -1, 0.5, True, ["x"], {"x": 1})
+
+
+def meta_schema_keywords() -> list[str]:
+    from jsonschema_specifications import REGISTRY
+
+    keywords: set[str] = set()
+    for vocabulary in VOCABULARIES:
+        keywords |= set(
+            REGISTRY.contents(f"https://json-schema.org/draft/2020-12/meta/{vocabulary}")["properties"]
+        )
+    return sorted(keywords)
+
+
+def refused_value(keyword: str):
+    """The first candidate that the official meta-schema itself refuses at this keyword, or None where any
+    JSON value is allowed (`const`, `default`, `examples`)."""
+    from jsonschema import Draft202012Validator
+
+    meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+    for value in CANDIDATES:
+        if any(list(error.absolute_path)[:1] == [keyword] for error in meta.iter_errors({keyword: value})):
+            return value
+    return None
+
+
+KEYWORDS = meta_schema_keywords()
+
+
+def test_the_walk_finds_the_standards_keywords():
+    assert {"minLength", "oneOf", "$ref", "pattern", "required", "items", "format"} <= set(KEYWORDS)
+    assert len([keyword for keyword in KEYWORDS if refused_value(keyword) is not None]) >= 40
+
+
+@pytest.mark.parametrize("keyword", [keyword for keyword in KEYWORDS if refused_value(keyword) is not None])
+def test_a_wrongly_typed_value_of_every_keyword_is_a_400_naming_it_and_saves_nothing(api, owner, keyword):
+    bad = refused_value(keyword)
+    events_before = audit_count(api.as_user(owner))
+    cases = [
+        (
+            {"type": "object", "properties": {"field": {keyword: bad}}},
+            f"output_schema.properties.field.{keyword}",
+        )
+    ]
+    if keyword != "type":  # a project's schema is an object at the top: checked before the meta-schema
+        cases.append(({"type": "object", keyword: bad}, f"output_schema.{keyword}"))
+    for schema, path in cases:
+        response = create(api, owner, schema)
+        assert response.status_code == 400, (schema, response.content)
+        error = response.json()["error"]
+        assert error["code"] == "invalid_schema"
+        assert error["message"].startswith(path) and error["message"][len(path)] in ":.[", (schema, error)
+    assert not Project.objects.exists()
+    assert audit_count(api) == events_before

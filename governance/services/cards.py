@@ -9,16 +9,12 @@ from django.utils import timezone
 from audit.services import audit_event_record
 from governance.choices import ModelCardStatus, PromotionStatus
 from governance.models import ModelCard, PromotionRequest, StageChange
-from projects.models import Charter
 from projects.roles import Action, can, require
+from projects.selectors import charter_latest
 from studio.errors import Conflict, Forbidden
 from training.models import ModelVersion
 
 MAX_TEXT = 10_000
-
-
-def _charter(version: ModelVersion) -> Charter | None:
-    return Charter.objects.filter(project_id=version.project_id).order_by("-version").first()
 
 
 def _evaluation(version: ModelVersion) -> dict:
@@ -77,7 +73,7 @@ def model_card_build(version: ModelVersion) -> dict:
     """The generated sections, from what the studio recorded about the version."""
     from governance.evidence import data_card
 
-    charter = _charter(version)
+    charter = charter_latest(project=version.project)
     promotions = PromotionRequest.objects.filter(model_version=version).prefetch_related(
         "approvals__approver"
     )
