@@ -218,3 +218,53 @@ def test_the_compare_page_lists_the_first_50_flips_and_links_to_the_rest(
     more_url = reverse("evaluation:run_detail", args=[broken_run.pk]) + "?correct=no"
     assert 'data-testid="flips-broken-more"' in broken and more_url in broken
     assert 'data-testid="flips-fixed-more"' not in page
+
+
+def test_the_compare_page_queries_do_not_grow_with_flips_versions_or_results(
+    client,
+    model_versions,
+    runs,  # noqa: F811
+    signed_spec,
+    owner,
+):
+    from evaluation.models import EvalResult
+    from training.models import ModelVersion
+
+    tuned = model_versions[1]
+    client.force_login(owner)
+    url = reverse("evaluation:compare", args=[tuned.pk])
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    few = count()
+    before, after = runs
+    for run, output in ((before, "billing"), (after, "shipping")):  # 200 more cases, each one a flip
+        EvalResult.objects.bulk_create(
+            EvalResult(
+                run=run,
+                index=100 + i,
+                case_key=f"extra{i}",
+                layer="regression",
+                input=f"extra case {i}",
+                expected="billing",
+                output=output,
+                correct=output == "billing",
+                slices="|all|label:billing|",
+            )
+            for i in range(200)
+        )
+    for number in range(3, 13):
+        version = ModelVersion.objects.create(
+            project=tuned.project,
+            number=number,
+            kind="fine_tuned",
+            base_model=tuned.base_model,
+            storage_name=f"v{number}",
+            created_by=owner,
+        )
+        _run(version, signed_spec, ["billing"] * 4, {"all": {"accuracy": 0.5, "count": 4}}, True)
+    assert "right before, wrong now" in client.get(url).content.decode()
+    assert count() <= few

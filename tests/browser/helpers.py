@@ -83,18 +83,17 @@ _AUDIT = """() => {
         && !el.closest("[hidden], template"));
   const unlabelled = fields.filter((el) => !named(el)).map(describe);
 
-  // Keyboard focus: every kind of control the page has draws a ring when focused from the keyboard.
+  // Keyboard focus: every control on the page (navigation bar included) draws a ring when focused from
+  // the keyboard.
   const ring = (node) => {
     const style = getComputedStyle(node);
     return (style.outlineStyle !== "none" && style.outlineWidth !== "0px") || style.boxShadow !== "none";
   };
   const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
   const kinds = ["a[href]", "button", "input:not([type=hidden])", "select", "textarea"];
-  const samples = kinds
-      .map((kind) => [...document.querySelectorAll(`main ${kind}`)].find(visible))
-      .filter(Boolean);
+  const controls = [...document.querySelectorAll(kinds.join(", "))].filter(visible);
   const noRing = [];
-  for (const el of samples) {
+  for (const el of controls) {
     el.focus();
     const target = el.classList.contains("visually-hidden") ? el.closest(".studio-dropzone") : el;
     if (document.activeElement === el && !(target && ring(target))) noRing.push(describe(el));
