@@ -93,10 +93,13 @@ _AUDIT = """() => {
   const kinds = ["a[href]", "button", "input:not([type=hidden])", "select", "textarea"];
   const controls = [...document.querySelectorAll(kinds.join(", "))].filter(visible);
   const noRing = [];
+  let focused = 0;
   for (const el of controls) {
     el.focus();
+    if (document.activeElement !== el) continue;  // disabled or not focusable
+    focused += 1;
     const target = el.classList.contains("visually-hidden") ? el.closest(".studio-dropzone") : el;
-    if (document.activeElement === el && !(target && ring(target))) noRing.push(describe(el));
+    if (!(target && ring(target))) noRing.push(describe(el));
   }
   if (document.activeElement) document.activeElement.blur();
 
@@ -112,7 +115,7 @@ _AUDIT = """() => {
     }
     return true;
   }).map((chart) => chart.id);
-  return {unlabelled, noRing, tableless, charts: charts.length};
+  return {unlabelled, noRing, tableless, charts: charts.length, focused};
 }"""
 
 
@@ -124,6 +127,7 @@ class Accessibility:
         self.pages: list[str] = []
         self.problems: list[str] = []
         self.charts = 0
+        self.focused = 0  # controls whose keyboard focus was checked, over all pages
 
     def check(self, page: Page) -> None:
         page.wait_for_load_state("load")
@@ -134,6 +138,7 @@ class Accessibility:
         where = re.sub(r"^https?://[^/]+", "", page.url)
         self.pages.append(where)
         self.charts += found["charts"]
+        self.focused += found["focused"]
         for kind, message in (
             ("unlabelled", "form field without a label"),
             ("noRing", "no visible keyboard focus"),

@@ -376,6 +376,7 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
 
     # 4. The basics held on every page, and no page logged a console error.
     a11y.assert_clean()
+    assert a11y.focused >= 20 * len(a11y.pages), "the focus audit reached the navigation and every control"
     errors = [*js_errors, *engineer.studio_js_errors, *owner.studio_js_errors, *reviewer.studio_js_errors]
     assert not errors, "\n".join(errors + where)
 
