@@ -60,8 +60,21 @@ def tiny_llama(tmp_path_factory):
 
 
 @pytest.fixture
-def people(transactional_db, tiny_llama, owner, product_owner, ml_engineer, reviewer):
+def people(transactional_db, tiny_llama, team, owner, product_owner, ml_engineer, reviewer):
+    """The demo's team and logins (``make run``), so that the screenshots show what a newcomer sees."""
     register_tiny_base_model(tiny_llama)
+    from projects.management.commands.seed_demo import DEMO_TEAM
+
+    team.name = DEMO_TEAM[0]
+    team.save(update_fields=["name"])
+    for user, username in (
+        (owner, "owner"),
+        (product_owner, "product"),
+        (ml_engineer, "engineer"),
+        (reviewer, "reviewer"),
+    ):
+        user.username = username
+        user.save(update_fields=["username"])
     return {"owner": owner, "product": product_owner, "engineer": ml_engineer, "reviewer": reviewer}
 
 
@@ -117,7 +130,7 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     page.on("console", lambda msg: msg.type == "error" and where.append(f"{page.url}: {msg.location}"))
 
     # 1. The product owner: project, charter, data, spec, model, evaluation, promotion.
-    login(page, live_server, "pablo", PASSWORD)
+    login(page, live_server, "product", PASSWORD)
     page.get_by_role("link", name="Projects").first.click()
     a11y.check(page)
     page.get_by_role("link", name=re.compile("New project|Create the first project")).first.click()
@@ -182,7 +195,7 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     page.get_by_role("button", name="Save this version").click()
     expect(page.get_by_test_id("signature")).to_contain_text("Not signed yet")
     page.get_by_role("button", name="Sign and lock").click()
-    expect(page.get_by_test_id("signature")).to_contain_text("Signed by pablo")
+    expect(page.get_by_test_id("signature")).to_contain_text("Signed by product")
     a11y.check(page)
     shot("06-spec-signed")
 
@@ -262,15 +275,15 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
 
     # 2. Approvals: the ML engineer and the team owner in the studio, the reviewer in the admin console.
     engineer = open_page()
-    login(engineer, live_server, "mia", PASSWORD)
+    login(engineer, live_server, "engineer", PASSWORD)
     approve_in_the_studio(engineer, first, a11y)
     shot("13-approved-by-engineer", engineer)
     owner = open_page()
-    login(owner, live_server, "olivia", PASSWORD)
+    login(owner, live_server, "owner", PASSWORD)
     approve_in_the_studio(owner, first, a11y)
 
     reviewer = open_page()
-    login(reviewer, live_server, "rita", PASSWORD)
+    login(reviewer, live_server, "reviewer", PASSWORD)
     reviewer.get_by_test_id("user-menu").get_by_role("button").click()
     reviewer.get_by_role("link", name="Admin").click()
     reviewer.get_by_role("link", name="Promotion requests").first.click()
