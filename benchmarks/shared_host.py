@@ -40,7 +40,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def load_engine(budget: bool):
     """Import torch and the engine as a worker would; without the budget, torch loads before the
-    engine can set OMP_WAIT_POLICY, so OpenMP keeps its default (spinning) waits."""
+    engine can bound OpenMP's spinning, so OpenMP keeps its default waits."""
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -48,6 +48,7 @@ def load_engine(budget: bool):
     warnings.filterwarnings("ignore", category=FutureWarning)
     if not budget:
         os.environ.pop("OMP_WAIT_POLICY", None)
+        os.environ.pop("GOMP_SPINCOUNT", None)
         import torch  # noqa: F401 - loads OpenMP before training.engine sets its wait policy
     from training.engine import cores
 

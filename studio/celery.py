@@ -7,10 +7,12 @@ from pathlib import Path
 from celery import Celery, signals
 from kombu import Queue
 
+from training.engine.cores import bound_openmp_spinning
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings.local")
-# Worker processes: idle OpenMP threads sleep instead of spinning on cores that the host's other ML
-# processes need (read when torch loads, so set before any task imports it; see training/engine/cores.py).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Worker processes: idle OpenMP threads spin briefly, then sleep, so they do not hold cores the host's other
+# ML processes need (read when torch loads, so set before any task imports it).
+bound_openmp_spinning()
 
 app = Celery("studio")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -4,12 +4,7 @@ Nothing here imports Django; the web process never imports this package at start
 entry points are re-exported lazily so that ``import training.engine.config`` stays cheap.
 """
 
-import os
-
-# Idle OpenMP threads sleep instead of spinning on cores that other ML processes on the host need
-# (read once, when torch loads its OpenMP runtime: this package is imported before torch).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
+from training.engine.cores import bound_openmp_spinning
 from training.engine.errors import (
     BaseModelInvalid,
     BaseModelUnavailable,
@@ -17,6 +12,10 @@ from training.engine.errors import (
     TrainingCancelled,
     TrainingFailed,
 )
+
+# Idle OpenMP threads spin briefly, then sleep (read once, when torch loads its OpenMP runtime: this
+# package is imported before torch, and neither module above imports it).
+bound_openmp_spinning()
 
 __all__ = [
     "BaseModelInvalid",

@@ -109,8 +109,35 @@ def test_a_training_run_next_to_another_process_trains_on_its_share(tiny_model, 
     assert result.steps == 3 and result.hardware["threads"] == 1
 
 
-def test_worker_processes_make_idle_openmp_threads_sleep():
-    code = "import os, studio.celery, training.engine; print(os.environ['OMP_WAIT_POLICY'])"
-    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == "PASSIVE", out.stderr
+IDLE_PROBE = """
+import sys, time
+sys.path.insert(0, {root!r})
+import {module}  # sets the OpenMP waits before torch loads, as a worker does
+import torch
+torch.set_num_threads(2)
+x = torch.randn(512, 512)
+for _ in range(20):
+    x @ x  # wakes the OpenMP team
+started = time.process_time()
+time.sleep(0.6)  # the team has nothing to do
+print(time.process_time() - started)
+"""
+
+
+@pytest.mark.parametrize("module", ["studio.celery", "training.engine"])
+def test_idle_openmp_threads_stop_holding_cores_in_worker_processes(module):
+    """A worker's OpenMP threads spin briefly between kernels, then sleep: idle for 0.6 s, the process
+    uses almost no CPU (spinning threads, OMP_WAIT_POLICY=ACTIVE, would burn 0.6 s per thread)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env["DJANGO_SETTINGS_MODULE"] = "studio.settings.test"
+
+    def idle_cpu(extra: dict) -> float:
+        code = IDLE_PROBE.format(root=str(ROOT), module=module)
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env={**env, **extra}, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        return float(out.stdout.strip().splitlines()[-1])
+
+    assert idle_cpu({}) < 0.15
+    assert idle_cpu({"OMP_WAIT_POLICY": "ACTIVE"}) > 0.3  # the probe can tell spinning from sleeping
