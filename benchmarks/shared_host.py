@@ -49,7 +49,7 @@ def load_engine(budget: bool):
     if not budget:
         os.environ.pop("OMP_WAIT_POLICY", None)
         os.environ.pop("GOMP_SPINCOUNT", None)
-        import torch  # noqa: F401 - loads OpenMP before training.engine sets its wait policy
+        import torch  # noqa: F401 - loads OpenMP before training.engine bounds its spinning
     from training.engine import cores
 
     return cores

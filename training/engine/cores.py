@@ -15,7 +15,7 @@ OpenMP threads that run out of work spin for a bounded time, then sleep (``bound
 by ``training.engine`` and the Celery app before torch loads): a step's kernels follow each other within
 microseconds, so a short spin keeps the threads awake between them, and a thread with nothing to do soon
 stops holding a core. Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``, the setting until 2026-12-02) made
-every parallel region wake its threads through the kernel: a LoRA step took 25-40 % longer on the
+every parallel region wake its threads through the kernel: a LoRA step took 25-45 % longer on the
 2-core VMs measured, alone or not.
 """
 
@@ -29,6 +29,7 @@ from pathlib import Path
 
 # Cores this host gives to ML work (default: every core this process may run on).
 CORES_ENV = "STUDIO_ML_CORES"
+_SUFFIX = ".claim"
 # How long an idle OpenMP thread of GNU OpenMP (torch's CPU runtime) spins before it sleeps: iterations of
 # its wait loop, tens of microseconds (its own default is 300,000 when OMP_WAIT_POLICY is unset).
 SPIN_COUNT = "30000"
@@ -39,9 +40,6 @@ def bound_openmp_spinning(environ=os.environ) -> None:
     call this before torch is imported. A wait policy or spin count set by the operator is kept."""
     if "OMP_WAIT_POLICY" not in environ:
         environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
-
-
-_SUFFIX = ".claim"
 
 
 def host_cores() -> int:
