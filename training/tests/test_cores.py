@@ -127,7 +127,8 @@ print(time.process_time() - started)
 @pytest.mark.parametrize("module", ["studio.celery", "training.engine"])
 def test_idle_openmp_threads_stop_holding_cores_in_worker_processes(module):
     """A worker's OpenMP threads spin briefly between kernels, then sleep: idle for 0.6 s, the process
-    uses almost no CPU (spinning threads, OMP_WAIT_POLICY=ACTIVE, would burn 0.6 s per thread)."""
+    uses almost no CPU (spinning threads, OMP_WAIT_POLICY=ACTIVE, burn up to 0.6 s per thread: how much
+    depends on what else the cores run, so the contrast is relative)."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     env["DJANGO_SETTINGS_MODULE"] = "studio.settings.test"
 
@@ -139,5 +140,6 @@ def test_idle_openmp_threads_stop_holding_cores_in_worker_processes(module):
         assert out.returncode == 0, out.stderr
         return float(out.stdout.strip().splitlines()[-1])
 
-    assert idle_cpu({}) < 0.15
-    assert idle_cpu({"OMP_WAIT_POLICY": "ACTIVE"}) > 0.3  # the probe can tell spinning from sleeping
+    idle, spinning = idle_cpu({}), idle_cpu({"OMP_WAIT_POLICY": "ACTIVE"})
+    assert idle < 0.15
+    assert spinning > 4 * idle + 0.03, (idle, spinning)  # the probe tells spinning threads from sleeping ones
