@@ -47,11 +47,11 @@ LOAD_PROBE = """
 import json, sys, time
 sys.path.insert(0, {root!r})
 import torch, transformers  # imports are not part of the timing
-from training.engine.base_models import ensure_cached, load_for_training, load_tokenizer
+from training.engine.base_models import ensure_cached, load_causal_lm, load_tokenizer
 started = time.perf_counter()
 cached = ensure_cached(None, {cache!r})
 converted = time.perf_counter()
-model = load_for_training(cached, "cpu")
+model = load_causal_lm(cached.path)
 tokenizer = load_tokenizer(cached.path)
 loaded = time.perf_counter()
 print(json.dumps({{"ensure_cached": converted - started, "total": loaded - started}}))

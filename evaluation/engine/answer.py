@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from training.engine.assessment import load_baseline
 from training.engine.errors import TrainingCancelled
 from training.engine.inference import DEFAULT_TOLERANCE, Predictor
 
@@ -28,19 +29,6 @@ class Answer:
     log_probs: dict[str, float] | None = None  # classification: every label's log-probability (T = 1)
 
 
-def baseline_instructions(training_config: dict) -> str:
-    """A baseline's system prompt: the project's instructions, the label set and a few examples."""
-    parts = [training_config.get("instructions", "").strip()]
-    labels = training_config.get("labels") or []
-    if labels:
-        parts.append("Answer with exactly one of: " + ", ".join(labels) + ".")
-    examples = training_config.get("few_shot_examples") or []
-    if examples:
-        shown = "\n\n".join(f"Input: {row['input']}\nOutput: {row['output']}" for row in examples)
-        parts.append("Examples:\n\n" + shown)
-    return "\n\n".join(part for part in parts if part)
-
-
 def load_predictor(
     *, base_path: Path, adapter_dir: Path | None, training_config: dict, device: str | None = None
 ) -> Predictor:
@@ -49,17 +37,7 @@ def load_predictor(
         from training.engine.inference import load_model_version
 
         return load_model_version(adapter_dir, base_path, device=device)
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    from training.engine.base_models import load_tokenizer
-    from training.engine.hardware import configure, pick_device
-
-    target = torch.device(device) if device else pick_device()
-    configure(target)
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32).to(target)
-    config = {**training_config, "instructions": baseline_instructions(training_config)}
-    return Predictor(model, load_tokenizer(base_path), config, target)
+    return load_baseline(base_path, training_config, device=device)
 
 
 def label_log_probs(

@@ -34,14 +34,13 @@ def baseline_instructions(training_config: dict) -> str:
 def load_baseline(base_path: Path, training_config: dict, *, device: str | None = None) -> Predictor:
     """The base model, untrained, prompted as the baseline version describes."""
     import torch
-    from transformers import AutoModelForCausalLM
 
-    from training.engine.base_models import load_tokenizer
+    from training.engine.base_models import load_causal_lm, load_tokenizer
     from training.engine.hardware import configure, pick_device
 
     target = torch.device(device) if device else pick_device()
     configure(target)
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32).to(target)
+    model = load_causal_lm(base_path).to(target)
     config = {**training_config, "instructions": baseline_instructions(training_config)}
     return Predictor(model, load_tokenizer(base_path), config, target)
 

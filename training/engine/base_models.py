@@ -332,11 +332,34 @@ def load_tokenizer(path: Path):
     return tokenizer
 
 
-def load_for_training(cached: CachedModel | Path, device, dtype=None):
-    """Load the causal LM onto ``device``; ``dtype`` None keeps the saved dtype (fp32 for SmolLM2)."""
+def load_causal_lm(path: Path, *, dtype=None, attn_implementation: str | None = None):
+    """The causal LM saved in ``path`` (on the CPU; ``dtype`` None keeps fp32): every engine loads through
+    here, so every model gets the output head's contiguous input (``_fold_head_input``)."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    path = cached.path if isinstance(cached, CachedModel) else Path(cached)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
-    return model.to(device)
+    options = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    model = AutoModelForCausalLM.from_pretrained(Path(path), dtype=dtype or torch.float32, **options)
+    _fold_head_input(model)
+    return model
+
+
+def _fold_head_input(model) -> None:
+    """Give the output head a freshly laid out input, so its matmul folds into one matrix product.
+
+    ``logits_to_keep=1`` hands the head a (rows, 1, hidden) slice of a longer sequence. For a weight that
+    does not require grad (every frozen or served model) torch.matmul folds the rows into one product
+    only when the input's strides are the plain row-major ones; the slice's are not, so it expands the
+    (vocabulary, hidden) weight once per row into a batched matmul. For SmolLM2 that copied 49,152 x 576
+    weights per row: 0.82 s of a 1.5 s prompt pass of 16 rows (bf16, 2-core CPU); 0.5 s with this hook.
+    """
+    import torch
+
+    def fresh_layout(_module, args):
+        if args[0].dim() < 3:
+            return None
+        return (args[0].clone(memory_format=torch.contiguous_format), *args[1:])
+
+    head = model.get_output_embeddings()
+    if head is not None:
+        head.register_forward_pre_hook(fresh_layout)

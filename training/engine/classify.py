@@ -24,6 +24,7 @@ from training.engine.data import PromptFormat
 from training.engine.inference import DEFAULT_TOLERANCE, _autocast, _cache_in, _cache_out
 
 _LOGIT_CHUNK = 256  # positions whose full-vocabulary log-softmax is held in memory at once
+_FIRST_GROUP_RATIO = 20  # best_labels scores first the groups within this factor of the likeliest
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,11 @@ def best_labels(
     A label's log-probability is at most its first token's, so once the best label scored beats the
     first token of every group left out, nothing left out can beat it. Each batch scores its rows'
     ``first_groups`` likeliest first-token groups, then, for the rows that need it, every other group
-    whose first token beats the best label so far. A prompted base model unsure among 151 labels
-    scores a few groups instead of the whole tree (what a report that needs only the answer pays).
+    whose first token beats the best label so far. Of the ``first_groups`` likeliest, only those whose
+    first token is at least 1/``_FIRST_GROUP_RATIO`` as likely as the top one are scored first: a
+    fine-tuned model sure of its answer scores one or two groups (96 CLINC150 rows: 6.8 s where eight
+    groups each took 11.5 s), a prompted base model unsure among 151 labels scores a few groups instead
+    of the whole tree (what a report that needs only the answer pays).
     """
     device = next(model.parameters()).device
     prompts = [fmt.prompt_ids(text) for text in texts]
@@ -161,8 +165,9 @@ def best_labels(
     for indices in _length_sorted_batches(list(range(len(texts))), prompts, batch_size):
         prompt = _run_prompts(model, [prompts[index] for index in indices], device)
         bound = prompt.first[:, tree.first_tokens]
-        top = bound.topk(min(first_groups, bound.shape[1]), dim=1).indices
-        selected = torch.zeros_like(bound, dtype=torch.bool).scatter_(1, top, True)
+        likeliest, top = bound.topk(min(first_groups, bound.shape[1]), dim=1)
+        near = likeliest >= likeliest[:, :1] - math.log(_FIRST_GROUP_RATIO)
+        selected = torch.zeros_like(bound, dtype=torch.bool).scatter_(1, top, near)
         # A tree pass extends the cache it is given: the first runs on a copy, the second on the original.
         scores = _label_scores(
             model, prompt.select(list(range(len(indices))), device), tree, selected, device

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from training.engine import cores
-from training.engine.base_models import CachedModel, load_tokenizer
+from training.engine.base_models import CachedModel, load_causal_lm, load_tokenizer
 from training.engine.constrained import JsonSchemaGrammar, TokenConstraint
 from training.engine.data import PromptFormat
 from training.engine.hardware import (
@@ -366,15 +366,13 @@ def load_model_version(
     adapter_dir: Path, base_model: CachedModel | Path | None = None, *, device: str | None = None
 ) -> Predictor:
     """Load a version saved by ``run_training`` (``work_dir/output``) on top of its base model."""
-    from transformers import AutoModelForCausalLM
-
     adapter_dir = Path(adapter_dir)
     training_config = json.loads((adapter_dir / TRAINING_CONFIG_FILE).read_text())
     target = torch.device(device) if device else pick_device()
     configure(target)
     tokenizer = load_tokenizer(adapter_dir)
     if training_config.get("hyperparameters", {}).get("method") == "full":
-        model = AutoModelForCausalLM.from_pretrained(adapter_dir, dtype=torch.float32).to(target)
+        model = load_causal_lm(adapter_dir).to(target)
     else:
         from peft import PeftModel
 
@@ -384,7 +382,7 @@ def load_model_version(
             base_path = base_model.path if isinstance(base_model, CachedModel) else Path(base_model)
         # The frozen base in the dtype training used, so a reloaded version answers as the trained one did.
         amp_dtype = autocast_dtype(target)
-        base = AutoModelForCausalLM.from_pretrained(
+        base = load_causal_lm(
             base_path,
             dtype=frozen_weights_dtype(amp_dtype, "lora"),
             attn_implementation=attention_implementation(amp_dtype, target),

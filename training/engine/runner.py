@@ -19,7 +19,7 @@ import torch
 
 from training.engine import checkpoint as ckpt
 from training.engine import cores
-from training.engine.base_models import CachedModel, load_tokenizer, sha256_file
+from training.engine.base_models import CachedModel, load_causal_lm, load_tokenizer, sha256_file
 from training.engine.config import Hyperparameters
 from training.engine.data import (
     IGNORE_INDEX,
@@ -320,11 +320,9 @@ class _Run:
         )
 
     def load_model(self):
-        from transformers import AutoModelForCausalLM
-
         lora = self.hp.method == "lora"
         dtype = frozen_weights_dtype(self.amp_dtype, self.hp.method)
-        model = AutoModelForCausalLM.from_pretrained(
+        model = load_causal_lm(
             self.base_path,
             dtype=dtype,
             attn_implementation=attention_implementation(self.amp_dtype, self.device),

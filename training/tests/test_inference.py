@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import torch
 
-from training.engine.base_models import load_tokenizer
+from training.engine.base_models import load_causal_lm, load_tokenizer
 from training.engine.classify import LabelTree, best_labels, score_label_batch
 from training.engine.constrained import JsonSchemaGrammar, SchemaUnsupported
 from training.engine.data import PromptFormat
@@ -33,9 +33,26 @@ MANY_TEXTS = [*TEXTS, *(f"row {n}: {'z' * n}" for n in range(12))]
 
 
 def load_tiny(path):
-    from transformers import AutoModelForCausalLM
+    return load_causal_lm(path).eval(), load_tokenizer(path)
 
-    return AutoModelForCausalLM.from_pretrained(path).eval(), load_tokenizer(path)
+
+@pytest.mark.parametrize("rows", [1, 4])
+def test_the_prompt_pass_runs_the_output_head_as_one_product_not_a_weight_copy_per_row(tiny_model, rows):
+    """``logits_to_keep=1`` hands the head a (rows, 1, hidden) slice that is not contiguous; the model as
+    the engine loads it still multiplies it by the head's weight once, never a (rows, hidden, vocabulary)
+    copy of it (a copy of SmolLM2's 28M-weight head per row was half of every prompt pass)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model, _ = load_tiny(tiny_model)
+    model.requires_grad_(False)  # frozen, as every loaded version and served model is
+    vocabulary, hidden = model.get_output_embeddings().weight.shape
+    ids = torch.randint(0, vocabulary, (rows, 6), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], record_shapes=True) as recorded:
+        last = model(input_ids=ids, logits_to_keep=1).logits[:, -1]
+    shapes = {tuple(shape) for event in recorded.events() for shape in event.input_shapes if shape}
+    assert (rows, hidden, vocabulary) not in shapes
+    with torch.no_grad():
+        torch.testing.assert_close(last, model(input_ids=ids).logits[:, -1])
 
 
 def exact_probabilities(model, fmt: PromptFormat, texts: list[str]) -> list[dict[str, float]]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from serving.engine.errors import AdapterLoadFailed
+from training.engine.base_models import load_causal_lm
 from training.engine.hardware import autocast_dtype, configure, frozen_weights_dtype, pick_device
 from training.engine.inference import _autocast, _cache_in, _cache_out
 
@@ -20,8 +21,6 @@ BASE = "__base__"
 
 class ModelRuntime:
     def __init__(self, path: Path, device: torch.device | None = None):
-        from transformers import AutoModelForCausalLM
-
         self.path = Path(path)
         self.device = device or pick_device()
         configure(self.device)
@@ -29,7 +28,7 @@ class ModelRuntime:
         try:
             # Served weights are frozen: in bf16 where autocast runs bf16, as the training engine keeps them.
             dtype = frozen_weights_dtype(self.amp_dtype, "lora")
-            base = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype)
+            base = load_causal_lm(self.path, dtype=dtype)
         except (OSError, ValueError) as error:
             raise AdapterLoadFailed(f"cannot load the model at {self.path} ({error})") from error
         self.base = base.to(self.device).eval()
