@@ -6,8 +6,10 @@
 
 Splits (``--data`` is the folder holding ``clinc150/`` and ``sms_spam/``):
 - train: ``train_small.jsonl`` (CLINC150: 10 per intent, 151 intents with ``oos``; SMS: 400 per class);
-- validation: rows of ``train.jsonl`` that are not in ``train_small.jsonl``, a seeded few per label
-  (CLINC150 2, SMS 50). Presets are chosen on these figures only;
+- validation: a seeded few rows per label of the dataset's own validation split where it has one
+  (CLINC150: ``original/data_full.json`` ``val`` + ``oos_val``, 3 per intent = 453 rows), otherwise rows of
+  ``train.jsonl`` that are not in ``train_small.jsonl`` (SMS spam: 50 per class). Presets are chosen on
+  these figures only;
 - test: ``test_small.jsonl`` (CLINC150 453 rows, SMS 200), scored once per run, after training, and not
   at all with ``--skip-test`` (tuning runs).
 
@@ -42,7 +44,7 @@ from training.engine.runner import NullReporter, run_training
 INSTRUCTIONS = "Classify the user's request into its intent label."
 DATASETS = {
     # name: (instructions, validation rows per label, target accuracy, time budget in seconds)
-    "clinc150": (INSTRUCTIONS, 2, 0.88, 600),
+    "clinc150": (INSTRUCTIONS, 3, 0.88, 600),
     "sms_spam": ("Classify the text message as spam or ham.", 50, None, None),
 }
 
@@ -53,16 +55,26 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def validation_rows(folder: Path, per_label: int, seed: int = 0) -> list[dict]:
-    """A seeded few rows per label of the full training file, none of them in the small training set."""
+    """A seeded few rows per label of the dataset's validation split (the authors' own, where the
+    original files hold one), else of the full training file; none of them in the small training set."""
     small = {row["input"] for row in read_jsonl(folder / "train_small.jsonl")}
     by_label: dict[str, list[dict]] = defaultdict(list)
-    for row in read_jsonl(folder / "train.jsonl"):
+    for row in official_validation(folder) or read_jsonl(folder / "train.jsonl"):
         if row["input"] not in small:
             by_label[row["output"]].append(row)
     rng = random.Random(seed)
     rows = [row for label in sorted(by_label) for row in rng.sample(by_label[label], per_label)]
     rng.shuffle(rows)
     return rows
+
+
+def official_validation(folder: Path) -> list[dict]:
+    """CLINC150's validation split as its authors published it (in-scope ``val`` and ``oos_val``), or []."""
+    original = folder / "original" / "data_full.json"
+    if not original.exists():
+        return []
+    data = json.loads(original.read_text())
+    return [{"input": text, "output": label} for text, label in data["val"] + data["oos_val"]]
 
 
 class PrintReporter(NullReporter):

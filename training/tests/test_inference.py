@@ -152,6 +152,27 @@ def test_rows_scoring_different_labels_in_one_pass_get_their_own_scores(tiny_mod
             assert together[row].tolist() == pytest.approx(alone[0].tolist(), abs=1e-4)
 
 
+@pytest.mark.parametrize("chunk", [1, 5, 16])
+def test_a_tree_too_wide_for_one_pass_is_scored_in_chunks_to_the_same_scores(tiny_model, monkeypatch, chunk):
+    """Rows selecting more trie nodes than one pass holds are scored in passes of whole first-token
+    groups; every label's score, every row (wide and narrow ones) and the best label stay the same."""
+    from training.engine import classify
+
+    model, tokenizer = load_tiny(tiny_model)
+    fmt = PromptFormat(tokenizer, INSTRUCTIONS)
+    tree = LabelTree({label: fmt.answer_ids(label) for label in [*"abcdefghij", *LABELS]})
+    with torch.no_grad():
+        whole = score_label_batch(model, fmt, MANY_TEXTS, tree, tolerance=0.0)
+        answers = best_labels(model, fmt, MANY_TEXTS, tree)
+        monkeypatch.setattr(classify, "_TREE_CHUNK", chunk)
+        chunked = score_label_batch(model, fmt, MANY_TEXTS, tree, tolerance=0.0)
+        assert best_labels(model, fmt, MANY_TEXTS, tree) == answers
+    assert len(classify._tree_chunks(torch.ones((2, len(tree)), dtype=torch.bool), tree)) > 1
+    for one, other in zip(whole, chunked, strict=True):
+        assert other.label == one.label
+        assert list(other.log_probs) == pytest.approx(list(one.log_probs), abs=1e-4)
+
+
 def test_temperature_rescales_the_label_distribution(tiny_model):
     model, tokenizer = load_tiny(tiny_model)
     fmt = PromptFormat(tokenizer, INSTRUCTIONS)
