@@ -334,7 +334,7 @@ def load_tokenizer(path: Path):
 
 def load_causal_lm(path: Path, *, dtype=None, attn_implementation: str | None = None):
     """The causal LM saved in ``path`` (on the CPU; ``dtype`` None keeps fp32): every engine loads through
-    here, so every model gets the output head's contiguous input (``_fold_head_input``)."""
+    here, so every model's output head gets a freshly laid out input (``_fold_head_input``)."""
     import torch
     from transformers import AutoModelForCausalLM
 

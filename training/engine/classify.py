@@ -96,6 +96,7 @@ class LabelTree:
         # Which first-token group each node belongs to (the first token of the prefix it stands for).
         self.node_first = torch.tensor([index[prefix[0]] for prefix in node_of])
         self.labels_per_first = torch.bincount(self.label_first, minlength=len(first_tokens))
+        self.nodes_per_first = torch.bincount(self.node_first, minlength=len(first_tokens)).tolist()
 
     def __len__(self) -> int:
         return len(self.node_tokens)
@@ -364,14 +365,13 @@ def _tree_chunks(node_selected: torch.Tensor, tree: LabelTree) -> list[torch.Ten
         return []
     if int(node_selected.sum(1).max()) <= _TREE_CHUNK:
         return [node_selected]
-    sizes = torch.bincount(tree.node_first, minlength=len(tree.first_tokens)).tolist()
     chunks, start, held = [], 0, 0
-    for group, size in enumerate(sizes):
+    for group, size in enumerate(tree.nodes_per_first):
         if held and held + size > _TREE_CHUNK:
             chunks.append((start, group))
             start, held = group, 0
         held += size
-    chunks.append((start, len(sizes)))
+    chunks.append((start, len(tree.nodes_per_first)))
     passes = []
     for first, last in chunks:
         nodes = node_selected & (tree.node_first >= first) & (tree.node_first < last)
