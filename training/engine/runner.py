@@ -49,6 +49,7 @@ from training.engine.inference import (
     greedy_decode,
     predict_labels,
 )
+from training.engine.lora import fuse_adapter_path
 
 ENGINE_VERSION = "1"
 MIN_SHARED_PREFIX = 4
@@ -335,7 +336,7 @@ class _Run:
                 task_type="CAUSAL_LM",
                 r=self.hp.lora_r,
                 lora_alpha=self.hp.lora_alpha,
-                lora_dropout=0.0,  # applied between A and B instead (see _dropout_between_a_and_b)
+                lora_dropout=0.0,  # applied to A's output by the fused adapter path (engine.lora)
                 target_modules=self.hp.lora_target_modules,
                 bias="none",
             )
@@ -346,7 +347,7 @@ class _Run:
                     "The LoRA target modules do not match this model",
                     "use 'all-linear' or existing module names",
                 ) from error
-            _dropout_between_a_and_b(model, self.hp.lora_dropout)
+            fuse_adapter_path(model, self.hp.lora_dropout)
         else:
             for parameter in model.parameters():
                 parameter.requires_grad_(True)
@@ -699,27 +700,6 @@ class _Run:
         if self.device.type == "cuda":
             return int(torch.cuda.max_memory_allocated())
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
-def _dropout_between_a_and_b(model, p: float) -> None:
-    """LoRA dropout on each adapter's rank-r activations (A's output) rather than on its input.
-
-    peft drops the layer input before A, which draws a random number per input feature: on a 2-core CPU
-    that was a quarter of a SmolLM2 step (r=32: 576-1,536 numbers per token and layer where A's output
-    has 32). Dropping A's output regularises the same adapter path with 1/18-1/48 of the draws; the
-    base model's path is untouched either way, and inference (eval mode) has no dropout.
-    """
-    if p <= 0:
-        return
-    from peft.tuners.lora import LoraLayer
-
-    def drop(module, args, output):
-        return torch.nn.functional.dropout(output, p, module.training)
-
-    for layer in model.modules():
-        if isinstance(layer, LoraLayer):
-            for down in layer.lora_A.values():
-                down.register_forward_hook(drop)
 
 
 def _shared_prefix(examples: list[Example]) -> list[int]:

@@ -1,0 +1,92 @@
+"""The fused LoRA adapter path: peft's maths (outputs and gradients), dropout only while training.
+
+Django-free (run with ``-p no:django``).
+"""
+
+import contextlib
+
+import pytest
+import torch
+
+from training.engine.lora import fuse_adapter_path
+
+
+def _adapted(tiny_model, *, dropout: float = 0.0, fused: bool = True, dtype=torch.float32):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=dtype)
+    torch.manual_seed(0)
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear"))
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:  # B starts at zero, which would hide anything A's output goes through
+            torch.nn.init.normal_(parameter, std=0.5)
+    if fused:
+        assert fuse_adapter_path(model, dropout) > 0
+    return model
+
+
+def _loss_and_grads(model, ids, autocast):
+    model.train()
+    with autocast:
+        loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    grads = {name: p.grad.float() for name, p in model.named_parameters() if p.requires_grad}
+    return loss.detach().float(), grads
+
+
+@pytest.mark.parametrize("number_format", ["fp32", "bf16-autocast"])
+def test_the_fused_path_computes_what_peft_computes_forward_and_backward(tiny_model, number_format):
+    ids = torch.tensor([[1, 5, 9, 14, 3, 7], [2, 8, 4, 4, 11, 6]])
+    bf16 = number_format == "bf16-autocast"
+    dtype = torch.bfloat16 if bf16 else torch.float32
+
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+    peft_loss, peft_grads = _loss_and_grads(_adapted(tiny_model, fused=False, dtype=dtype), ids, autocast())
+    fused_loss, fused_grads = _loss_and_grads(_adapted(tiny_model, dtype=dtype), ids, autocast())
+
+    tolerance = 2e-2 if bf16 else 1e-5
+    assert fused_loss == pytest.approx(peft_loss.item(), rel=tolerance)
+    assert fused_grads.keys() == peft_grads.keys() and any("lora_A" in name for name in fused_grads)
+    for name, grad in peft_grads.items():
+        scale = grad.abs().max().clamp_min(1e-6)
+        assert (fused_grads[name] - grad).abs().max() / scale < tolerance * 5, name
+
+
+def test_training_forwards_differ_and_answers_do_not(tiny_model):
+    model = _adapted(tiny_model, dropout=0.5)
+    ids = torch.tensor([[1, 5, 9, 14, 3]])
+
+    model.train()
+    with torch.no_grad():
+        first, second = model(input_ids=ids).logits, model(input_ids=ids).logits
+    assert not torch.allclose(first, second)
+
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=ids).logits, model(input_ids=ids).logits)
+
+
+def test_no_dropout_leaves_training_deterministic(tiny_model):
+    model = _adapted(tiny_model, dropout=0.0)
+    ids = torch.tensor([[1, 5, 9, 14, 3]])
+    model.train()
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=ids).logits, model(input_ids=ids).logits)
+
+
+def test_a_disabled_adapter_answers_as_the_base_model(tiny_model):
+    model = _adapted(tiny_model)
+    ids = torch.tensor([[1, 5, 9, 14, 3]])
+    model.eval()
+    with torch.no_grad():
+        adapted = model(input_ids=ids).logits
+        with model.disable_adapter():
+            base = model(input_ids=ids).logits
+    assert not torch.allclose(adapted, base)
+    reference = _adapted(tiny_model, fused=False)
+    reference.eval()
+    with torch.no_grad(), reference.disable_adapter():
+        assert torch.allclose(base, reference(input_ids=ids).logits)
