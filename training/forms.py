@@ -38,6 +38,14 @@ HYPERPARAMETER_FIELDS: dict[str, tuple[str, str]] = {
         "“all-linear”, or module names separated by commas (q_proj, v_proj).",
     ),
     "weight_decay": ("Weight decay", "L2 penalty of the optimizer."),
+    "label_smoothing": (
+        "Label smoothing",
+        "Share of each answer token's target spread over the vocabulary; keeps the model from memorising.",
+    ),
+    "embedding_noise": (
+        "Embedding noise",
+        "NEFTune alpha: random noise on the input embeddings while training (5 is typical; 0 for none).",
+    ),
     "seed": ("Seed", "Makes the run repeatable."),
     "eval_interval_steps": ("Evaluation interval", "Steps between validation-loss measurements."),
     "early_stopping_patience": (

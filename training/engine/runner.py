@@ -351,6 +351,7 @@ class _Run:
         else:
             for parameter in model.parameters():
                 parameter.requires_grad_(True)
+        _add_embedding_noise(model, self.hp.embedding_noise)
         model.train()
         return model
 
@@ -358,8 +359,11 @@ class _Run:
     def causal_lm(self):
         return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
 
-    def answer_loss_sum(self, batch: Batch) -> torch.Tensor:
+    def answer_loss_sum(self, batch: Batch, *, label_smoothing: float = 0.0) -> torch.Tensor:
         """Summed cross-entropy over answer tokens; logits are computed only at those positions.
+
+        ``label_smoothing`` (training only: validation loss is the plain cross-entropy) moves that share of
+        each target's probability onto the whole vocabulary, so the adapter stops short of certainty.
 
         With a shared prefix (the chat template's system turn, identical for every example) the prefix
         runs once per batch and its key/value cache, still part of the autograd graph, is repeated for
@@ -373,12 +377,10 @@ class _Run:
                 logits = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits[
                     :, :-1
                 ]
-                return torch.nn.functional.cross_entropy(
-                    logits[selected].float(), targets[selected], reduction="sum"
-                )
+                return _cross_entropy_sum(logits[selected], targets[selected], label_smoothing)
             hidden = lm.get_decoder()(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
             logits = lm.get_output_embeddings()(hidden.last_hidden_state[:, :-1][selected])
-            return torch.nn.functional.cross_entropy(logits.float(), targets[selected], reduction="sum")
+            return _cross_entropy_sum(logits, targets[selected], label_smoothing)
         decoder = lm.get_decoder()
         rows, width = batch.input_ids.shape
         prefix = self.prefix_ids
@@ -399,7 +401,7 @@ class _Run:
             **_cache_in(decoder, cache),
         ).last_hidden_state
         logits = lm.get_output_embeddings()(hidden[:, :-1][selected])
-        return torch.nn.functional.cross_entropy(logits.float(), targets[selected], reduction="sum")
+        return _cross_entropy_sum(logits, targets[selected], label_smoothing)
 
     # -- evaluation ----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -568,7 +570,8 @@ class _Run:
         for batch in batches:
             batch = batch.to(self.device)
             with self.autocast():
-                loss = self.answer_loss_sum(batch) / max(answer_tokens, 1)
+                loss = self.answer_loss_sum(batch, label_smoothing=self.hp.label_smoothing)
+                loss = loss / max(answer_tokens, 1)
             loss.backward()
             step_loss += loss.item()
         torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], max_norm=1.0)
@@ -700,6 +703,28 @@ class _Run:
         if self.device.type == "cuda":
             return int(torch.cuda.max_memory_allocated())
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def _add_embedding_noise(model, alpha: float) -> None:
+    """NEFTune (Jain et al., 2023): while training, uniform noise on the input embeddings of each forward
+    pass, of magnitude ``alpha / sqrt(tokens x width)``; inference sees none. A few examples per label are
+    learnt by heart within a few epochs; the noise makes each pass see them slightly differently."""
+    if alpha <= 0:
+        return
+
+    def add_noise(module, args, output):
+        if not module.training:
+            return output
+        magnitude = alpha / math.sqrt(output.shape[-2] * output.shape[-1])
+        return output + torch.empty_like(output).uniform_(-magnitude, magnitude)
+
+    model.get_input_embeddings().register_forward_hook(add_noise)
+
+
+def _cross_entropy_sum(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(
+        logits.float(), targets, reduction="sum", label_smoothing=label_smoothing
+    )
 
 
 def _shared_prefix(examples: list[Example]) -> list[int]:

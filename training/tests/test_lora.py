@@ -1,4 +1,5 @@
-"""The fused LoRA adapter path: peft's maths (outputs and gradients), dropout only while training.
+"""The fused LoRA adapter path: peft's maths (outputs and gradients); dropout and embedding noise only while
+training.
 
 Django-free (run with ``-p no:django``).
 """
@@ -90,3 +91,23 @@ def test_a_disabled_adapter_answers_as_the_base_model(tiny_model):
     reference.eval()
     with torch.no_grad(), reference.disable_adapter():
         assert torch.allclose(base, reference(input_ids=ids).logits)
+
+
+def test_embedding_noise_changes_training_passes_and_never_an_answer(tiny_model):
+    from training.engine.runner import _add_embedding_noise
+
+    model = _adapted(tiny_model)
+    ids = torch.tensor([[1, 5, 9, 14, 3]])
+    model.eval()
+    with torch.no_grad():
+        clean = model(input_ids=ids).logits
+    _add_embedding_noise(model, 5.0)
+
+    model.train()
+    with torch.no_grad():
+        first, second = model(input_ids=ids).logits, model(input_ids=ids).logits
+    assert not torch.allclose(first, second) and not torch.allclose(first, clean)
+
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=ids).logits, clean)
