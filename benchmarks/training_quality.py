@@ -1,7 +1,8 @@
 """Quality benchmark: one default preset on CLINC150 small and SMS spam, tuned on validation, tested once.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/training_quality.py                 # the figures
-    .venv/bin/python benchmarks/training_quality.py --skip-test --set lora_r=64     # a tuning run
+    .venv/bin/python benchmarks/training_quality.py --skip-test --validation-per-label 20 --set lora_r=64
+                                                                                   # a tuning run
     .venv/bin/python benchmarks/training_quality.py --datasets clinc150 --keep DIR   # keep the adapter
 
 Splits (``--data`` is the folder holding ``clinc150/`` and ``sms_spam/``):
@@ -141,7 +142,7 @@ def run_dataset(name: str, args, cached) -> dict:
     instructions, per_label, target, budget = DATASETS[name]
     folder = args.data / name
     train = read_jsonl(folder / "train_small.jsonl")
-    validation = validation_rows(folder, per_label)
+    validation = validation_rows(folder, args.validation_per_label or per_label)
     labels = sorted({row["output"] for row in train})
     hp = resolve_preset(args.preset, n_train_examples=len(train), device_type=pick_device().type)
     if args.set:
@@ -222,6 +223,11 @@ def main() -> None:
     )
     parser.add_argument("--set", action="append", default=[], help="override a hyperparameter: name=value")
     parser.add_argument("--skip-test", action="store_true", help="tuning run: validation figures only")
+    parser.add_argument(
+        "--validation-per-label",
+        type=int,
+        help="validation rows per label (default: the dataset's; CLINC150 20 = its whole in-scope split)",
+    )
     parser.add_argument("--keep", type=Path, help="keep each trained adapter in DIR/<dataset>")
     parser.add_argument(
         "--scoring",
