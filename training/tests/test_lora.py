@@ -56,58 +56,42 @@ def test_the_fused_path_computes_what_peft_computes_forward_and_backward(tiny_mo
         assert (fused_grads[name] - grad).abs().max() / scale < tolerance * 5, name
 
 
+IDS = torch.tensor([[1, 5, 9, 14, 3]])
+
+
+def _logits(model, *, training: bool) -> torch.Tensor:
+    model.train(training)
+    with torch.no_grad():
+        return model(input_ids=IDS).logits
+
+
 def test_training_forwards_differ_and_answers_do_not(tiny_model):
     model = _adapted(tiny_model, dropout=0.5)
-    ids = torch.tensor([[1, 5, 9, 14, 3]])
-
-    model.train()
-    with torch.no_grad():
-        first, second = model(input_ids=ids).logits, model(input_ids=ids).logits
-    assert not torch.allclose(first, second)
-
-    model.eval()
-    with torch.no_grad():
-        assert torch.equal(model(input_ids=ids).logits, model(input_ids=ids).logits)
+    assert not torch.allclose(_logits(model, training=True), _logits(model, training=True))
+    assert torch.equal(_logits(model, training=False), _logits(model, training=False))
 
 
 def test_no_dropout_leaves_training_deterministic(tiny_model):
     model = _adapted(tiny_model, dropout=0.0)
-    ids = torch.tensor([[1, 5, 9, 14, 3]])
-    model.train()
-    with torch.no_grad():
-        assert torch.equal(model(input_ids=ids).logits, model(input_ids=ids).logits)
+    assert torch.equal(_logits(model, training=True), _logits(model, training=True))
 
 
 def test_a_disabled_adapter_answers_as_the_base_model(tiny_model):
-    model = _adapted(tiny_model)
-    ids = torch.tensor([[1, 5, 9, 14, 3]])
-    model.eval()
-    with torch.no_grad():
-        adapted = model(input_ids=ids).logits
-        with model.disable_adapter():
-            base = model(input_ids=ids).logits
+    model, reference = _adapted(tiny_model), _adapted(tiny_model, fused=False)
+    adapted = _logits(model, training=False)
+    with model.disable_adapter():
+        base = _logits(model, training=False)
+    with reference.disable_adapter():
+        assert torch.allclose(base, _logits(reference, training=False))
     assert not torch.allclose(adapted, base)
-    reference = _adapted(tiny_model, fused=False)
-    reference.eval()
-    with torch.no_grad(), reference.disable_adapter():
-        assert torch.allclose(base, reference(input_ids=ids).logits)
 
 
 def test_embedding_noise_changes_training_passes_and_never_an_answer(tiny_model):
     from training.engine.runner import _add_embedding_noise
 
     model = _adapted(tiny_model)
-    ids = torch.tensor([[1, 5, 9, 14, 3]])
-    model.eval()
-    with torch.no_grad():
-        clean = model(input_ids=ids).logits
+    clean = _logits(model, training=False)
     _add_embedding_noise(model, 5.0)
-
-    model.train()
-    with torch.no_grad():
-        first, second = model(input_ids=ids).logits, model(input_ids=ids).logits
+    first, second = _logits(model, training=True), _logits(model, training=True)
     assert not torch.allclose(first, second) and not torch.allclose(first, clean)
-
-    model.eval()
-    with torch.no_grad():
-        assert torch.equal(model(input_ids=ids).logits, clean)
+    assert torch.equal(_logits(model, training=False), clean)
