@@ -8,7 +8,9 @@ passes cost as much as the adapter's matrix products. Here the same sum is
 ``addmm(result, dropout(x A^T) * scaling, B^T)``: the dropout and the scale touch r numbers per token,
 the add happens inside the product, and x is never copied. The maths (and so what the adapter learns and
 saves) is peft's; only dropout's placement differs (A's output rather than its input, the same
-regulariser on the adapter path; nothing at inference).
+regulariser on the adapter path). In eval mode the layer runs peft's own forward, as a reloaded version
+and the serving engine do, so a model answers alike in memory and reloaded: in bf16 the two paths round
+differently (the fused one once, inside the product), enough to move a confidence by a point or two.
 """
 
 import torch
@@ -35,7 +37,14 @@ class _FusedForward:
     def __call__(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         layer = self.layer
         adapters = layer.active_adapters
-        if args or kwargs or layer.disable_adapters or layer.merged or len(adapters) != 1:
+        if (
+            not layer.training
+            or args
+            or kwargs
+            or layer.disable_adapters
+            or layer.merged
+            or len(adapters) != 1
+        ):
             return self.peft_forward(x, *args, **kwargs)
         name = adapters[0]
         if name not in layer.lora_A or name in layer.lora_variant:

@@ -293,7 +293,7 @@ def test_known_failures_are_plain(tiny_model, tmp_path):
 def test_out_of_memory_is_mapped_to_a_plain_reason(tiny_model, tmp_path, monkeypatch):
     from training.engine import runner
 
-    def explode(self, batch):
+    def explode(self, batch, **options):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes")
 
     monkeypatch.setattr(runner._Run, "answer_loss_sum", explode)

@@ -76,14 +76,23 @@ def test_no_dropout_leaves_training_deterministic(tiny_model):
     assert torch.equal(_logits(model, training=True), _logits(model, training=True))
 
 
-def test_a_disabled_adapter_answers_as_the_base_model(tiny_model):
+def test_a_disabled_adapter_trains_as_the_base_model(tiny_model):
     model, reference = _adapted(tiny_model), _adapted(tiny_model, fused=False)
-    adapted = _logits(model, training=False)
+    adapted = _logits(model, training=True)
     with model.disable_adapter():
-        base = _logits(model, training=False)
+        base = _logits(model, training=True)
     with reference.disable_adapter():
-        assert torch.allclose(base, _logits(reference, training=False))
+        assert torch.allclose(base, _logits(reference, training=True))
     assert not torch.allclose(adapted, base)
+
+
+def test_a_model_answers_by_peft_own_path_so_it_answers_alike_when_reloaded(tiny_model):
+    fused, reference = (
+        _adapted(tiny_model, dtype=torch.bfloat16),
+        _adapted(tiny_model, fused=False, dtype=torch.bfloat16),
+    )
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(_logits(fused, training=False), _logits(reference, training=False))
 
 
 def test_embedding_noise_changes_training_passes_and_never_an_answer(tiny_model):
