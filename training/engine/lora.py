@@ -36,29 +36,28 @@ class _FusedForward:
 
     def __call__(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         layer = self.layer
-        adapters = layer.active_adapters
-        if (
-            not layer.training
-            or args
-            or kwargs
-            or layer.disable_adapters
-            or layer.merged
-            or len(adapters) != 1
-        ):
-            return self.peft_forward(x, *args, **kwargs)
-        name = adapters[0]
-        if name not in layer.lora_A or name in layer.lora_variant:
-            return self.peft_forward(x, *args, **kwargs)
-        down, up = layer.lora_A[name], layer.lora_B[name]
-        if down.bias is not None or up.bias is not None:
+        name = None if (args or kwargs) else self.plain_adapter()
+        if name is None:
             return self.peft_forward(x, *args, **kwargs)
         result = layer.base_layer(x)
-        hidden = torch.nn.functional.linear(x, down.weight.to(x.dtype))
-        hidden = torch.nn.functional.dropout(hidden, self.dropout, layer.training) * layer.scaling[name]
+        hidden = torch.nn.functional.linear(x, layer.lora_A[name].weight.to(x.dtype))
+        hidden = torch.nn.functional.dropout(hidden, self.dropout, training=True) * layer.scaling[name]
         width = result.shape[-1]
         fused = torch.addmm(
             result.reshape(-1, width),
             hidden.reshape(-1, hidden.shape[-1]).to(result.dtype),
-            up.weight.t().to(result.dtype),
+            layer.lora_B[name].weight.t().to(result.dtype),
         )
         return fused.view(result.shape)
+
+    def plain_adapter(self) -> str | None:
+        """The one active adapter while training, if it is plain LoRA without biases; else None."""
+        layer = self.layer
+        if not layer.training or layer.disable_adapters or layer.merged or len(layer.active_adapters) != 1:
+            return None
+        name = layer.active_adapters[0]
+        if name not in layer.lora_A or name in layer.lora_variant:
+            return None
+        if layer.lora_A[name].bias is not None or layer.lora_B[name].bias is not None:
+            return None
+        return name

@@ -708,7 +708,8 @@ class _Run:
 def _add_embedding_noise(model, alpha: float) -> None:
     """NEFTune (Jain et al., 2023): while training, uniform noise on the input embeddings of each forward
     pass, of magnitude ``alpha / sqrt(tokens x width)``; inference sees none. A few examples per label are
-    learnt by heart within a few epochs; the noise makes each pass see them slightly differently."""
+    learnt by heart within a few epochs; the noise makes each pass see them slightly differently. The
+    shared prefix runs as its own pass, so its few tokens get the larger noise of a short sequence."""
     if alpha <= 0:
         return
 

@@ -46,7 +46,11 @@ def test_the_fused_path_computes_what_peft_computes_forward_and_backward(tiny_mo
         return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
     peft_loss, peft_grads = _loss_and_grads(_adapted(tiny_model, fused=False, dtype=dtype), ids, autocast())
-    fused_loss, fused_grads = _loss_and_grads(_adapted(tiny_model, dtype=dtype), ids, autocast())
+    fused = _adapted(tiny_model, dtype=dtype)
+    fused_loss, fused_grads = _loss_and_grads(fused, ids, autocast())
+    # The fused path is what ran: every adapted layer trains its one plain adapter through it.
+    paths = [module.forward for module in fused.modules() if hasattr(module.forward, "plain_adapter")]
+    assert paths and all(path.plain_adapter() == "default" for path in paths)
 
     tolerance = 2e-2 if bf16 else 1e-5
     assert fused_loss == pytest.approx(peft_loss.item(), rel=tolerance)
