@@ -41,6 +41,18 @@ def test_a_fitted_temperature_lowers_the_ece_of_an_overconfident_model():
     assert (fit.count, fit.skipped) == (100, 0)
 
 
+def test_a_fit_that_gains_less_than_one_nat_over_the_set_keeps_the_model_s_own_confidence():
+    # 9 of 10 right at p(a) = 0.91: the likeliest temperature is a little above 1, worth ~0.01 nat in all.
+    scores = [{"a": 4.0, "b": 1.0, "c": 1.0}] * 10
+    fit = fit_temperature(scores, ["a"] * 9 + ["b"])
+    assert fit.temperature == 1.0 and fit.nll_after == fit.nll_before
+    # Ten times the evidence of the overconfident set still fits (1,000 rows, 70 % right at p = 0.91).
+    scores, expected = overconfident_set()
+    assert fit_temperature(scores * 10, expected * 10).temperature == pytest.approx(
+        3 / math.log(14 / 3), abs=1e-3
+    )
+
+
 def test_log_probabilities_with_unscored_labels_fit_the_same_temperature():
     scores, expected = overconfident_set()
     as_log_probs = [{k: v - 10.0 for k, v in row.items()} | {"d": -math.inf} for row in scores]
