@@ -116,10 +116,9 @@ def role_train(args) -> dict:
 def role_predict(args) -> dict:
     cores = load_engine(args.budget)
     import torch
-    from transformers import AutoModelForCausalLM
 
-    from training.engine.base_models import load_tokenizer
-    from training.engine.hardware import autocast_dtype, configure, frozen_weights_dtype, pick_device
+    from training.engine.base_models import load_engine_model, load_tokenizer
+    from training.engine.hardware import configure, pick_device
     from training.engine.inference import Predictor
 
     texts = [row["input"] for row in read_jsonl(args.data / "test_small.jsonl")]
@@ -131,8 +130,7 @@ def role_predict(args) -> dict:
         device = pick_device()
         configure(device)
         path = base_model(args)
-        dtype = frozen_weights_dtype(autocast_dtype(device), "lora")
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(device)
+        model = load_engine_model(path, device)
         config = {"instructions": INSTRUCTIONS, "labels": labels}
         predictor = Predictor(model, load_tokenizer(path), config, device)
         predictor.classify(texts[:16])  # warm-up

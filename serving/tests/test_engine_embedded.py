@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+import torch
 
 from serving.engine.config import EngineLimits
 from serving.engine.errors import (
@@ -384,3 +385,27 @@ def test_an_adapter_of_another_base_model_fails_to_load_and_harms_nothing(
 
     assert "wrong" not in engine.health().adapters
     assert answer(engine, "greeter", "hello") == before
+
+
+@pytest.mark.parametrize(
+    ("setting", "held"), [("bf16", (torch.bfloat16, "eager")), ("fp32", (torch.float32, "sdpa"))]
+)
+def test_the_served_base_is_held_as_training_evaluation_and_the_baseline_hold_it(
+    tiny_base, versions, monkeypatch, setting, held
+):
+    """One loader: the same weight dtype and attention kernel wherever a version runs, so the endpoint's
+    confidences are the ones its evaluation measured (SDPA's bf16 CPU kernel rounds otherwise)."""
+    from serving.engine.embedded.runtime import ModelRuntime
+    from training.engine.assessment import load_baseline
+    from training.engine.inference import load_model_version
+
+    monkeypatch.setenv("STUDIO_ML_DTYPE", setting)
+    cpu = torch.device("cpu")
+    models = {
+        "served": ModelRuntime(tiny_base, cpu).base,
+        "reloaded": load_model_version(versions["animals"], tiny_base, device="cpu").model.get_base_model(),
+        "baseline": load_baseline(tiny_base, {"instructions": "Name the animal."}, device="cpu").model,
+    }
+    for name, model in models.items():
+        base = {p.dtype for key, p in model.named_parameters() if "lora_" not in key}
+        assert (base, model.config._attn_implementation) == ({held[0]}, held[1]), name

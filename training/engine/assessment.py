@@ -35,14 +35,12 @@ def load_baseline(base_path: Path, training_config: dict, *, device: str | None 
     """The base model, untrained, prompted as the baseline version describes."""
     import torch
 
-    from training.engine.base_models import load_causal_lm, load_tokenizer
-    from training.engine.hardware import autocast_dtype, configure, frozen_weights_dtype, pick_device
+    from training.engine.base_models import load_engine_model, load_tokenizer
+    from training.engine.hardware import configure, pick_device
 
     target = torch.device(device) if device else pick_device()
     configure(target)
-    # Frozen weights in the autocast dtype, as serving holds a baseline version (no cast per matmul).
-    dtype = frozen_weights_dtype(autocast_dtype(target), "lora")
-    model = load_causal_lm(base_path, dtype=dtype).to(target)
+    model = load_engine_model(base_path, target)  # as serving holds a baseline version
     config = {**training_config, "instructions": baseline_instructions(training_config)}
     return Predictor(model, load_tokenizer(base_path), config, target)
 

@@ -344,6 +344,22 @@ def load_causal_lm(path: Path, *, dtype=None, attn_implementation: str | None = 
     return model
 
 
+def load_engine_model(path: Path, device, *, method: str = "lora"):
+    """The causal LM in ``path`` on ``device`` as every engine holds it (training, reloaded versions, the
+    baseline, serving): a LoRA run's frozen base in the autocast dtype, attention as
+    ``attention_implementation`` picks for that dtype. One loader, so a version answers alike wherever
+    it runs."""
+    from training.engine.hardware import attention_implementation, autocast_dtype, frozen_weights_dtype
+
+    amp_dtype = autocast_dtype(device)
+    model = load_causal_lm(
+        path,
+        dtype=frozen_weights_dtype(amp_dtype, method),
+        attn_implementation=attention_implementation(amp_dtype, device),
+    )
+    return model.to(device)
+
+
 def _fold_head_input(model) -> None:
     """Give the output head a freshly laid out input, so its matmul folds into one matrix product.
 

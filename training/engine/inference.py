@@ -10,14 +10,12 @@ from pathlib import Path
 import torch
 
 from training.engine import cores
-from training.engine.base_models import CachedModel, load_causal_lm, load_tokenizer
+from training.engine.base_models import CachedModel, load_engine_model, load_tokenizer
 from training.engine.constrained import JsonSchemaGrammar, TokenConstraint
 from training.engine.data import PromptFormat
 from training.engine.hardware import (
-    attention_implementation,
     autocast_dtype,
     configure,
-    frozen_weights_dtype,
     pick_device,
 )
 
@@ -372,7 +370,7 @@ def load_model_version(
     configure(target)
     tokenizer = load_tokenizer(adapter_dir)
     if training_config.get("hyperparameters", {}).get("method") == "full":
-        model = load_causal_lm(adapter_dir).to(target)
+        model = load_engine_model(adapter_dir, target, method="full")
     else:
         from peft import PeftModel
 
@@ -380,12 +378,6 @@ def load_model_version(
             base_path = Path(training_config["base_model"]["path"])
         else:
             base_path = base_model.path if isinstance(base_model, CachedModel) else Path(base_model)
-        # The frozen base in the dtype training used, so a reloaded version answers as the trained one did.
-        amp_dtype = autocast_dtype(target)
-        base = load_causal_lm(
-            base_path,
-            dtype=frozen_weights_dtype(amp_dtype, "lora"),
-            attn_implementation=attention_implementation(amp_dtype, target),
-        ).to(target)
+        base = load_engine_model(base_path, target)  # as training held it: answers as the trained one did
         model = PeftModel.from_pretrained(base, adapter_dir).to(target)
     return Predictor(model, tokenizer, training_config, target)

@@ -19,7 +19,7 @@ import torch
 
 from training.engine import checkpoint as ckpt
 from training.engine import cores
-from training.engine.base_models import CachedModel, load_causal_lm, load_tokenizer, sha256_file
+from training.engine.base_models import CachedModel, load_engine_model, load_tokenizer, sha256_file
 from training.engine.config import Hyperparameters
 from training.engine.data import (
     IGNORE_INDEX,
@@ -33,11 +33,9 @@ from training.engine.data import (
 )
 from training.engine.errors import TrainingCancelled, TrainingFailed, is_out_of_memory
 from training.engine.hardware import (
-    attention_implementation,
     autocast_dtype,
     configure,
     detect,
-    frozen_weights_dtype,
     number_format,
     pick_device,
 )
@@ -322,12 +320,7 @@ class _Run:
 
     def load_model(self):
         lora = self.hp.method == "lora"
-        dtype = frozen_weights_dtype(self.amp_dtype, self.hp.method)
-        model = load_causal_lm(
-            self.base_path,
-            dtype=dtype,
-            attn_implementation=attention_implementation(self.amp_dtype, self.device),
-        ).to(self.device)
+        model = load_engine_model(self.base_path, self.device, method=self.hp.method)
         model.config.use_cache = False
         if lora:
             from peft import LoraConfig, get_peft_model

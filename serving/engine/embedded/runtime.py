@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from serving.engine.errors import AdapterLoadFailed
-from training.engine.base_models import load_causal_lm
-from training.engine.hardware import autocast_dtype, configure, frozen_weights_dtype, pick_device
+from training.engine.base_models import load_engine_model
+from training.engine.hardware import autocast_dtype, configure, pick_device
 from training.engine.inference import _autocast, _cache_in, _cache_out
 
 BASE = "__base__"
@@ -26,12 +26,11 @@ class ModelRuntime:
         configure(self.device)
         self.amp_dtype = autocast_dtype(self.device)
         try:
-            # Served weights are frozen: in bf16 where autocast runs bf16, as the training engine keeps them.
-            dtype = frozen_weights_dtype(self.amp_dtype, "lora")
-            base = load_causal_lm(self.path, dtype=dtype)
+            # Served weights are frozen: held as the training engine holds them, so versions answer alike.
+            base = load_engine_model(self.path, self.device)
         except (OSError, ValueError) as error:
             raise AdapterLoadFailed(f"cannot load the model at {self.path} ({error})") from error
-        self.base = base.to(self.device).eval()
+        self.base = base.eval()
         self.model = self.base  # a PeftModel around the same weights once an adapter is loaded
         self.context_length = int(getattr(base.config, "max_position_embeddings", 2048))
         self.adapters: set[str] = set()
