@@ -344,18 +344,18 @@ def load_causal_lm(path: Path, *, dtype=None, attn_implementation: str | None = 
     return model
 
 
-def load_engine_model(path: Path, device, *, method: str = "lora"):
+def load_engine_model(path: Path, device, *, method: str = "lora", training: bool = False):
     """The causal LM in ``path`` on ``device`` as every engine holds it (training, reloaded versions, the
     baseline, serving): a LoRA run's frozen base in the autocast dtype, attention as
-    ``attention_implementation`` picks for that dtype. One loader, so a version answers alike wherever
-    it runs."""
+    ``attention_implementation`` picks for that dtype and use. One loader, so a version answers alike
+    wherever it runs."""
     from training.engine.hardware import attention_implementation, autocast_dtype, frozen_weights_dtype
 
     amp_dtype = autocast_dtype(device)
     model = load_causal_lm(
         path,
         dtype=frozen_weights_dtype(amp_dtype, method),
-        attn_implementation=attention_implementation(amp_dtype, device),
+        attn_implementation=attention_implementation(amp_dtype, device, training=training),
     )
     return model.to(device)
 

@@ -82,15 +82,21 @@ def frozen_weights_dtype(amp_dtype: torch.dtype | None, method: str) -> torch.dt
     return torch.bfloat16 if (method == "lora" and amp_dtype == torch.bfloat16) else torch.float32
 
 
-def attention_implementation(amp_dtype: torch.dtype | None, device: torch.device) -> str:
-    """Eager attention for bf16 on CPU, SDPA elsewhere.
+def attention_implementation(
+    amp_dtype: torch.dtype | None, device: torch.device, *, training: bool = False
+) -> str:
+    """SDPA, except for bf16 training on CPU: eager attention.
 
-    torch's CPU flash-attention kernel (what SDPA picks) runs bf16 slower than fp32: measured on a Xeon
-    with AMX, forward+backward of SmolLM2's attention on a batch of 16 short examples took 2x the CPU time
-    of fp32, a fifth of a whole bf16 training step. Eager attention (two batched matmuls, softmax in fp32)
-    takes a third of that in bf16. Training and reloading pick the same, so a version answers as trained.
+    torch's CPU flash-attention kernel (what SDPA picks) runs bf16 training slower than fp32: measured on a
+    Xeon with AMX, forward+backward of SmolLM2's attention on a batch of 16 short examples took 2x the CPU
+    time of fp32, a fifth of a whole bf16 training step. Eager attention (two batched matmuls, softmax in
+    fp32) takes a third of that in bf16. Answering is the other way round: the embedded serving engine
+    made 20-30 % fewer tokens/s with eager attention in bf16 (``serving_engine.py``, AMD EPYC with
+    avx512_bf16). Every answer (evaluation inside a run, reloaded versions, the baseline, serving) goes
+    through SDPA, so a version answers alike wherever it runs; only training's own passes attend eagerly.
     """
-    return "eager" if device.type == "cpu" and amp_dtype == torch.bfloat16 else "sdpa"
+    eager = training and device.type == "cpu" and amp_dtype == torch.bfloat16
+    return "eager" if eager else "sdpa"
 
 
 def number_format(device: torch.device) -> dict:

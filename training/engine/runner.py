@@ -33,6 +33,7 @@ from training.engine.data import (
 )
 from training.engine.errors import TrainingCancelled, TrainingFailed, is_out_of_memory
 from training.engine.hardware import (
+    attention_implementation,
     autocast_dtype,
     configure,
     detect,
@@ -320,7 +321,7 @@ class _Run:
 
     def load_model(self):
         lora = self.hp.method == "lora"
-        model = load_engine_model(self.base_path, self.device, method=self.hp.method)
+        model = load_engine_model(self.base_path, self.device, method=self.hp.method, training=True)
         model.config.use_cache = False
         if lora:
             from peft import LoraConfig, get_peft_model
@@ -397,10 +398,18 @@ class _Run:
         return _cross_entropy_sum(logits, targets[selected], label_smoothing)
 
     # -- evaluation ----------------------------------------------------------------------------------
+    def switch_to(self, *, training: bool) -> None:
+        """Train mode with training's attention kernel, or eval mode with the one every answer uses
+        (``attention_implementation``): the run's own evaluation answers as serving will."""
+        self.model.train(training)
+        kernel = attention_implementation(self.amp_dtype, self.device, training=training)
+        if self.causal_lm().config._attn_implementation != kernel:
+            self.causal_lm().set_attn_implementation(kernel)
+
     @torch.no_grad()
     def evaluate(self) -> tuple[float, dict]:
         cores.rebalance()
-        self.model.eval()
+        self.switch_to(training=False)
         try:
             total, tokens = 0.0, 0
             lengths = [len(example) for example in self.val_examples]
@@ -433,7 +442,7 @@ class _Run:
                 ) / len(gold)
             return val_loss, metrics
         finally:
-            self.model.train()
+            self.switch_to(training=True)
 
     # -- checkpoint ----------------------------------------------------------------------------------
     def try_resume(self) -> dict | None:
@@ -503,6 +512,7 @@ class _Run:
         metrics = self.final_metrics(
             progress, recent_losses, evaluated=last_eval_step == progress.step or stopped_early
         )
+        self.switch_to(training=False)  # what is left in memory answers as its saved version will
         output_dir, artifacts = self.save_output(metrics, progress.step)
         return TrainingResult(
             output_dir=output_dir,

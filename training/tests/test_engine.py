@@ -214,6 +214,47 @@ def test_loss_goes_down_and_artifacts_are_saved(tiny_model, tmp_path):
     assert result.hardware["device"] in {"cpu", "cuda"} and result.peak_memory_bytes > 0
 
 
+def test_the_shared_prefix_runs_once_gives_the_whole_sequences_loss_and_every_layer_a_gradient(
+    tiny_model, tmp_path, monkeypatch
+):
+    """The system turn every example shares runs once per batch: the loss is exactly the loss of the whole
+    sequences, and every adapted layer gets its gradient through the repeated prefix cache."""
+    import torch
+
+    from training.engine import runner
+
+    monkeypatch.setenv("STUDIO_ML_DTYPE", "fp32")  # exact sums: both paths round alike
+    rows = animal_rows(3)
+    run = runner._Run(
+        work_dir=tmp_path,
+        base_model=tiny_model,
+        train_rows=rows,
+        val_rows=[],
+        instructions=INSTRUCTIONS,
+        task_type="classification",
+        labels=ANIMALS,
+        hp=Hyperparameters(max_steps=1, batch_size=8, lora_r=8),
+        reporter=NullReporter(),
+    )
+    run.prepare()
+    for name, parameter in run.model.named_parameters():
+        if "lora_B" in name:  # B starts at zero, which would hide the adapter from the loss
+            torch.nn.init.normal_(parameter, std=0.1)
+    pad = run.tokenizer.pad_token_id
+    assert run.prefix_length > 5
+    shared = run.answer_loss_sum(collate(run.train_examples, pad))
+    shared.backward()
+    prefix_ids = run.prefix_ids
+    run.prefix_ids = None
+    with torch.no_grad():
+        whole = run.answer_loss_sum(collate(encode_rows(run.format, rows, 512), pad))
+    run.prefix_ids = prefix_ids
+
+    assert shared.item() == pytest.approx(whole.item(), rel=1e-5)
+    grads = {name: p.grad for name, p in run.model.named_parameters() if p.requires_grad}
+    assert grads and all(grad is not None and grad.abs().sum() > 0 for grad in grads.values())
+
+
 def test_label_smoothing_keeps_answers_short_of_certainty_and_validation_loss_plain(tiny_model, tmp_path):
     rows = animal_rows(16)
     results = {}

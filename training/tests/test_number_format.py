@@ -66,9 +66,31 @@ def test_a_bf16_run_learns_keeps_trained_state_fp32_and_says_bf16(tiny_model, tm
         return save_output(self, metrics, step)
 
     monkeypatch.setattr(runner._Run, "save_output", keep_run)
+    kernels = {"training": set(), "answering": set()}
+    train_step, evaluate = runner._Run.train_step, runner._Run.evaluate
+
+    def noting_training(self, *args):
+        kernels["training"].add(self.causal_lm().config._attn_implementation)
+        return train_step(self, *args)
+
+    def noting_answers(self):
+        answer_loss_sum = self.answer_loss_sum
+
+        def noting(*args, **kwargs):
+            kernels["answering"].add(self.causal_lm().config._attn_implementation)
+            return answer_loss_sum(*args, **kwargs)
+
+        self.answer_loss_sum = noting
+        try:
+            return evaluate(self)
+        finally:
+            del self.answer_loss_sum
+
+    monkeypatch.setattr(runner._Run, "train_step", noting_training)
+    monkeypatch.setattr(runner._Run, "evaluate", noting_answers)
     reporter = RecordingReporter()
-    hp = Hyperparameters(max_steps=60, learning_rate=2e-2, batch_size=8, lora_r=16)
-    result = train(tmp_path, tiny_model, animal_rows(16), hp, reporter, val_rows=[])
+    hp = Hyperparameters(max_steps=60, learning_rate=2e-2, batch_size=8, lora_r=16, eval_interval_steps=30)
+    result = train(tmp_path, tiny_model, animal_rows(16), hp, reporter, val_rows=animal_rows(2, seed=1))
 
     assert result.hardware["dtype"] == "bf16-autocast"
     assert result.hardware["dtype_chosen_by"] == "STUDIO_ML_DTYPE"
@@ -80,14 +102,16 @@ def test_a_bf16_run_learns_keeps_trained_state_fp32_and_says_bf16(tiny_model, tm
     assert frozen and all(p.dtype == torch.bfloat16 for p in frozen)
     moments = [s["exp_avg"] for s in run.optimizer.state.values()]
     assert moments and all(m.dtype == torch.float32 for m in moments)
-    # bf16 on CPU attends eagerly: torch's CPU flash-attention kernel is slower in bf16 than in fp32.
-    assert run.causal_lm().config._attn_implementation == "eager"
+    # bf16 training on CPU attends eagerly (torch's CPU flash-attention kernel trains slower in bf16);
+    # every answer, the run's own evaluation included, goes through SDPA as serving's do.
+    assert kernels == {"training": {"eager"}, "answering": {"sdpa"}}
+    assert run.causal_lm().config._attn_implementation == "sdpa" and not run.model.training
 
     # A reloaded version runs as training did (bf16 base, fp32 adapter) and answers like the trained one.
     reloaded = load_model_version(result.output_dir, tiny_model)
     lora = [p for name, p in reloaded.model.named_parameters() if "lora_" in name]
     assert lora and all(p.dtype == torch.float32 for p in lora)
-    assert reloaded.model.get_base_model().config._attn_implementation == "eager"
+    assert reloaded.model.get_base_model().config._attn_implementation == "sdpa"
     config = json.loads((result.output_dir / "training_config.json").read_text())
     in_memory = Predictor(run.model, run.tokenizer, config, CPU)
     inputs = ["it says meow", "it says woof so loud", "it says tweet", "woof"]
