@@ -378,6 +378,6 @@ def load_model_version(
             base_path = Path(training_config["base_model"]["path"])
         else:
             base_path = base_model.path if isinstance(base_model, CachedModel) else Path(base_model)
-        base = load_engine_model(base_path, target)  # as training held it: answers as the trained one did
+        base = load_engine_model(base_path, target)  # as the run's evaluation held it: answers alike
         model = PeftModel.from_pretrained(base, adapter_dir).to(target)
     return Predictor(model, tokenizer, training_config, target)

@@ -26,7 +26,7 @@ class ModelRuntime:
         configure(self.device)
         self.amp_dtype = autocast_dtype(self.device)
         try:
-            # Served weights are frozen: held as the training engine holds them, so versions answer alike.
+            # Held as every engine holds a model that answers, so a version answers as its evaluation did.
             base = load_engine_model(self.path, self.device)
         except (OSError, ValueError) as error:
             raise AdapterLoadFailed(f"cannot load the model at {self.path} ({error})") from error
