@@ -9,11 +9,11 @@ label's log-probability on a validation set (tolerance 0: full vectors), a tempe
 label scorer and their confidence softmax(log p / T). Printed side by side: accuracy, ECE (10
 equal-width bins), Brier and NLL at T = 1 and at the fitted T; target ECE <= 0.05 after fitting.
 
-Data: clinc150/test_small.jsonl (first `--examples`); validation rows from CLINC150's own validation split
-(`original/data_full.json`; else clinc150/train.jsonl rows not in train_small.jsonl), a seeded sample of
-`--validation`; a LoRA adapter (`--adapter`, else one
-trained here on train_small with the `quick` preset, `--max-steps` to cut it short). `--labels N` keeps
-the first N labels' rows only (smoke runs on a slow machine; the figure to quote is the full 151-label run).
+Data: clinc150/test_small.jsonl (first `--examples`); a seeded sample of `--validation` rows from CLINC150's
+own validation split (`original/data_full.json`; else clinc150/train.jsonl rows not in train_small.jsonl);
+a LoRA adapter (`--adapter`, else one trained here on train_small with the `quick` preset, `--max-steps` to
+cut it short). `--labels N` keeps the first N labels' rows only (smoke runs on a slow machine; the figure to
+quote is the full 151-label run).
 """
 
 import argparse

@@ -91,7 +91,7 @@ def attention_implementation(
     Xeon with AMX, forward+backward of SmolLM2's attention on a batch of 16 short examples took 2x the CPU
     time of fp32, a fifth of a whole bf16 training step. Eager attention (two batched matmuls, softmax in
     fp32) takes a third of that in bf16. Answering is the other way round: the embedded serving engine
-    made 20-30 % fewer tokens/s with eager attention in bf16 (``serving_engine.py``, AMD EPYC with
+    made 16-24 % fewer free-text tokens/s with eager attention in bf16 (``serving_engine.py``, AMD EPYC with
     avx512_bf16). Every answer (evaluation inside a run, reloaded versions, the baseline, serving) goes
     through SDPA, so a version answers alike wherever it runs; only training's own passes attend eagerly.
     """
