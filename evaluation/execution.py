@@ -8,13 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 import traceback
 from collections import Counter
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 
 from evaluation import services
 from evaluation.choices import Layer
@@ -25,6 +24,8 @@ from projects.choices import TaskType
 from projects.ingest.export import read_jsonl
 from projects.models import DatasetVersion
 from projects.selectors import charter_latest
+from studio.db import on_a_live_connection
+from studio.leases import LeaseHeartbeat
 from training.choices import ModelVersionKind, Stage
 from training.execution import ensure_base_model_cached, worker_identity
 from training.models import ModelVersion
@@ -38,34 +39,6 @@ class LeaseLost(Exception):
 
 class Cancelled(Exception):
     pass
-
-
-class Heartbeat:
-    """Renews the run's lease on a thread while long batches run; notes a lost lease."""
-
-    def __init__(self, run_id: int, worker: str):
-        self.run_id, self.worker = run_id, worker
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"eval-heartbeat-{run_id}", daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _beat(self) -> None:
-        period = max(1.0, settings.STUDIO_EVALUATION_LEASE_SECONDS / 4)
-        try:
-            while not self._stop.wait(period):
-                if not services.eval_run_heartbeat(run_id=self.run_id, worker=self.worker):
-                    self.lost.set()
-                    return
-        finally:
-            connection.close()
 
 
 def _key(layer: str, text: str, seen: Counter) -> str:
@@ -200,37 +173,49 @@ def _max_new_tokens(run: EvalRun, cases: list[Case], tokenizer) -> int:
 
 
 def execute_eval_run(run_id: int) -> None:
-    """Claim, run and settle one eval run. Safe to call twice: the lease decides."""
+    """Claim, run and settle one eval run. Safe to call twice: the lease decides.
+
+    As for training jobs, every database call goes through `on_a_live_connection`: a connection dropped
+    during a long run costs a reconnect, not the run."""
     worker = worker_identity()
-    run = services.eval_run_claim(run_id=run_id, worker=worker)
+    run = on_a_live_connection(lambda: services.eval_run_claim(run_id=run_id, worker=worker))
     if run is None:
         logger.info("Eval run %s is not ours to run (finished, cancelled or leased elsewhere)", run_id)
         return
-    heartbeat = Heartbeat(run_id, worker)
+    heartbeat = LeaseHeartbeat(
+        lambda: services.eval_run_heartbeat(run_id=run_id, worker=worker),
+        period=max(1.0, settings.STUDIO_EVALUATION_LEASE_SECONDS / 4),
+        name=f"eval-heartbeat-{run_id}",
+    )
     try:
         with heartbeat:
             outcome, results = _evaluate(run, worker, heartbeat)
         if heartbeat.lost.is_set():
             return
-        services.eval_run_succeed(run_id=run_id, worker=worker, outcome=outcome, results=results)
+        on_a_live_connection(
+            lambda: services.eval_run_succeed(run_id=run_id, worker=worker, outcome=outcome, results=results)
+        )
     except Cancelled:
-        services.eval_run_mark_cancelled(run_id=run_id, worker=worker)
+        on_a_live_connection(lambda: services.eval_run_mark_cancelled(run_id=run_id, worker=worker))
     except LeaseLost:
         logger.warning("Eval run %s was taken over by another worker; stopping", run_id)
     except Exception as error:
         logger.exception("Eval run %s failed", run_id)
-        services.eval_run_fail(
-            run_id=run_id,
-            worker=worker,
-            reason=f"{error.__class__.__name__}: {error}"[:300],
-            hint="See the traceback; retry once the cause is fixed.",
-            traceback=traceback.format_exc(),
+        reason, details = f"{error.__class__.__name__}: {error}"[:300], traceback.format_exc()
+        on_a_live_connection(
+            lambda: services.eval_run_fail(
+                run_id=run_id,
+                worker=worker,
+                reason=reason,
+                hint="See the traceback; retry once the cause is fixed.",
+                traceback=details,
+            )
         )
     finally:
         close_old_connections()
 
 
-def _evaluate(run: EvalRun, worker: str, heartbeat: Heartbeat) -> tuple[dict, list[dict]]:
+def _evaluate(run: EvalRun, worker: str, heartbeat: LeaseHeartbeat) -> tuple[dict, list[dict]]:
     from evaluation.engine.answer import answer_cases, label_log_probs, load_predictor
     from evaluation.scoring.operational import HardwarePrice
     from projects.ingest.schema import SchemaValidator
@@ -238,10 +223,17 @@ def _evaluate(run: EvalRun, worker: str, heartbeat: Heartbeat) -> tuple[dict, li
     from training.engine.hardware import detect
 
     version, project = run.model_version, run.project
-    cases, validation = build_cases(run)
+    cases, validation = on_a_live_connection(lambda: build_cases(run))
     total = len(cases) + len(validation)
-    if not services.eval_run_record_progress(run_id=run.pk, worker=worker, done=0, total=total):
-        raise LeaseLost
+
+    def record_progress(done: int) -> None:
+        recorded = on_a_live_connection(
+            lambda: services.eval_run_record_progress(run_id=run.pk, worker=worker, done=done, total=total)
+        )
+        if not recorded:
+            raise LeaseLost
+
+    record_progress(0)
     cached = ensure_base_model_cached(version.base_model)
     fine_tuned = version.kind == ModelVersionKind.FINE_TUNED
     predictor = load_predictor(
@@ -249,18 +241,16 @@ def _evaluate(run: EvalRun, worker: str, heartbeat: Heartbeat) -> tuple[dict, li
         adapter_dir=version.artifacts_dir if fine_tuned else None,
         training_config=version.training_config,
     )
-    labels = _labels(run) if project.task_type == TaskType.CLASSIFICATION else []
+    classification = project.task_type == TaskType.CLASSIFICATION
+    labels = on_a_live_connection(lambda: _labels(run)) if classification else []
     offset = 0
 
     def on_chunk(done: int) -> bool:
         if heartbeat.lost.is_set():
             raise LeaseLost
-        if services.eval_run_cancel_requested(run.pk):
+        if on_a_live_connection(lambda: services.eval_run_cancel_requested(run.pk)):
             raise Cancelled
-        if not services.eval_run_record_progress(
-            run_id=run.pk, worker=worker, done=offset + done, total=total
-        ):
-            raise LeaseLost
+        record_progress(offset + done)
         return True
 
     started = time.perf_counter()
@@ -284,8 +274,7 @@ def _evaluate(run: EvalRun, worker: str, heartbeat: Heartbeat) -> tuple[dict, li
         )
     except TrainingCancelled as stopped:
         raise Cancelled from stopped
-    reference = _reference_run(run)
-    charter = charter_latest(project=project)
+    reference, charter = on_a_live_connection(lambda: (_reference_run(run), charter_latest(project=project)))
     target = next(
         (
             g["threshold"]

@@ -20,12 +20,30 @@ def on_a_live_connection(call: Callable[[], T]) -> T:
     Outside a request nothing else notices a dead connection: Django checks (and replaces) it only at a
     request's start and end. The health check here cannot see a drop during the call itself, hence the
     second try. Use it for reads and for writes made in one transaction (a lease-guarded UPDATE, a log
-    row): the lost connection rolled that transaction back, so running it again is safe."""
-    close_old_connections()
-    try:
+    row): the lost connection rolled that transaction back, so running it again is safe.
+
+    A loss can surface as another error: Django's constraint checks (`full_clean`) log the database
+    error and report the constraint violated, and the transaction's end opens a new connection. So any
+    error counts as the loss when one of the call's statements met a lost connection.
+
+    Inside a caller's transaction it only runs `call`: the transaction is the caller's to keep or lose."""
+    if connection.in_atomic_block:
         return call()
-    except CONNECTION_ERRORS:
-        if connection.in_atomic_block:
+    close_old_connections()
+    met_a_lost_connection = []
+
+    def note_lost_connections(execute, sql, params, many, context):
+        try:
+            return execute(sql, params, many, context)
+        except CONNECTION_ERRORS:
+            met_a_lost_connection.append(sql)
+            raise
+
+    try:
+        with connection.execute_wrapper(note_lost_connections):
+            return call()
+    except Exception as error:
+        if not (isinstance(error, CONNECTION_ERRORS) or met_a_lost_connection):
             raise
         logger.warning("The database connection was lost; trying again on a new one", exc_info=True)
         connection.close()

@@ -42,15 +42,24 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from httpx2 import Client, TransportError
 
+from audit.models import AuditEvent
 from projects.models import Dataset, DatasetImport, DatasetVersion
 from projects.services import imports
 from projects.tests.factories import CharterFactory, ProjectFactory, classification_rows, jsonl_bytes
 from serving.tests.conftest import ANIMALS, tiny_base, versions  # noqa: F401 - fixtures of `published`
 from serving.tests.test_serve_process import ServeProcess, published  # noqa: F401
+from studio.db import on_a_live_connection
 from tests.test_training import FAST_WORKER, create_job
-from tests.worker import wait_until
+from tests.worker import (
+    ON_POSTGRESQL,
+    drop_idle_connections_until,
+    other_backends,
+    terminate_backends,
+    wait_until,
+)
 from training.choices import JobStatus
 from training.models import ModelVersion, TrainingJob
+from training.services import model_version_register
 from training.tests.factories import BaseModelFactory
 
 pytestmark = pytest.mark.worker
@@ -377,25 +386,6 @@ def test_the_serving_process_restarted_under_load_refuses_or_answers_right_never
 
 # --- PostgreSQL connections dropped (PostgreSQL only) ------------------------------------------------
 
-ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-
-
-def _other_backends(where: str = "TRUE") -> list[int]:
-    """Server processes of the test database's other connections (the workers', serve's, threads')."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")  # a transaction sees one snapshot otherwise
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            f"AND pid <> pg_backend_pid() AND {where}"
-        )
-        return [pid for (pid,) in cursor.fetchall()]
-
-
-def _terminate(pids: list[int]) -> None:
-    with connection.cursor() as cursor:
-        for pid in pids:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-
 
 class InThread(threading.Thread):
     """A request made from its own thread, so on its own database connection."""
@@ -431,9 +421,9 @@ if ON_POSTGRESQL:
             request = InThread(new_version)
             request.start()
             waiting = wait_until(
-                lambda: _other_backends("wait_event_type = 'Lock'"), timeout=30, message="the upload to wait"
+                lambda: other_backends("wait_event_type = 'Lock'"), timeout=30, message="the upload to wait"
             )
-            _terminate(waiting)  # its connection dropped while it is inside its transaction
+            terminate_backends(waiting)  # its connection dropped while it is inside its transaction
             request.join(timeout=30)
         dropped = request.response
         assert dropped.status_code == 503, dropped.content
@@ -455,8 +445,8 @@ if ON_POSTGRESQL:
                 wait_until(lambda: callers.answered_since(0) >= 6, timeout=30, message="answers under load")
                 dropped = 0
                 for _ in range(5):  # its poller, key checks and log writer each lose theirs, repeatedly
-                    backends = _other_backends()
-                    _terminate(backends)
+                    backends = other_backends()
+                    terminate_backends(backends)
                     dropped += len(backends)
                     time.sleep(0.3)
                 after = time.monotonic()
@@ -494,13 +484,9 @@ if ON_POSTGRESQL:
         wait_until(
             lambda: TrainingJob.objects.get(pk=job_id).step > 0, timeout=120, message="the job to step"
         )
-        dropped = 0
-        for _ in range(3):  # its progress writes, heartbeat and reaper each lose their connection
-            backends = _other_backends()
-            _terminate(backends)
-            dropped += len(backends)
-            time.sleep(0.5)
-        job = wait_until(
+        # Its job thread, heartbeat and reaper lose their connections from the first step to the end: steps,
+        # closing assessment and registration alike (a statement inside a transaction: the next test).
+        job, dropped = drop_idle_connections_until(
             lambda: (lambda j: j.is_terminal and j)(TrainingJob.objects.get(pk=job_id)),
             timeout=120,
             message="the job to end",
@@ -509,3 +495,32 @@ if ON_POSTGRESQL:
         assert job.status == JobStatus.SUCCEEDED, (job.failure_reason, job.failure_traceback)
         assert job.attempt == 1 and job.step == 60
         assert ModelVersion.objects.filter(training_job=job).count() == 1
+
+    def test_a_version_whose_connection_drops_before_its_constraint_check_is_registered_once(
+        transactional_db, project, owner
+    ):
+        """A connection lost before a constraint check surfaces as that check failing (Django logs the
+        database error and reports the constraint violated, here "a project has exactly one production
+        version"): the registration is still made once, on a new connection, not refused for a false
+        reason, and nothing of the lost try remains."""
+        base_model = BaseModelFactory()
+        dropped = []
+
+        def drop_before_the_production_check(execute, sql, params, many, context):
+            if not dropped and params and "production" in params:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    dropped.append(cursor.fetchone()[0])
+                killer = InThread(lambda: terminate_backends(dropped))
+                killer.start()
+                killer.join()
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(drop_before_the_production_check):
+            version = on_a_live_connection(
+                lambda: model_version_register(project=project, user=owner, base_model=base_model)
+            )
+        assert dropped, "the connection was not dropped"
+        assert list(ModelVersion.objects.filter(project=project)) == [version]
+        assert version.number == 1
+        assert AuditEvent.objects.filter(action="model_version.register").count() == 1

@@ -102,6 +102,41 @@ def wait_until(predicate, *, timeout: float, interval: float = 0.2, message: str
     raise AssertionError(f"Timed out after {timeout}s waiting for {message}")
 
 
+ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def other_backends(where: str = "TRUE") -> list[int]:
+    """Server processes of the test database's other connections (the workers', serve's, threads')."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # a transaction sees one snapshot otherwise
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            f"AND pid <> pg_backend_pid() AND {where}"
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def terminate_backends(pids: list[int]) -> None:
+    with connection.cursor() as cursor:
+        for pid in pids:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def drop_idle_connections_until(predicate, *, timeout: float, message: str):
+    """Until `predicate()` answers, drop every idle connection of the other processes every 0.1 s: each
+    statement a worker runs outside a transaction may then meet a lost connection (one inside a
+    transaction is never idle). Returns the predicate's answer and how many connections were dropped."""
+    dropped, deadline = 0, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := predicate():
+            return result, dropped
+        backends = other_backends("state = 'idle'")
+        terminate_backends(backends)
+        dropped += len(backends)
+        time.sleep(0.1)
+    raise AssertionError(f"Timed out after {timeout}s waiting for {message}")
+
+
 def _purge_broker() -> None:
     from studio.celery import app
 

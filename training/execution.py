@@ -159,24 +159,30 @@ def ensure_base_model_cached(base_model: BaseModel):
 
     source = None if base_model.source_type == "bundled_gguf" else base_model.source
     cached = ensure_cached(source, Path(settings.MODEL_CACHE_DIR))
-    services.base_model_record_cache(
-        base_model=base_model,
-        source_checksum=cached.source_checksum,
-        weights_checksum=cached.weights_checksum,
-        parameter_count=cached.parameter_count,
-        context_length=cached.context_length,
-        architecture=cached.architecture,
+    on_a_live_connection(
+        lambda: services.base_model_record_cache(
+            base_model=base_model,
+            source_checksum=cached.source_checksum,
+            weights_checksum=cached.weights_checksum,
+            parameter_count=cached.parameter_count,
+            context_length=cached.context_length,
+            architecture=cached.architecture,
+        )
     )
     return cached
 
 
 def execute_training_job(job_id: int) -> None:
-    """Claim, run and settle one job. Safe to call twice for the same job: the lease decides."""
+    """Claim, run and settle one job. Safe to call twice for the same job: the lease decides.
+
+    Every database call goes through `on_a_live_connection` (the job holds its rows from the claim, so
+    nothing loads lazily): a connection dropped at any point of a long job costs one reconnect, not the
+    job."""
     from training.engine.errors import EngineError, TrainingCancelled, TrainingFailed
     from training.engine.runner import run_training
 
     worker = worker_identity()
-    job = services.training_job_claim(job_id=job_id, worker=worker)
+    job = on_a_live_connection(lambda: services.training_job_claim(job_id=job_id, worker=worker))
     if job is None:
         logger.info("Job %s is not ours to run (finished, cancelled or leased elsewhere)", job_id)
         return
@@ -216,30 +222,31 @@ def execute_training_job(job_id: int) -> None:
         _register(job, worker, result, cached, samples, time.monotonic() - started)
     except TrainingCancelled:
         if not reporter.lease_lost.is_set():
-            services.training_job_mark_cancelled(job_id=job_id, worker=worker)
+            on_a_live_connection(lambda: services.training_job_mark_cancelled(job_id=job_id, worker=worker))
     except TrainingFailed as error:
-        services.training_job_fail(
-            job_id=job_id,
-            worker=worker,
-            reason=error.reason_plain,
-            hint=error.hint,
-            traceback=traceback.format_exc(),
-        )
+        _fail(job_id, worker, reason=error.reason_plain, hint=error.hint)
     except EngineError as error:
-        services.training_job_fail(
-            job_id=job_id, worker=worker, reason=str(error), traceback=traceback.format_exc()
-        )
+        _fail(job_id, worker, reason=str(error))
     except Exception as error:
         logger.exception("Training job %s failed", job_id)
-        services.training_job_fail(
-            job_id=job_id,
-            worker=worker,
+        _fail(
+            job_id,
+            worker,
             reason=f"Unexpected error: {error.__class__.__name__}: {error}"[:300],
             hint="See the traceback below; retry once the cause is fixed.",
-            traceback=traceback.format_exc(),
         )
     finally:
         close_old_connections()
+
+
+def _fail(job_id: int, worker: str, *, reason: str, hint: str = "") -> None:
+    """Settle the job as failed with the error being handled (its traceback kept for the job page)."""
+    details = traceback.format_exc()
+    on_a_live_connection(
+        lambda: services.training_job_fail(
+            job_id=job_id, worker=worker, reason=reason, hint=hint, traceback=details
+        )
+    )
 
 
 def _hyperparameters_for_this_worker(job: TrainingJob, n_train: int, reporter: JobReporter):
@@ -255,12 +262,14 @@ def _hyperparameters_for_this_worker(job: TrainingJob, n_train: int, reporter: J
     resolved = resolve_preset(job.preset, n_train_examples=n_train, device_type=device)
     hyperparameters = Hyperparameters(**{**resolved.model_dump(), "method": job.method})
     reporter.check_lease(
-        services.training_job_save_resolved_hyperparameters(
-            job_id=job.pk,
-            worker=reporter.worker,
-            hyperparameters=hyperparameters.model_dump(mode="json"),
-            device=device,
-            preset=job.preset,
+        on_a_live_connection(
+            lambda: services.training_job_save_resolved_hyperparameters(
+                job_id=job.pk,
+                worker=reporter.worker,
+                hyperparameters=hyperparameters.model_dump(mode="json"),
+                device=device,
+                preset=job.preset,
+            )
         )
     )
     return hyperparameters
@@ -288,12 +297,14 @@ def _assess(job: TrainingJob, predictor, cached, val_rows: list[dict]) -> dict:
     task_type = job.project.task_type
     labels = job.dataset_version.labels or None
     model_report = answer_report(predictor, val_rows, task_type=task_type, labels=labels)
-    baseline_version = (
-        ModelVersion.objects.filter(
-            project=job.project, kind=ModelVersionKind.BASELINE, base_model=job.base_model
+    baseline_version = on_a_live_connection(
+        lambda: (
+            ModelVersion.objects.filter(
+                project=job.project, kind=ModelVersionKind.BASELINE, base_model=job.base_model
+            )
+            .order_by("number")
+            .first()
         )
-        .order_by("number")
-        .first()
     )
     baseline_report = None
     if model_report is not None and baseline_version is not None:
@@ -348,24 +359,31 @@ def _register(job: TrainingJob, worker: str, result, cached, samples: list[dict]
         "attempts": job.attempt,
         "peak_memory_bytes": result.peak_memory_bytes,
     }
-    version = services.training_job_succeed(
-        job_id=job.pk,
-        worker=worker,
-        metrics=result.metrics,
-        hardware=result.hardware,
-        model_version_fields={
-            "storage_name": storage_name,
-            "artifacts": result.artifacts,
-            "training_config": json.loads((target / "training_config.json").read_text()),
-            "metrics": result.metrics,
-            "lineage": lineage,
-            "sample_predictions": samples,
-        },
+    model_version_fields = {
+        "storage_name": storage_name,
+        "artifacts": result.artifacts,
+        "training_config": json.loads((target / "training_config.json").read_text()),
+        "metrics": result.metrics,
+        "lineage": lineage,
+        "sample_predictions": samples,
+    }
+    version = on_a_live_connection(
+        lambda: services.training_job_succeed(
+            job_id=job.pk,
+            worker=worker,
+            metrics=result.metrics,
+            hardware=result.hardware,
+            model_version_fields=model_version_fields,
+        )
     )
-    if version is None:
+    if version is None and not _registered(storage_name):  # a retry after a commit whose answer was lost
         shutil.rmtree(target, ignore_errors=True)
     else:
         shutil.rmtree(job.work_dir / "checkpoints", ignore_errors=True)
+
+
+def _registered(storage_name: str) -> bool:
+    return on_a_live_connection(lambda: ModelVersion.objects.filter(storage_name=storage_name).exists())
 
 
 def export_merged_weights(model_version_id: int) -> None:

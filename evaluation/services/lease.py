@@ -41,9 +41,10 @@ def eval_run_claim(*, run_id: int, worker: str) -> EvalRun | None:
         seconds = settings.STUDIO_EVALUATION_LEASE_SECONDS
         if not leases.lease_claim(EvalRun.objects, pk=run_id, worker=worker, seconds=seconds):
             return None
-    return EvalRun.objects.select_related(
-        "project", "spec", "model_version__base_model", "model_version__dataset_version"
-    ).get(pk=run_id)
+        # Read inside the claim's transaction: a connection lost here undoes the claim, so a retry is safe.
+        return EvalRun.objects.select_related(
+            "project", "spec", "model_version__base_model", "model_version__dataset_version"
+        ).get(pk=run_id)
 
 
 def eval_run_heartbeat(*, run_id: int, worker: str) -> bool:

@@ -11,7 +11,7 @@ import pytest
 from evaluation import services
 from evaluation.execution import execute_eval_run
 from evaluation.models import EvalResult, EvalRun
-from tests.worker import wait_until
+from tests.worker import ON_POSTGRESQL, drop_idle_connections_until, wait_until
 
 EXTRACTION_SCHEMA = {
     "type": "object",
@@ -192,10 +192,8 @@ def test_an_extraction_run_always_answers_json_that_satisfies_the_schema(team, o
     assert "field_f1" in run.metrics["all"]
 
 
-@pytest.mark.worker
-def test_an_eval_run_goes_through_a_real_worker_on_the_evaluation_queue(
-    start_worker, api, project, dataset_version, product_owner, tiny_llama_path
-):
+def _run_on_a_worker(start_worker, api, project, dataset_version, product_owner, tiny_llama_path) -> int:
+    """A worker on the evaluation queue and a run of the baseline (stress layer on) posted through the API."""
     baseline = _baseline(project, dataset_version, tiny_llama_path)
     spec = _signed_spec(project, product_owner, layers={"stress": {"per_perturbation": 2}})
     start_worker("evaluation", STUDIO_REAPER_INTERVAL_SECONDS="1")
@@ -203,7 +201,14 @@ def test_an_eval_run_goes_through_a_real_worker_on_the_evaluation_queue(
         "/api/v1/eval-runs/", {"model_version": baseline.pk, "spec": spec.pk}, format="json"
     )
     assert response.status_code == 201, response.content
-    run_id = response.json()["id"]
+    return response.json()["id"]
+
+
+@pytest.mark.worker
+def test_an_eval_run_goes_through_a_real_worker_on_the_evaluation_queue(
+    start_worker, api, project, dataset_version, product_owner, tiny_llama_path
+):
+    run_id = _run_on_a_worker(start_worker, api, project, dataset_version, product_owner, tiny_llama_path)
     run = wait_until(
         lambda: (lambda r: r.is_terminal and r)(EvalRun.objects.get(pk=run_id)),
         timeout=240,
@@ -218,3 +223,21 @@ def test_an_eval_run_goes_through_a_real_worker_on_the_evaluation_queue(
     assert all(r["layer"] == "regression" and r["correct"] is False for r in wrong["results"])
     probes = api.get(f"/api/v1/eval-runs/{run_id}/results/", {"slice": "layer:policy", "page_size": 5}).json()
     assert probes["count"] >= 14 and len(probes["results"]) == 5
+
+
+if ON_POSTGRESQL:  # SQLite has no server connection to drop (see tests/test_faults.py)
+
+    @pytest.mark.worker
+    def test_an_eval_run_outlives_its_workers_database_connections_dropped(
+        start_worker, api, project, dataset_version, product_owner, tiny_llama_path
+    ):
+        run_id = _run_on_a_worker(start_worker, api, project, dataset_version, product_owner, tiny_llama_path)
+        run, dropped = drop_idle_connections_until(
+            lambda: (lambda r: r.is_terminal and r)(EvalRun.objects.get(pk=run_id)),
+            timeout=240,
+            message="the eval run",
+        )
+        assert dropped >= 1
+        assert run.status == "succeeded", (run.failure_reason, run.failure_traceback)
+        assert run.attempt == 1 and run.examples_done == run.examples_total
+        assert EvalResult.objects.filter(run=run).count() >= 1 and run.gate_report["verdicts"]

@@ -54,9 +54,10 @@ def training_job_claim(*, job_id: int, worker: str) -> TrainingJob | None:
             f"Attempt {job.attempt} of {job.max_attempts} started",
             {"worker": worker},
         )
-    return TrainingJob.objects.select_related("project", "dataset_version__dataset", "base_model").get(
-        pk=job_id
-    )
+        # Read inside the claim's transaction: a connection lost here undoes the claim, so a retry is safe.
+        return TrainingJob.objects.select_related(
+            "project", "dataset_version__dataset", "base_model", "charter"
+        ).get(pk=job_id)
 
 
 def training_job_heartbeat(*, job_id: int, worker: str) -> bool:
