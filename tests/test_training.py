@@ -225,6 +225,37 @@ def test_a_worker_whose_job_was_taken_over_can_write_nothing(api, project, datas
 
 
 @pytest.mark.django_db
+def test_a_preset_resolved_for_a_gpu_worker_is_saved_once_and_is_what_the_lineage_records(
+    api, project, dataset_version, tiny_base_model, monkeypatch
+):
+    from training import execution, services
+    from training.engine import hardware
+
+    response = api.as_user(project.owner).post(
+        "/api/v1/training-jobs/",
+        {
+            "project": project.pk,
+            "dataset_version": dataset_version.pk,
+            "base_model": tiny_base_model.key,
+            "preset": "balanced",
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    job = services.training_job_claim(job_id=response.json()["id"], worker="gpu-worker")
+    as_created = job.hyperparameters
+    monkeypatch.setattr(hardware, "detect", lambda: {"device": "cuda"})
+
+    ran = execution._hyperparameters_for_this_worker(job, 200, execution.JobReporter(job.pk, "gpu-worker"))
+
+    saved = job_state(job.pk).hyperparameters
+    assert saved == ran.model_dump(mode="json") != as_created
+    assert job.hyperparameters == saved  # the job the worker registers its version from (lineage "config")
+    resolved_events = TrainingJobEvent.objects.filter(job_id=job.pk, message__startswith="Preset")
+    assert [event.message for event in resolved_events] == ["Preset “balanced” resolved for cuda"]
+
+
+@pytest.mark.django_db
 def test_the_reaper_requeues_a_lapsed_job_and_fails_it_at_the_attempt_cap(
     api, project, dataset_version, tiny_base_model, settings
 ):

@@ -272,6 +272,7 @@ def _hyperparameters_for_this_worker(job: TrainingJob, n_train: int, reporter: J
             )
         )
     )
+    job.hyperparameters = hyperparameters.model_dump(mode="json")  # what the lineage records is what ran
     return hyperparameters
 
 

@@ -123,9 +123,12 @@ def training_job_save_resolved_hyperparameters(
     *, job_id: int, worker: str, hyperparameters: dict, device: str, preset: str
 ) -> bool:
     """Replace a preset job's hyperparameters by the preset resolved for this worker's device."""
-    if not _renew(job_id, worker, hyperparameters=hyperparameters):
-        return False
-    training_job_event(job_id, EventLevel.INFO, f"Preset “{preset}” resolved for {device}", hyperparameters)
+    with transaction.atomic():
+        if not _renew(job_id, worker, hyperparameters=hyperparameters):
+            return False
+        training_job_event(
+            job_id, EventLevel.INFO, f"Preset “{preset}” resolved for {device}", hyperparameters
+        )
     return True
 
 
