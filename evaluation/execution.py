@@ -24,7 +24,7 @@ from projects.choices import TaskType
 from projects.ingest.export import read_jsonl
 from projects.models import DatasetVersion
 from projects.selectors import charter_latest
-from studio.db import on_a_live_connection
+from studio.db import CONNECTION_ERRORS, on_a_live_connection
 from studio.leases import LeaseHeartbeat
 from training.choices import ModelVersionKind, Stage
 from training.execution import ensure_base_model_cached, worker_identity
@@ -199,6 +199,12 @@ def execute_eval_run(run_id: int) -> None:
         on_a_live_connection(lambda: services.eval_run_mark_cancelled(run_id=run_id, worker=worker))
     except LeaseLost:
         logger.warning("Eval run %s was taken over by another worker; stopping", run_id)
+    except CONNECTION_ERRORS:
+        logger.exception(
+            "Eval run %s lost the database for longer than a reconnect; once its lease lapses the reaper "
+            "runs it again",
+            run_id,
+        )
     except Exception as error:
         logger.exception("Eval run %s failed", run_id)
         reason, details = f"{error.__class__.__name__}: {error}"[:300], traceback.format_exc()

@@ -57,6 +57,11 @@ def held_by(worker: str) -> Q:
     return Q(status=RUNNING, lease_owner=worker)
 
 
+def is_held_by(row: models.Model, worker: str) -> bool:
+    """`held_by` for a row already loaded."""
+    return row.status == RUNNING and row.lease_owner == worker
+
+
 def lapsed_before(now: datetime) -> Q:
     """Running rows whose lease ran out before `now`: their worker stopped renewing it."""
     return Q(status=RUNNING, lease_expires_at__lt=now)

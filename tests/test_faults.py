@@ -497,7 +497,7 @@ if ON_POSTGRESQL:
         assert ModelVersion.objects.filter(training_job=job).count() == 1
 
     def test_a_version_whose_connection_drops_before_its_constraint_check_is_registered_once(
-        transactional_db, project, owner
+        transactional_db, project, owner, caplog
     ):
         """A connection lost before a constraint check surfaces as that check failing (Django logs the
         database error and reports the constraint violated, here "a project has exactly one production
@@ -511,16 +511,17 @@ if ON_POSTGRESQL:
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_backend_pid()")
                     dropped.append(cursor.fetchone()[0])
-                killer = InThread(lambda: terminate_backends(dropped))
+                killer = InThread(lambda: terminate_backends(dropped, wait_seconds=5))
                 killer.start()
                 killer.join()
+                assert killer.response == [True], "the connection was not dropped"
             return execute(sql, params, many, context)
 
-        with connection.execute_wrapper(drop_before_the_production_check):
+        with connection.execute_wrapper(drop_before_the_production_check), caplog.at_level("WARNING"):
             version = on_a_live_connection(
                 lambda: model_version_register(project=project, user=owner, base_model=base_model)
             )
-        assert dropped, "the connection was not dropped"
+        assert dropped and "The database connection was lost; trying again" in caplog.text
         assert list(ModelVersion.objects.filter(project=project)) == [version]
         assert version.number == 1
         assert AuditEvent.objects.filter(action="model_version.register").count() == 1

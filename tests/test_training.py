@@ -225,6 +225,44 @@ def test_a_worker_whose_job_was_taken_over_can_write_nothing(api, project, datas
 
 
 @pytest.mark.django_db
+def test_a_claim_repeated_by_its_worker_after_a_lost_answer_is_the_same_claim(
+    api, project, dataset_version, tiny_base_model
+):
+    """A claim commits, its answer is lost with the connection, and `on_a_live_connection` runs it again:
+    the worker gets its job, on the same attempt, with one "started" event."""
+    from training import services
+
+    job_id = create_job(api.as_user(project.owner), project, dataset_version, tiny_base_model).json()["id"]
+    assert services.training_job_claim(job_id=job_id, worker="a") is not None
+    again = services.training_job_claim(job_id=job_id, worker="a")
+    assert again is not None and again.pk == job_id
+    job = job_state(job_id)
+    assert job.status == JobStatus.RUNNING and job.attempt == 1 and job.lease_owner == "a"
+    assert TrainingJobEvent.objects.filter(job_id=job_id, message__startswith="Attempt").count() == 1
+    assert services.training_job_claim(job_id=job_id, worker="b") is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_that_loses_the_database_for_longer_than_a_reconnect_is_left_to_the_reaper_not_failed(
+    api, project, dataset_version, tiny_base_model, monkeypatch
+):
+    from django.db import OperationalError
+
+    from training.engine import runner
+    from training.execution import execute_training_job
+
+    def database_gone(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    job_id = create_job(api.as_user(project.owner), project, dataset_version, tiny_base_model).json()["id"]
+    monkeypatch.setattr(runner, "run_training", database_gone)
+    execute_training_job(job_id)
+    job = job_state(job_id)
+    assert job.status == JobStatus.RUNNING and job.attempt == 1 and not job.failure_reason
+    assert job.lease_owner  # still leased: once it lapses the reaper resumes it (the test below)
+
+
+@pytest.mark.django_db
 def test_a_preset_resolved_for_a_gpu_worker_is_saved_once_and_is_what_the_lineage_records(
     api, project, dataset_version, tiny_base_model, monkeypatch
 ):

@@ -116,10 +116,14 @@ def other_backends(where: str = "TRUE") -> list[int]:
         return [pid for (pid,) in cursor.fetchall()]
 
 
-def terminate_backends(pids: list[int]) -> None:
+def terminate_backends(pids: list[int], *, wait_seconds: float = 0) -> list[bool]:
+    """Which of `pids` were terminated; with `wait_seconds`, each only once its server process ended."""
+    terminated = []
     with connection.cursor() as cursor:
         for pid in pids:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            cursor.execute("SELECT pg_terminate_backend(%s, %s)", [pid, round(wait_seconds * 1000)])
+            terminated.append(cursor.fetchone()[0])
+    return terminated
 
 
 def drop_idle_connections_until(predicate, *, timeout: float, message: str):

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from projects.ingest.export import read_jsonl
-from studio.db import on_a_live_connection
+from studio.db import CONNECTION_ERRORS, on_a_live_connection
 from studio.leases import LeaseHeartbeat, worker_identity
 from training import services
 from training.choices import EventLevel, ModelVersionKind
@@ -227,6 +227,12 @@ def execute_training_job(job_id: int) -> None:
         _fail(job_id, worker, reason=error.reason_plain, hint=error.hint)
     except EngineError as error:
         _fail(job_id, worker, reason=str(error))
+    except CONNECTION_ERRORS:
+        logger.exception(
+            "Job %s lost the database for longer than a reconnect; once its lease lapses the reaper "
+            "resumes it from its last checkpoint",
+            job_id,
+        )
     except Exception as error:
         logger.exception("Training job %s failed", job_id)
         _fail(

@@ -32,15 +32,16 @@ def eval_run_claim(*, run_id: int, worker: str) -> EvalRun | None:
         run = EvalRun.objects.filter(pk=run_id).first()
         if run is None or run.is_terminal:
             return None
-        if run.cancel_requested_at is not None:
-            _settle(run_id, RunStatus.CANCELLED, guard=Q(), message="Cancelled before it started")
-            return None
-        if run.attempt >= run.max_attempts:
-            _fail_exhausted(run, guard=Q())
-            return None
-        seconds = settings.STUDIO_EVALUATION_LEASE_SECONDS
-        if not leases.lease_claim(EvalRun.objects, pk=run_id, worker=worker, seconds=seconds):
-            return None
+        if not leases.is_held_by(run, worker):  # else this claim committed, but its answer was lost
+            if run.cancel_requested_at is not None:
+                _settle(run_id, RunStatus.CANCELLED, guard=Q(), message="Cancelled before it started")
+                return None
+            if run.attempt >= run.max_attempts:
+                _fail_exhausted(run, guard=Q())
+                return None
+            seconds = settings.STUDIO_EVALUATION_LEASE_SECONDS
+            if not leases.lease_claim(EvalRun.objects, pk=run_id, worker=worker, seconds=seconds):
+                return None
         # Read inside the claim's transaction: a connection lost here undoes the claim, so a retry is safe.
         return EvalRun.objects.select_related(
             "project", "spec", "model_version__base_model", "model_version__dataset_version"

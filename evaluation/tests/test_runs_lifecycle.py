@@ -27,6 +27,32 @@ def test_a_run_cancelled_while_queued_is_never_started(run, product_owner):
     assert run.status == "cancelled" and run.attempt == 0
 
 
+def test_a_claim_repeated_by_its_worker_after_a_lost_answer_is_the_same_claim(run):
+    """A claim commits, its answer is lost with the connection, and `on_a_live_connection` runs it again."""
+    first = services.eval_run_claim(run_id=run.pk, worker="w1")
+    again = services.eval_run_claim(run_id=run.pk, worker="w1")
+    assert first is not None and again is not None and again.pk == run.pk
+    run.refresh_from_db()
+    assert run.status == "running" and run.attempt == 1 and run.lease_owner == "w1"
+    assert services.eval_run_claim(run_id=run.pk, worker="w2") is None
+
+
+@pytest.mark.django_db(transaction=True)  # the worker's end of run closes its connection, as workers do
+def test_a_run_that_loses_the_database_for_longer_than_a_reconnect_is_left_to_the_reaper(run, monkeypatch):
+    from django.db import OperationalError
+
+    from evaluation import execution
+
+    def database_gone(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(execution, "_evaluate", database_gone)
+    execute_eval_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == "running" and run.attempt == 1 and not run.failure_reason
+    assert run.lease_owner  # still leased: once it lapses the reaper queues the run again (tests below)
+
+
 def test_a_worker_that_lost_its_lease_writes_nothing(run):
     assert services.eval_run_claim(run_id=run.pk, worker="w1") is not None
     EvalRun.objects.filter(pk=run.pk).update(lease_owner="w2")  # taken over

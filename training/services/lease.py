@@ -38,22 +38,23 @@ def training_job_claim(*, job_id: int, worker: str) -> TrainingJob | None:
         job = TrainingJob.objects.filter(pk=job_id).first()
         if job is None or job.is_terminal:
             return None
-        if job.cancel_requested_at is not None:
-            _settle(job_id, JobStatus.CANCELLED, guard=Q(), message="Cancelled before it started")
-            return None
-        if job.attempt >= job.max_attempts:
-            _fail_exhausted(job, guard=Q())
-            return None
-        seconds = settings.STUDIO_TRAINING_LEASE_SECONDS
-        if not leases.lease_claim(TrainingJob.objects, pk=job_id, worker=worker, seconds=seconds):
-            return None
-        job.refresh_from_db(fields=["attempt"])
-        training_job_event(
-            job_id,
-            EventLevel.INFO,
-            f"Attempt {job.attempt} of {job.max_attempts} started",
-            {"worker": worker},
-        )
+        if not leases.is_held_by(job, worker):  # else this claim committed, but its answer was lost
+            if job.cancel_requested_at is not None:
+                _settle(job_id, JobStatus.CANCELLED, guard=Q(), message="Cancelled before it started")
+                return None
+            if job.attempt >= job.max_attempts:
+                _fail_exhausted(job, guard=Q())
+                return None
+            seconds = settings.STUDIO_TRAINING_LEASE_SECONDS
+            if not leases.lease_claim(TrainingJob.objects, pk=job_id, worker=worker, seconds=seconds):
+                return None
+            job.refresh_from_db(fields=["attempt"])
+            training_job_event(
+                job_id,
+                EventLevel.INFO,
+                f"Attempt {job.attempt} of {job.max_attempts} started",
+                {"worker": worker},
+            )
         # Read inside the claim's transaction: a connection lost here undoes the claim, so a retry is safe.
         return TrainingJob.objects.select_related(
             "project", "dataset_version__dataset", "base_model", "charter"
