@@ -62,6 +62,41 @@ def is_held_by(row: models.Model, worker: str) -> bool:
     return row.status == RUNNING and row.lease_owner == worker
 
 
+def lease_start(
+    queryset: models.QuerySet,
+    *,
+    pk: int,
+    worker: str,
+    seconds: int,
+    on_exhausted: Callable[[models.Model], object],
+    on_cancelled: Callable[[models.Model], object] | None = None,
+    on_started: Callable[[models.Model], object] | None = None,
+) -> bool:
+    """A worker's first step on a row, inside the caller's transaction: whether it now holds the lease.
+
+    No when the row is gone or settled, when a cancel was asked for (rows that can be cancelled have a
+    `cancel_requested_at`; `on_cancelled` settles them), when its attempts are used up (`on_exhausted`
+    fails it) or another worker took it. Yes, with `on_started` run, when it took the lease; and yes when
+    the lease is already this worker's: the same start, run again after its commit was acknowledged on a
+    connection that was then lost (`studio.db`)."""
+    row = queryset.filter(pk=pk).first()
+    if row is None or row.is_terminal:
+        return False
+    if is_held_by(row, worker):
+        return True
+    if on_cancelled is not None and row.cancel_requested_at is not None:
+        on_cancelled(row)
+        return False
+    if row.attempt >= row.max_attempts:
+        on_exhausted(row)
+        return False
+    if not lease_claim(queryset, pk=pk, worker=worker, seconds=seconds):
+        return False
+    if on_started is not None:
+        on_started(row)
+    return True
+
+
 def lapsed_before(now: datetime) -> Q:
     """Running rows whose lease ran out before `now`: their worker stopped renewing it."""
     return Q(status=RUNNING, lease_expires_at__lt=now)

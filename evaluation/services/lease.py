@@ -29,19 +29,17 @@ def _renew(run_id: int, worker: str, **fields) -> bool:
 def eval_run_claim(*, run_id: int, worker: str) -> EvalRun | None:
     """Take the run's lease if it is queued (or its lease lapsed). None when it is not ours to run."""
     with transaction.atomic():
-        run = EvalRun.objects.filter(pk=run_id).first()
-        if run is None or run.is_terminal:
+        if not leases.lease_start(
+            EvalRun.objects,
+            pk=run_id,
+            worker=worker,
+            seconds=settings.STUDIO_EVALUATION_LEASE_SECONDS,
+            on_cancelled=lambda run: _settle(
+                run_id, RunStatus.CANCELLED, guard=Q(), message="Cancelled before it started"
+            ),
+            on_exhausted=lambda run: _fail_exhausted(run, guard=Q()),
+        ):
             return None
-        if not leases.is_held_by(run, worker):  # else this claim committed, but its answer was lost
-            if run.cancel_requested_at is not None:
-                _settle(run_id, RunStatus.CANCELLED, guard=Q(), message="Cancelled before it started")
-                return None
-            if run.attempt >= run.max_attempts:
-                _fail_exhausted(run, guard=Q())
-                return None
-            seconds = settings.STUDIO_EVALUATION_LEASE_SECONDS
-            if not leases.lease_claim(EvalRun.objects, pk=run_id, worker=worker, seconds=seconds):
-                return None
         # Read inside the claim's transaction: a connection lost here undoes the claim, so a retry is safe.
         return EvalRun.objects.select_related(
             "project", "spec", "model_version__base_model", "model_version__dataset_version"

@@ -158,14 +158,13 @@ def dataset_import_create(
 def dataset_import_claim(*, import_id: int, worker: str) -> DatasetImport | None:
     """Take the import's lease if it is queued (or its lease lapsed). None when it is not ours to run."""
     with transaction.atomic():
-        record = DatasetImport.objects.filter(pk=import_id).first()
-        if record is None or record.is_terminal:
-            return None
-        if record.attempt >= record.max_attempts:
-            _fail_exhausted(record, guard=Q())
-            return None
-        seconds = settings.STUDIO_IMPORT_LEASE_SECONDS
-        if not leases.lease_claim(DatasetImport.objects, pk=import_id, worker=worker, seconds=seconds):
+        if not leases.lease_start(
+            DatasetImport.objects,
+            pk=import_id,
+            worker=worker,
+            seconds=settings.STUDIO_IMPORT_LEASE_SECONDS,
+            on_exhausted=lambda record: _fail_exhausted(record, guard=Q()),
+        ):
             return None
     return DatasetImport.objects.select_related("project__team", "dataset", "created_by").get(pk=import_id)
 

@@ -35,30 +35,29 @@ def _renew(job_id: int, worker: str, **fields) -> bool:
 def training_job_claim(*, job_id: int, worker: str) -> TrainingJob | None:
     """Take the job's lease if it is queued (or its lease has lapsed). None when it is not ours to run."""
     with transaction.atomic():
-        job = TrainingJob.objects.filter(pk=job_id).first()
-        if job is None or job.is_terminal:
+        if not leases.lease_start(
+            TrainingJob.objects,
+            pk=job_id,
+            worker=worker,
+            seconds=settings.STUDIO_TRAINING_LEASE_SECONDS,
+            on_cancelled=lambda job: _settle(
+                job_id, JobStatus.CANCELLED, guard=Q(), message="Cancelled before it started"
+            ),
+            on_exhausted=lambda job: _fail_exhausted(job, guard=Q()),
+            on_started=lambda job: _attempt_started(job, worker),
+        ):
             return None
-        if not leases.is_held_by(job, worker):  # else this claim committed, but its answer was lost
-            if job.cancel_requested_at is not None:
-                _settle(job_id, JobStatus.CANCELLED, guard=Q(), message="Cancelled before it started")
-                return None
-            if job.attempt >= job.max_attempts:
-                _fail_exhausted(job, guard=Q())
-                return None
-            seconds = settings.STUDIO_TRAINING_LEASE_SECONDS
-            if not leases.lease_claim(TrainingJob.objects, pk=job_id, worker=worker, seconds=seconds):
-                return None
-            job.refresh_from_db(fields=["attempt"])
-            training_job_event(
-                job_id,
-                EventLevel.INFO,
-                f"Attempt {job.attempt} of {job.max_attempts} started",
-                {"worker": worker},
-            )
         # Read inside the claim's transaction: a connection lost here undoes the claim, so a retry is safe.
         return TrainingJob.objects.select_related(
             "project", "dataset_version__dataset", "base_model", "charter"
         ).get(pk=job_id)
+
+
+def _attempt_started(job: TrainingJob, worker: str) -> None:
+    job.refresh_from_db(fields=["attempt"])
+    training_job_event(
+        job.pk, EventLevel.INFO, f"Attempt {job.attempt} of {job.max_attempts} started", {"worker": worker}
+    )
 
 
 def training_job_heartbeat(*, job_id: int, worker: str) -> bool:
