@@ -57,11 +57,6 @@ def held_by(worker: str) -> Q:
     return Q(status=RUNNING, lease_owner=worker)
 
 
-def is_held_by(row: models.Model, worker: str) -> bool:
-    """`held_by` for a row already loaded."""
-    return row.status == RUNNING and row.lease_owner == worker
-
-
 def lease_start(
     queryset: models.QuerySet,
     *,
@@ -82,7 +77,7 @@ def lease_start(
     row = queryset.filter(pk=pk).first()
     if row is None or row.is_terminal:
         return False
-    if is_held_by(row, worker):
+    if row.status == RUNNING and row.lease_owner == worker:  # `held_by`, for the row loaded
         return True
     if on_cancelled is not None and row.cancel_requested_at is not None:
         on_cancelled(row)
