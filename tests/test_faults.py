@@ -54,6 +54,7 @@ from tests.worker import (
     ON_POSTGRESQL,
     drop_idle_connections_until,
     other_backends,
+    own_connection_dropped_before,
     terminate_backends,
     wait_until,
 )
@@ -504,20 +505,14 @@ if ON_POSTGRESQL:
         version"): the registration is still made once, on a new connection, not refused for a false
         reason, and nothing of the lost try remains."""
         base_model = BaseModelFactory()
-        dropped = []
 
-        def drop_before_the_production_check(execute, sql, params, many, context):
-            if not dropped and params and "production" in params:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_backend_pid()")
-                    dropped.append(cursor.fetchone()[0])
-                killer = InThread(lambda: terminate_backends(dropped, wait_seconds=5))
-                killer.start()
-                killer.join()
-                assert killer.response == [True], "the connection was not dropped"
-            return execute(sql, params, many, context)
+        def before_the_production_check(sql, params):
+            return bool(params) and "production" in params
 
-        with connection.execute_wrapper(drop_before_the_production_check), caplog.at_level("WARNING"):
+        with (
+            own_connection_dropped_before(before_the_production_check) as dropped,
+            caplog.at_level("WARNING"),
+        ):
             version = on_a_live_connection(
                 lambda: model_version_register(project=project, user=owner, base_model=base_model)
             )

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from projects.tests.factories import CharterFactory, ProjectFactory, classification_rows
 from tests.test_training_pages import succeeded_job, upload
+from tests.worker import ON_POSTGRESQL, own_connection_dropped_before
 from training.catalog import BUNDLED_PUBLIC_ID, default_base_model
 from training.choices import JobStatus, ModelVersionKind
 from training.engine.assessment import baseline_instructions, compare, label_report
@@ -162,3 +163,36 @@ def test_the_baseline_prompt_holds_instructions_labels_and_examples():
     report = label_report(["a", "a"], ["a", "b"], ["a", "b"])
     assert report["accuracy"] == 0.5 and report["per_label"]["b"]["recall"] == 0.0
     assert report["per_label"]["b"]["precision"] is None
+
+
+if ON_POSTGRESQL:
+
+    def test_try_export_and_prepare_outlive_their_workers_connection_dropped(
+        transactional_db, owner, project, tiny_path, trained, settings, caplog
+    ):
+        """The short worker tasks a user starts from a model page (Try it, Export merged weights) and the
+        base model's preparation each read their row on the worker's connection: one dropped just before
+        that read costs a reconnect, not the task."""
+        from training.execution import export_merged_weights, try_model_version
+        from training.models import BaseModel
+        from training.tasks import base_model_prepare
+
+        version = register(project, owner, BaseModelFactory(source=str(tiny_path)), trained, settings)
+        caplog.set_level("WARNING")
+
+        def reads(table: str):
+            return lambda sql, params: sql.lstrip().startswith("SELECT") and f'"{table}"' in sql
+
+        with own_connection_dropped_before(reads("training_modelversion")) as dropped:
+            answer = try_model_version(version.pk, "I was charged twice for order 7")
+        assert dropped and answer["output"] in LABELS and 0 < answer["confidence"] <= 1
+
+        with own_connection_dropped_before(reads("training_modelversion")) as dropped:
+            export_merged_weights(version.pk)
+        assert dropped and (version.merged_dir / "config.json").is_file()
+
+        BaseModel.objects.filter(pk=version.base_model_id).update(weights_checksum="")
+        with own_connection_dropped_before(reads("training_basemodel")) as dropped:
+            base_model_prepare(version.base_model_id)
+        assert dropped and BaseModel.objects.get(pk=version.base_model_id).weights_checksum
+        assert caplog.text.count("The database connection was lost; trying again") >= 3

@@ -6,6 +6,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -124,6 +125,36 @@ def terminate_backends(pids: list[int], *, wait_seconds: float = 0) -> list[bool
             cursor.execute("SELECT pg_terminate_backend(%s, %s)", [pid, round(wait_seconds * 1000)])
             terminated.append(cursor.fetchone()[0])
     return terminated
+
+
+@contextlib.contextmanager
+def own_connection_dropped_before(matches):
+    """Terminate this thread's database connection just before its first statement for which
+    `matches(sql, params)` holds (from another connection, waiting until its server process ended).
+    Yields the list that then holds the dropped connection's server process id."""
+    dropped: list[int] = []
+
+    def drop_first_match(execute, sql, params, many, context):
+        if not dropped and matches(sql, params):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                dropped.append(cursor.fetchone()[0])
+            terminated: list[bool] = []
+
+            def terminate() -> None:
+                try:
+                    terminated.extend(terminate_backends(dropped, wait_seconds=5))
+                finally:
+                    connection.close()
+
+            killer = threading.Thread(target=terminate)
+            killer.start()
+            killer.join()
+            assert terminated == [True], "the connection was not dropped"
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(drop_first_match):
+        yield dropped
 
 
 def drop_idle_connections_until(predicate, *, timeout: float, message: str):

@@ -393,12 +393,16 @@ def _registered(storage_name: str) -> bool:
     return on_a_live_connection(lambda: ModelVersion.objects.filter(storage_name=storage_name).exists())
 
 
+def _model_version(model_version_id: int, *related: str) -> ModelVersion:
+    versions = ModelVersion.objects.select_related(*related)
+    return on_a_live_connection(lambda: versions.get(pk=model_version_id))
+
+
 def export_merged_weights(model_version_id: int) -> None:
     """Write base weights with the adapter merged in beside the adapter, as a standalone HF folder."""
     from training.engine.inference import load_model_version
-    from training.models import ModelVersion
 
-    version = ModelVersion.objects.select_related("base_model").get(pk=model_version_id)
+    version = _model_version(model_version_id, "base_model")
     target = version.merged_dir
     if target.exists():
         return
@@ -436,7 +440,7 @@ def _try_predictor(version: ModelVersion):
 
 def try_model_version(model_version_id: int, text: str) -> dict:
     """The model's answer to one input: for classification the label and its confidence."""
-    version = ModelVersion.objects.select_related("base_model", "project").get(pk=model_version_id)
+    version = _model_version(model_version_id, "base_model", "project")
     predictor = _try_predictor(version)
     labels = version.training_config.get("labels") or None
     if version.project.task_type == "classification" and labels:

@@ -33,10 +33,11 @@ leases.reaper_register("training jobs sent again", _redispatch_waiting_jobs)
 @shared_task(name="training.tasks.base_model_prepare")
 def base_model_prepare(base_model_id: int) -> None:
     """Convert and cache a base model ahead of its first job (and give uploads real token counts)."""
+    from studio.db import on_a_live_connection
     from training.execution import ensure_base_model_cached
     from training.models import BaseModel
 
-    ensure_base_model_cached(BaseModel.objects.get(pk=base_model_id))
+    ensure_base_model_cached(on_a_live_connection(lambda: BaseModel.objects.get(pk=base_model_id)))
 
 
 @shared_task(name="training.tasks.model_version_export_merged")
