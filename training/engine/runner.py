@@ -43,12 +43,11 @@ from training.engine.hardware import (
 from training.engine.inference import (
     TRAINING_CONFIG_FILE,
     LabelTrie,
-    _cache_in,
-    _cache_out,
     greedy_decode,
     predict_labels,
 )
 from training.engine.lora import fuse_adapter_path
+from training.engine.packing import ATTENTION_NAME, PackedBatch, pack, packable, register_attention
 
 ENGINE_VERSION = "1"
 MIN_SHARED_PREFIX = 4
@@ -269,18 +268,21 @@ class _Run:
                 f"{truncated} training examples were over {self.hp.max_seq_length} tokens and were cut",
                 {"truncated": truncated},
             )
-        self.prefix_ids = None
-        prefix = _shared_prefix(self.train_examples + self.val_examples)
-        if len(prefix) >= MIN_SHARED_PREFIX:
-            self.train_examples = [_drop_prefix(example, len(prefix)) for example in self.train_examples]
-            self.val_examples = [_drop_prefix(example, len(prefix)) for example in self.val_examples]
-            self.prefix_ids = torch.tensor([prefix], device=self.device)
-        self.prefix_length = 0 if self.prefix_ids is None else len(prefix)
         self.trie = None
         if self.task_type == "classification":
             self.trie = LabelTrie({label: self.format.answer_ids(label) for label in self.labels})
 
         self.model = self.load_model()
+        longest = max(len(example) for example in self.train_examples + self.val_examples)
+        self.packed = packable(self.causal_lm().config, longest)
+        self.prefix = []
+        if self.packed:
+            prefix = _shared_prefix(self.train_examples + self.val_examples)
+            if len(prefix) >= MIN_SHARED_PREFIX:
+                self.train_examples = [_drop_prefix(example, len(prefix)) for example in self.train_examples]
+                self.val_examples = [_drop_prefix(example, len(prefix)) for example in self.val_examples]
+                self.prefix = prefix
+        self.prefix_length = len(self.prefix)
         trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
         self.trainable_parameters = sum(parameter.numel() for parameter in trainable)
         self.total_parameters = sum(parameter.numel() for parameter in self.model.parameters())
@@ -321,6 +323,7 @@ class _Run:
 
     def load_model(self):
         lora = self.hp.method == "lora"
+        register_attention()
         model = load_engine_model(self.base_path, self.device, method=self.hp.method, training=True)
         model.config.use_cache = False
         if lora:
@@ -345,7 +348,6 @@ class _Run:
         else:
             for parameter in model.parameters():
                 parameter.requires_grad_(True)
-        _add_embedding_noise(model, self.hp.embedding_noise)
         model.train()
         return model
 
@@ -353,49 +355,62 @@ class _Run:
     def causal_lm(self):
         return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
 
-    def answer_loss_sum(self, batch: Batch, *, label_smoothing: float = 0.0) -> torch.Tensor:
+    def batch_of(self, examples: list[Example]) -> PackedBatch | Batch:
+        """The examples as the model runs them: packed behind the shared prefix, or whole and padded."""
+        if self.packed:
+            return pack(examples, self.prefix).to(self.device)
+        return collate(examples, self.tokenizer.pad_token_id).to(self.device)
+
+    def answer_loss_sum(self, batch: PackedBatch | Batch, *, label_smoothing: float = 0.0) -> torch.Tensor:
         """Summed cross-entropy over answer tokens; logits are computed only at those positions.
 
         ``label_smoothing`` (training only: validation loss is the plain cross-entropy) moves that share of
         each target's probability onto the whole vocabulary, so the adapter stops short of certainty.
 
-        With a shared prefix (the chat template's system turn, identical for every example) the prefix
-        runs once per batch and its key/value cache, still part of the autograd graph, is repeated for
-        every row, so the batch only computes its examples' own tokens.
+        A packed batch (``engine.packing``) runs the shared prefix and every example's tokens through each
+        layer as one product; models that cannot be packed run their examples whole.
         """
         lm = self.causal_lm()
+        if isinstance(batch, PackedBatch):
+            config = lm.config
+            row_kernel = config._attn_implementation
+            config._attn_implementation = ATTENTION_NAME
+            try:
+                hidden = lm.get_decoder()(
+                    inputs_embeds=self.input_embeddings(batch.input_ids, batch.sequence_lengths),
+                    position_ids=batch.position_ids,
+                    use_cache=False,
+                    packed_layout=batch.layout,
+                    row_kernel=row_kernel,
+                ).last_hidden_state
+            finally:
+                config._attn_implementation = row_kernel
+            selected = batch.targets != IGNORE_INDEX
+            logits = lm.get_output_embeddings()(hidden[selected])
+            return _cross_entropy_sum(logits, batch.targets[selected], label_smoothing)
         targets = batch.labels[:, 1:]
         selected = targets != IGNORE_INDEX
-        if self.prefix_ids is None or getattr(lm.config, "final_logit_softcapping", None):
-            if getattr(lm.config, "final_logit_softcapping", None):
-                logits = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits[
-                    :, :-1
-                ]
-                return _cross_entropy_sum(logits[selected], targets[selected], label_smoothing)
-            hidden = lm.get_decoder()(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-            logits = lm.get_output_embeddings()(hidden.last_hidden_state[:, :-1][selected])
-            return _cross_entropy_sum(logits, targets[selected], label_smoothing)
-        decoder = lm.get_decoder()
-        rows, width = batch.input_ids.shape
-        prefix = self.prefix_ids
-        prefix_out = decoder(input_ids=prefix, use_cache=True)
-        cache = _cache_out(prefix_out)
-        cache.batch_repeat_interleave(rows)
-        attention_mask = torch.cat(
-            [batch.attention_mask.new_ones((rows, prefix.shape[1])), batch.attention_mask], 1
-        )
-        position_ids = torch.arange(prefix.shape[1], prefix.shape[1] + width, device=self.device).expand(
-            rows, -1
-        )
-        hidden = decoder(
-            input_ids=batch.input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            use_cache=True,
-            **_cache_in(decoder, cache),
-        ).last_hidden_state
-        logits = lm.get_output_embeddings()(hidden[:, :-1][selected])
+        embeddings = self.input_embeddings(batch.input_ids, torch.tensor(float(batch.input_ids.shape[1])))
+        if getattr(lm.config, "final_logit_softcapping", None):
+            logits = self.model(inputs_embeds=embeddings, attention_mask=batch.attention_mask).logits[:, :-1]
+            return _cross_entropy_sum(logits[selected], targets[selected], label_smoothing)
+        hidden = lm.get_decoder()(inputs_embeds=embeddings, attention_mask=batch.attention_mask)
+        logits = lm.get_output_embeddings()(hidden.last_hidden_state[:, :-1][selected])
         return _cross_entropy_sum(logits, targets[selected], label_smoothing)
+
+    def input_embeddings(self, input_ids: torch.Tensor, sequence_lengths: torch.Tensor) -> torch.Tensor:
+        """The token embeddings, with NEFTune's noise (Jain et al., 2023) while training: uniform, of
+        magnitude ``embedding_noise / sqrt(length x width)`` for a token of a pass of that length (the
+        shared prefix counts as a pass of its own, each example as one). A few examples per label are learnt
+        by heart within a few epochs; the noise makes each pass see them slightly differently. Evaluation
+        and every answer see none."""
+        embeddings = self.causal_lm().get_input_embeddings()(input_ids)
+        alpha = self.hp.embedding_noise
+        if not self.model.training or alpha <= 0:
+            return embeddings
+        magnitude = alpha / torch.sqrt(sequence_lengths * embeddings.shape[-1])
+        noise = torch.empty_like(embeddings).uniform_(-1, 1) * magnitude.to(embeddings.dtype)
+        return embeddings + noise
 
     # -- evaluation ----------------------------------------------------------------------------------
     def switch_to(self, *, training: bool) -> None:
@@ -414,9 +429,7 @@ class _Run:
             total, tokens = 0.0, 0
             lengths = [len(example) for example in self.val_examples]
             for indices in sequential_batches(lengths, self.hp.batch_size * 2):
-                batch = collate([self.val_examples[i] for i in indices], self.tokenizer.pad_token_id).to(
-                    self.device
-                )
+                batch = self.batch_of([self.val_examples[i] for i in indices])
                 with self.autocast():
                     total += self.answer_loss_sum(batch).item()
                 tokens += batch.answer_tokens
@@ -566,12 +579,10 @@ class _Run:
         step_started = time.perf_counter()
         group = plan[progress.position : progress.position + self.hp.gradient_accumulation_steps]
         progress.position += len(group)
-        pad_id = self.tokenizer.pad_token_id
-        batches = [collate([self.train_examples[i] for i in indices], pad_id) for indices in group]
+        batches = [self.batch_of([self.train_examples[i] for i in indices]) for indices in group]
         answer_tokens = sum(batch.answer_tokens for batch in batches)
         step_loss = 0.0
         for batch in batches:
-            batch = batch.to(self.device)
             with self.autocast():
                 loss = self.answer_loss_sum(batch, label_smoothing=self.hp.label_smoothing)
                 loss = loss / max(answer_tokens, 1)
@@ -585,7 +596,8 @@ class _Run:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         session.train_seconds += time.perf_counter() - step_started
-        real_tokens = sum(batch.real_tokens + self.prefix_length * len(batch.input_ids) for batch in batches)
+        rows = sum(len(indices) for indices in group)
+        real_tokens = sum(batch.real_tokens for batch in batches) + self.prefix_length * rows
         progress.trained_tokens += real_tokens
         progress.computed_tokens += sum(batch.real_tokens + self.prefix_length for batch in batches)
         session.tokens += real_tokens
@@ -706,23 +718,6 @@ class _Run:
         if self.device.type == "cuda":
             return int(torch.cuda.max_memory_allocated())
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
-def _add_embedding_noise(model, alpha: float) -> None:
-    """NEFTune (Jain et al., 2023): while training, uniform noise on the input embeddings of each forward
-    pass, of magnitude ``alpha / sqrt(tokens x width)``; inference sees none. A few examples per label are
-    learnt by heart within a few epochs; the noise makes each pass see them slightly differently. The
-    shared prefix runs as its own pass, so its few tokens get the larger noise of a short sequence."""
-    if alpha <= 0:
-        return
-
-    def add_noise(module, args, output):
-        if not module.training:
-            return output
-        magnitude = alpha / math.sqrt(output.shape[-2] * output.shape[-1])
-        return output + torch.empty_like(output).uniform_(-magnitude, magnitude)
-
-    model.get_input_embeddings().register_forward_hook(add_noise)
 
 
 def _cross_entropy_sum(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float) -> torch.Tensor:

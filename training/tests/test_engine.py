@@ -214,17 +214,11 @@ def test_loss_goes_down_and_artifacts_are_saved(tiny_model, tmp_path):
     assert result.hardware["device"] in {"cpu", "cuda"} and result.peak_memory_bytes > 0
 
 
-def test_the_shared_prefix_runs_once_gives_the_whole_sequences_loss_and_every_layer_a_gradient(
-    tiny_model, tmp_path, monkeypatch
-):
-    """The system turn every example shares runs once per batch: the loss is exactly the loss of the whole
-    sequences, and every adapted layer gets its gradient through the repeated prefix cache."""
+def _prefix_run(tiny_model, tmp_path, rows, **settings):
     import torch
 
     from training.engine import runner
 
-    monkeypatch.setenv("STUDIO_ML_DTYPE", "fp32")  # exact sums: both paths round alike
-    rows = animal_rows(3)
     run = runner._Run(
         work_dir=tmp_path,
         base_model=tiny_model,
@@ -233,26 +227,65 @@ def test_the_shared_prefix_runs_once_gives_the_whole_sequences_loss_and_every_la
         instructions=INSTRUCTIONS,
         task_type="classification",
         labels=ANIMALS,
-        hp=Hyperparameters(max_steps=1, batch_size=8, lora_r=8),
+        hp=Hyperparameters(max_steps=1, batch_size=8, lora_r=8, **settings),
         reporter=NullReporter(),
     )
     run.prepare()
+    torch.manual_seed(1)
     for name, parameter in run.model.named_parameters():
         if "lora_B" in name:  # B starts at zero, which would hide the adapter from the loss
             torch.nn.init.normal_(parameter, std=0.1)
-    pad = run.tokenizer.pad_token_id
-    assert run.prefix_length > 5
-    shared = run.answer_loss_sum(collate(run.train_examples, pad))
-    shared.backward()
-    prefix_ids = run.prefix_ids
-    run.prefix_ids = None
-    with torch.no_grad():
-        whole = run.answer_loss_sum(collate(encode_rows(run.format, rows, 512), pad))
-    run.prefix_ids = prefix_ids
+    return run
 
-    assert shared.item() == pytest.approx(whole.item(), rel=1e-5)
-    grads = {name: p.grad for name, p in run.model.named_parameters() if p.requires_grad}
-    assert grads and all(grad is not None and grad.abs().sum() > 0 for grad in grads.values())
+
+def _loss_and_grads(run, batch):
+    loss = run.answer_loss_sum(batch)
+    loss.backward()
+    grads = {name: p.grad.clone() for name, p in run.model.named_parameters() if p.requires_grad}
+    run.model.zero_grad(set_to_none=True)
+    return loss.item(), grads
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_a_packed_batch_trains_exactly_as_its_examples_run_whole(tiny_model, tmp_path, monkeypatch, dtype):
+    """The shared system turn and every example's tokens run as one packed row: the loss and every adapted
+    layer's gradient are those of the whole sequences, padded, run one per row."""
+    from training.engine.packing import PackedBatch
+
+    monkeypatch.setenv("STUDIO_ML_DTYPE", dtype)
+    rows = animal_rows(3)  # examples of different lengths, so the rows are padded unpacked
+    run = _prefix_run(tiny_model, tmp_path, rows)
+    assert run.packed and run.prefix_length > 5
+    packed = run.batch_of(run.train_examples)
+    assert isinstance(packed, PackedBatch) and packed.input_ids.shape[0] == 1
+    assert len({len(example) for example in run.train_examples}) > 1
+    with run.autocast():
+        packed_loss, packed_grads = _loss_and_grads(run, packed)
+
+    run.packed = False  # the same examples whole: prefix put back, padded to the longest
+    whole = run.batch_of(encode_rows(run.format, rows, 512))
+    with run.autocast():
+        whole_loss, whole_grads = _loss_and_grads(run, whole)
+
+    tolerance = 1e-5 if dtype == "fp32" else 2e-2
+    assert packed_loss == pytest.approx(whole_loss, rel=tolerance)
+    assert packed_grads.keys() == whole_grads.keys() and len(packed_grads) > 0
+    for name, grad in whole_grads.items():
+        assert grad.abs().sum() > 0, name  # every adapted layer learns, the prefix's passes included
+        scale = grad.abs().max()
+        assert (packed_grads[name] - grad).abs().max() / scale < tolerance * 5, name
+
+
+def test_embedding_noise_changes_training_passes_and_never_an_evaluation(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_ML_DTYPE", "fp32")
+    run = _prefix_run(tiny_model, tmp_path, animal_rows(2), embedding_noise=5.0)
+    batch = run.batch_of(run.train_examples)
+    run.model.train()
+    first, second = run.answer_loss_sum(batch).item(), run.answer_loss_sum(batch).item()
+    run.model.eval()
+    clean = run.answer_loss_sum(batch).item()
+    assert first != second and clean not in (first, second)
+    assert run.answer_loss_sum(batch).item() == clean
 
 
 def test_label_smoothing_keeps_answers_short_of_certainty_and_validation_loss_plain(tiny_model, tmp_path):

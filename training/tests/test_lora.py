@@ -1,5 +1,4 @@
-"""The fused LoRA adapter path: peft's maths (outputs and gradients); dropout and embedding noise only while
-training.
+"""The fused LoRA adapter path: peft's maths (outputs and gradients); dropout only while training.
 
 Django-free (run with ``-p no:django``).
 """
@@ -97,14 +96,3 @@ def test_a_model_answers_by_peft_own_path_so_it_answers_alike_when_reloaded(tiny
     )
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert torch.equal(_logits(fused, training=False), _logits(reference, training=False))
-
-
-def test_embedding_noise_changes_training_passes_and_never_an_answer(tiny_model):
-    from training.engine.runner import _add_embedding_noise
-
-    model = _adapted(tiny_model)
-    clean = _logits(model, training=False)
-    _add_embedding_noise(model, 5.0)
-    first, second = _logits(model, training=True), _logits(model, training=True)
-    assert not torch.allclose(first, second) and not torch.allclose(first, clean)
-    assert torch.equal(_logits(model, training=False), clean)
