@@ -4,7 +4,8 @@ own tokens, no padding, so every linear layer of the model runs one matrix produ
 The engine used to run the shared prefix (the chat template's system turn) as a pass of its own and hand
 its key/value cache to the batch. A 19-token pass costs a 2-core CPU about what a few hundred tokens
 cost, because a bf16 product of so few rows is dominated by repacking the weight: 38 % of a batch-8 step
-of SmolLM2 (0.35 of 0.93 s). Packed, the prefix rides in the same products as the batch's tokens.
+of SmolLM2 (0.35 of 0.93 s). Packed, the prefix rides in the same products as the batch's tokens: a step
+of batch 8 / 16 / 32 / 64 takes 17 / 17 / 13 / 8 % less time (``benchmarks/README.md``, "Packed batches").
 
 Only attention sees the structure. ``prefix_rows_attention`` gathers each example's queries, keys and
 values into a padded (rows, width) layout, puts the prefix's keys and values in front of every row's,
