@@ -54,11 +54,20 @@ class RowLayout:
     _blocked: dict = field(default_factory=dict, repr=False)
 
     def blocked(self, groups: int) -> torch.Tensor:
-        """Where a query may not look, for ``groups`` query heads folded onto each key/value head (made once
-        per count: every layer uses it)."""
+        """Where an example's query may not look, for ``groups`` query heads folded onto each key/value head
+        (made once per count: every layer uses it)."""
         if groups not in self._blocked:
             self._blocked[groups] = ~self.allowed.repeat(1, 1, groups, 1)
         return self._blocked[groups]
+
+    def prefix_blocked(self, groups: int) -> torch.Tensor:
+        """The same for the prefix's queries: each sees the prefix up to itself."""
+        key = ("prefix", groups)
+        if key not in self._blocked:
+            size = self.prefix_length
+            later = torch.ones((size, size), dtype=torch.bool, device=self.allowed.device).triu(1)
+            self._blocked[key] = later.repeat(groups, 1)[None, None]
+        return self._blocked[key]
 
     def to(self, device) -> "RowLayout":
         return RowLayout(
@@ -142,16 +151,8 @@ def prefix_rows_attention(module, query, key, value, attention_mask, *, scaling,
     heads, dim = out.shape[1], out.shape[3]
     out = out.transpose(1, 2).reshape(rows * width, heads, dim).index_select(0, layout.tokens)
     if prefix:
-        later = torch.ones((prefix, prefix), dtype=torch.bool, device=query.device).triu(1)[None, None]
-        head = kernel(
-            module,
-            query[:, :, :prefix],
-            key[:, :, :prefix],
-            value[:, :, :prefix],
-            lambda groups: later.repeat(1, 1, groups, 1),
-            scaling,
-            dropout,
-        )
+        prefix_states = (query[:, :, :prefix], key[:, :, :prefix], value[:, :, :prefix])
+        head = kernel(module, *prefix_states, layout.prefix_blocked, scaling, dropout)
         out = torch.cat([head.transpose(1, 2)[0], out])
     return out[None], None
 
@@ -181,8 +182,22 @@ def _sdpa(module, query, key, value, blocked, scaling, dropout):
     )
 
 
-def register_attention() -> None:
-    """Make ``ATTENTION_NAME`` a transformers attention implementation (idempotent)."""
+def packed_hidden_states(decoder, inputs_embeds: torch.Tensor, batch: PackedBatch) -> torch.Tensor:
+    """The decoder's last hidden states over a packed row: its attention layers run
+    ``prefix_rows_attention`` around the kernel the model is set to use, for this pass only."""
     from transformers import AttentionInterface
 
-    AttentionInterface.register(ATTENTION_NAME, prefix_rows_attention)
+    AttentionInterface.register(ATTENTION_NAME, prefix_rows_attention)  # idempotent
+    config = decoder.config
+    row_kernel = config._attn_implementation
+    config._attn_implementation = ATTENTION_NAME
+    try:
+        return decoder(
+            inputs_embeds=inputs_embeds,
+            position_ids=batch.position_ids,
+            use_cache=False,
+            packed_layout=batch.layout,
+            row_kernel=row_kernel,
+        ).last_hidden_state
+    finally:
+        config._attn_implementation = row_kernel

@@ -47,7 +47,7 @@ from training.engine.inference import (
     predict_labels,
 )
 from training.engine.lora import fuse_adapter_path
-from training.engine.packing import ATTENTION_NAME, PackedBatch, pack, packable, register_attention
+from training.engine.packing import PackedBatch, pack, packable, packed_hidden_states
 
 ENGINE_VERSION = "1"
 MIN_SHARED_PREFIX = 4
@@ -323,7 +323,6 @@ class _Run:
 
     def load_model(self):
         lora = self.hp.method == "lora"
-        register_attention()
         model = load_engine_model(self.base_path, self.device, method=self.hp.method, training=True)
         model.config.use_cache = False
         if lora:
@@ -372,19 +371,8 @@ class _Run:
         """
         lm = self.causal_lm()
         if isinstance(batch, PackedBatch):
-            config = lm.config
-            row_kernel = config._attn_implementation
-            config._attn_implementation = ATTENTION_NAME
-            try:
-                hidden = lm.get_decoder()(
-                    inputs_embeds=self.input_embeddings(batch.input_ids, batch.sequence_lengths),
-                    position_ids=batch.position_ids,
-                    use_cache=False,
-                    packed_layout=batch.layout,
-                    row_kernel=row_kernel,
-                ).last_hidden_state
-            finally:
-                config._attn_implementation = row_kernel
+            embeddings = self.input_embeddings(batch.input_ids, batch.sequence_lengths)
+            hidden = packed_hidden_states(lm.get_decoder(), embeddings, batch)
             selected = batch.targets != IGNORE_INDEX
             logits = lm.get_output_embeddings()(hidden[selected])
             return _cross_entropy_sum(logits, batch.targets[selected], label_smoothing)
