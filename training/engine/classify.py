@@ -11,7 +11,8 @@ softmax of the scores divided by the temperature. Three things make it fast:
 - labels whose first token the model finds negligible are not scored at all (``tolerance``). The first
   token's probability bounds the probability of every label that starts with it, so an input is scored
   on the likeliest first tokens only while the mass left out is provably within ``tolerance`` of the
-  label mass scored; otherwise it is scored again on every label.
+  label mass scored; where the first choice falls short (the labels' later tokens hold less than their
+  first token promised), the next likeliest groups are scored on the same prompt pass until it holds.
 """
 
 import copy
@@ -125,19 +126,13 @@ def score_label_batch(
         raise ValueError("tolerance must not be negative")
     device = next(model.parameters()).device
     prompts = [fmt.prompt_ids(text) for text in texts]
-    results: list[LabelScores | None] = [None] * len(texts)
-    pending = list(range(len(texts)))
-    for batch_tolerance in (tolerance, 0.0) if tolerance > 0 else (0.0,):
-        retry = []
-        for indices in _length_sorted_batches(pending, prompts, batch_size):
-            batch = [prompts[index] for index in indices]
-            scored = _score_batch(model, batch, tree, device, temperature, batch_tolerance)
-            for index, result in zip(indices, scored, strict=True):
-                if result is None:
-                    retry.append(index)
-                results[index] = result
-        pending = retry
-    return results  # type: ignore[return-value]  # the exact pass fills every row
+    results: list[LabelScores] = [None] * len(texts)  # type: ignore[list-item]  # every row is filled
+    for indices in _length_sorted_batches(list(range(len(texts))), prompts, batch_size):
+        batch = [prompts[index] for index in indices]
+        scored = _score_batch(model, batch, tree, device, temperature, tolerance)
+        for index, result in zip(indices, scored, strict=True):
+            results[index] = result
+    return results
 
 
 @torch.no_grad()
@@ -239,8 +234,15 @@ def _fork(cache):
 
 def _score_batch(
     model, prompts: list[list[int]], tree: LabelTree, device, temperature: float, tolerance: float
-) -> list[LabelScores | None]:
-    """Score one batch; a row whose unscored mass is not provably within ``tolerance`` comes back None."""
+) -> list[LabelScores]:
+    """Score one batch, each row until the mass it leaves unscored is provably within ``tolerance``.
+
+    The first choice of groups assumes their labels hold what their first tokens promise. A row whose
+    labels hold less (each later answer token keeps only part of the mass: a label-smoothed adapter keeps
+    ~0.9 per token) then scores the next likeliest groups on the same prompt pass, as many as the mass
+    already scored needs. Rescoring such a row on every label instead made a label-smoothed CLINC150
+    adapter's full scoring 1.5x slower than no tolerance at all (106 of 128 rows rescored).
+    """
     prompt = _run_prompts(model, prompts, device)
     # log of an upper bound on each first-token group's tempered label mass, sum(p(label) ** (1/T)):
     # p(label) <= p(first token), and for T > 1 the sum over n labels is at most n ** (1 - 1/T) times that.
@@ -248,14 +250,18 @@ def _score_batch(
     group_bound += max(0.0, 1.0 - 1.0 / temperature) * tree.labels_per_first.log()
     selected = _select_groups(group_bound, tolerance)
     scores = _label_scores(model, prompt, tree, selected, device) / temperature
-    scored_mass = torch.logsumexp(scores.double(), dim=1)
-    unscored_mass = torch.logsumexp(group_bound.double().masked_fill(selected, -math.inf), dim=1)
+    while True:
+        scored_mass = torch.logsumexp(scores.double(), dim=1)
+        unscored_mass = torch.logsumexp(group_bound.double().masked_fill(selected, -math.inf), dim=1)
+        more = _more_groups(group_bound, selected, scored_mass, tolerance)
+        if not more.any():
+            break
+        # New groups' labels were -inf so far: the larger of the two is each label's only score.
+        scores = torch.maximum(scores, _label_scores(model, prompt, tree, more, device) / temperature)
+        selected |= more
     log_probs = torch.log_softmax(scores, dim=1)
-    results: list[LabelScores | None] = []
+    results: list[LabelScores] = []
     for row in range(len(prompts)):
-        if tolerance and unscored_mass[row] > math.log(tolerance) + scored_mass[row]:
-            results.append(None)
-            continue
         best = int(log_probs[row].argmax())
         results.append(
             LabelScores(
@@ -317,6 +323,23 @@ def _select_groups(group_bound: torch.Tensor, tolerance: float) -> torch.Tensor:
     selected = torch.zeros_like(group_bound, dtype=torch.bool)
     selected.scatter_(1, order, torch.arange(order.shape[1]) < count[:, None])
     return selected
+
+
+def _more_groups(
+    group_bound: torch.Tensor, selected: torch.Tensor, scored_mass: torch.Tensor, tolerance: float
+) -> torch.Tensor:
+    """(rows, groups) the unselected groups, likeliest first, that each row must still score so that
+    the bound on what it leaves unscored is within ``tolerance`` of the mass it has scored (new groups
+    can only add to that mass); none for a row already within it."""
+    if tolerance == 0:
+        return ~selected
+    ordered, order = group_bound.double().masked_fill(selected, -math.inf).sort(dim=1, descending=True)
+    # left[:, j]: the bound on what stays unscored when the j likeliest unselected groups are added
+    left = torch.cat([ordered.flip(1).logcumsumexp(1).flip(1), torch.full_like(ordered[:, :1], -math.inf)], 1)
+    count = (left <= math.log(tolerance) + scored_mass[:, None]).double().argmax(1)  # the first that does
+    more = torch.zeros_like(selected)
+    more.scatter_(1, order, torch.arange(order.shape[1]) < count[:, None])
+    return more & ~selected
 
 
 def _label_scores(

@@ -110,6 +110,50 @@ def test_labels_left_unscored_by_the_tolerance_move_no_probability_more_than_it(
         assert skipped > 0
 
 
+def test_a_row_short_of_the_tolerance_scores_more_labels_on_the_same_prompt_pass(tiny_model, monkeypatch):
+    """Every answer ends with the end-of-turn token, so a label holds less than its first token promised
+    and the first choice of labels can fall short; such a row scores the next likeliest groups on the
+    prompt pass it has, never runs its prompt again, and still keeps every probability within tolerance."""
+    from training.engine import classify
+
+    model, tokenizer = load_tiny(tiny_model)
+    fmt = PromptFormat(tokenizer, INSTRUCTIONS)
+    words = [*"abcdefghijklmnopqrstuvwxyz", *LABELS, "dogs and cats", "catalogue"]
+    tree = LabelTree({label: fmt.answer_ids(label) for label in dict.fromkeys(words)})
+    exact = score_label_batch(model, fmt, MANY_TEXTS, tree, tolerance=0.0)
+    prompt_passes, refined = [], []
+    run_prompts, more_groups = classify._run_prompts, classify._more_groups
+    monkeypatch.setattr(classify, "_run_prompts", lambda *a: prompt_passes.append(1) or run_prompts(*a))
+    monkeypatch.setattr(classify, "_more_groups", lambda *a: refined.append(more_groups(*a)) or refined[-1])
+
+    tolerance = 0.05
+    pruned = score_label_batch(model, fmt, MANY_TEXTS, tree, tolerance=tolerance, batch_size=4)
+
+    assert len(prompt_passes) == math.ceil(len(MANY_TEXTS) / 4)  # one prompt pass per batch, no rescoring
+    assert any(more.any() for more in refined)  # some rows did fall short of the first choice
+    for result, reference in zip(pruned, exact, strict=True):
+        assert result.unscored_mass <= tolerance and result.label == reference.label
+        for value, expected in zip(result.log_probs, reference.log_probs, strict=True):
+            assert math.exp(value) == pytest.approx(math.exp(expected), abs=tolerance)
+    assert any(value == -math.inf for result in pruned for value in result.log_probs)
+
+
+def test_more_groups_are_the_fewest_likeliest_that_bring_the_unscored_bound_within_tolerance():
+    from training.engine.classify import _more_groups
+
+    bound = torch.tensor([[0.5, 0.3, 0.1, 0.05, 0.05]] * 3).log()
+    selected = torch.tensor([[1, 0, 0, 0, 0], [1, 1, 1, 1, 0], [1, 0, 0, 0, 0]], dtype=torch.bool)
+    scored = torch.tensor([0.4, 0.9, 1e-4], dtype=torch.float64).log()
+
+    more = _more_groups(bound, selected, scored, tolerance=0.3)
+
+    assert more.tolist() == [
+        [False, True, True, False, False],  # 0.1 left unscored <= 0.3 x 0.4
+        [False, False, False, False, False],  # 0.05 <= 0.3 x 0.9 already
+        [False, True, True, True, True],  # nothing short of every group is within 0.3 x 1e-4
+    ]
+
+
 @pytest.mark.parametrize("first_groups", [1, 3, 8])
 def test_best_labels_are_the_exact_argmax_while_scoring_few_groups(tiny_model, first_groups):
     model, tokenizer = load_tiny(tiny_model)
