@@ -252,13 +252,13 @@ def _score_batch(
     scores = _label_scores(model, prompt, tree, selected, device) / temperature
     while True:
         scored_mass = torch.logsumexp(scores.double(), dim=1)
-        unscored_mass = torch.logsumexp(group_bound.double().masked_fill(selected, -math.inf), dim=1)
         more = _more_groups(group_bound, selected, scored_mass, tolerance)
         if not more.any():
             break
         # New groups' labels were -inf so far: the larger of the two is each label's only score.
         scores = torch.maximum(scores, _label_scores(model, prompt, tree, more, device) / temperature)
         selected |= more
+    unscored_mass = torch.logsumexp(group_bound.double().masked_fill(selected, -math.inf), dim=1)
     log_probs = torch.log_softmax(scores, dim=1)
     results: list[LabelScores] = []
     for row in range(len(prompts)):
