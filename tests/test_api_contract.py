@@ -1,5 +1,6 @@
 """The REST contract integrators rely on: one error shape, the right statuses, a clean OpenAPI schema."""
 
+import contextlib
 import re
 import subprocess
 import sys
@@ -76,6 +77,24 @@ def test_team_create_makes_the_caller_its_owner(api, owner):
     assert created.status_code == 201
     assert created.json()["slug"].startswith("finance-ops-")
     assert created.json()["my_role"] == "owner"
+
+
+def test_the_api_root_links_every_resource_that_has_a_list(api, owner):
+    from django.urls import NoReverseMatch, reverse
+
+    from studio.api.router import router
+
+    with_a_list = set()
+    for prefix, _viewset, basename in router.registry:
+        with contextlib.suppress(NoReverseMatch):
+            reverse(f"{basename}-list")
+            with_a_list.add(prefix)
+    api.as_user(owner)
+    root = api.get("/api/v1/").json()
+    assert "model-versions" in root  # a prefix two apps register, listed by the one with a list
+    assert set(root) == with_a_list
+    for url in root.values():
+        assert api.get(url).status_code == 200, url
 
 
 def test_openapi_schema_generates_without_warnings(tmp_path):

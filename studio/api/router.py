@@ -18,7 +18,22 @@ from projects.api.views import (
 from serving.api.views import ApiKeyViewSet, EndpointViewSet
 from training.api.views import BaseModelViewSet, ModelVersionViewSet, TrainingJobViewSet
 
-router = DefaultRouter(trailing_slash=True)
+
+
+class StudioRouter(DefaultRouter):
+    """DRF's router, except that a prefix two apps share (``model-versions``: training's viewset and
+    governance's card and stage actions) keeps its first registration, the one with a list, in the API
+    root. DRF lets the last one win, and its list route does not exist, so the root left the prefix out."""
+
+    def get_api_root_view(self, api_urls=None):
+        list_name = self.routes[0].name
+        api_root_dict = {}
+        for prefix, _viewset, basename in self.registry:
+            api_root_dict.setdefault(prefix, list_name.format(basename=basename))
+        return self.APIRootView.as_view(api_root_dict=api_root_dict)
+
+
+router = StudioRouter(trailing_slash=True)
 router.include_format_suffixes = False
 router.register("teams", TeamViewSet, basename="team")
 router.register("members", MemberViewSet, basename="member")
