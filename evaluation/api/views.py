@@ -6,7 +6,6 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from evaluation import selectors, services
-from evaluation.api.renderers import MarkdownRenderer
 from evaluation.api.serializers import (
     ComparisonQuerySerializer,
     EvalResultQuerySerializer,
@@ -17,6 +16,7 @@ from evaluation.api.serializers import (
     EvalSpecSerializer,
 )
 from projects import selectors as project_selectors
+from studio.api.renderers import MarkdownRenderer
 from training import selectors as training_selectors
 
 

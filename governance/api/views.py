@@ -19,6 +19,7 @@ from governance.api.serializers import (
 )
 from governance.filters import PromotionFilterSet
 from projects import selectors as project_selectors
+from studio.api.renderers import FILE_RENDERERS
 from training import selectors as training_selectors
 from training.api.serializers import ModelVersionSerializer
 
@@ -146,7 +147,7 @@ class ModelVersionGovernanceViewSet(viewsets.GenericViewSet):
         )
 
     @extend_schema(responses={(200, "text/markdown"): OpenApiTypes.STR})
-    @action(detail=True, methods=["get"], url_path="card/markdown")
+    @action(detail=True, methods=["get"], url_path="card/markdown", renderer_classes=FILE_RENDERERS)
     def card_markdown(self, request, pk=None):
         card = services.model_card_current(self.get_object())
         response = HttpResponse(

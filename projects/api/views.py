@@ -37,6 +37,7 @@ from projects.charters import charter_diff
 from projects.models import Membership
 from studio.api.filters import TeamSlugFilterSet
 from studio.api.parsers import JSONParser
+from studio.api.renderers import FILE_RENDERERS
 from studio.errors import NotFound
 
 
@@ -326,9 +327,12 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         parameters=[
             OpenApiParameter("export", str, enum=["jsonl", "csv"], description="File format (default jsonl).")
         ],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={
+            (200, "application/x-ndjson"): OpenApiTypes.BINARY,
+            (200, "text/csv"): OpenApiTypes.BINARY,
+        },
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], renderer_classes=FILE_RENDERERS)
     def download(self, request, pk=None):
         return services.dataset_version_download(
             version=self.get_object(), user=request.user, export=request.query_params.get("export", "jsonl")

@@ -19,7 +19,6 @@ from serving.api.views import ApiKeyViewSet, EndpointViewSet
 from training.api.views import BaseModelViewSet, ModelVersionViewSet, TrainingJobViewSet
 
 
-
 class StudioRouter(DefaultRouter):
     """DRF's router, except that a prefix two apps share (``model-versions``: training's viewset and
     governance's card and stage actions) keeps its first registration, the one with a list, in the API
