@@ -97,6 +97,35 @@ def test_the_api_root_links_every_resource_that_has_a_list(api, owner):
         assert api.get(url).status_code == 200, url
 
 
+def test_a_page_that_is_not_a_number_is_a_400_naming_it_and_one_past_the_last_a_404(api, owner):
+    api.as_user(owner)
+    for page in ("abc", "0", "²"):
+        assert "page" in assert_error(api.get(f"/api/v1/teams/?page={page}"), 400, "invalid")["details"]
+    assert_error(api.get("/api/v1/teams/?page=99"), 404, "not_found")
+    assert api.get("/api/v1/teams/?page=last").status_code == 200
+
+
+def test_the_schema_documents_every_operations_refusals_with_the_error_body():
+    from tests.api_world import openapi_schema
+
+    schema = openapi_schema()
+    error = schema["components"]["schemas"]["Error"]
+    assert error["required"] == ["error"]
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            refusals = {code: r for code, r in operation["responses"].items() if code >= "400"}
+            assert {"401", "406", "429"} <= set(refusals), (method, path)
+            if "{" in path or "requestBody" in operation:
+                assert "404" in refusals, (method, path)
+            if method != "get":
+                assert {"403", "409"} <= set(refusals), (method, path)
+            for code, response in refusals.items():
+                assert response["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/Error"
+                }, (method, path, code)
+                assert response["description"]
+
+
 def test_openapi_schema_generates_without_warnings(tmp_path):
     result = subprocess.run(
         [

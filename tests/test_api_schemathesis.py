@@ -1,4 +1,5 @@
-"""schemathesis against /api/schema/ as the signed-in team owner: no 5xx, and responses conform to the schema.
+"""schemathesis against /api/schema/ as the signed-in team owner: no 5xx, and every answer is one the schema
+documents: its status, content type, headers and body.
 
 The schema is the one the studio serves, loaded through the WSGI application in-process (no server is
 started), and every request goes through the same application with the owner's bearer token. Path ids
@@ -12,7 +13,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.api_world import PATH_OBJECTS, World, module_world  # noqa: F401 - a fixture
 
@@ -74,5 +80,11 @@ def test_the_api_never_answers_5xx_and_conforms_to_its_schema(case, world, owner
         case.path_parameters[name] = PATH_OBJECTS[resource](world)
     case.call_and_validate(
         headers={"Authorization": f"Bearer {owner_token}"},
-        checks=[not_a_server_error, response_schema_conformance],
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+            response_headers_conformance,
+        ],
     )

@@ -31,6 +31,7 @@ from tests.api_world import (
     baseline_body,
     fields,
     module_world,  # noqa: F401 - a fixture
+    openapi_schema,
     operations,
     operations_with_input,
     path_ids,
@@ -289,6 +290,11 @@ class Run:
             self.failures.append(f"{op} [{probe.label}]: {status}: {cause!r}")
         elif status >= 400 and (problem := standard_error_problem(response)):
             self.failures.append(f"{op} [{probe.label}]: {problem}")
+        documented = openapi_schema()["paths"][op.path][op.method]["responses"]
+        if str(status) not in documented:
+            self.failures.append(
+                f"{op} [{probe.label}]: {status}, not among its documented {', '.join(documented)}"
+            )
         state, self.state = self.state, stored_state()
         if 400 <= status < 500 and self.state != state:
             self.failures.append(f"{op} [{probe.label}]: {status}, yet something was saved")

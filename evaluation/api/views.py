@@ -16,6 +16,7 @@ from evaluation.api.serializers import (
     EvalSpecSerializer,
 )
 from projects import selectors as project_selectors
+from studio.api.openapi import refuses
 from studio.api.renderers import MarkdownRenderer
 from training import selectors as training_selectors
 
@@ -105,6 +106,7 @@ class ComparisonViewSet(viewsets.ViewSet):
             (200, "text/markdown"): OpenApiResponse(OpenApiTypes.STR),
         },
     )
+    @refuses(409)
     def retrieve(self, request, pk=None):
         query = ComparisonQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -36,6 +36,7 @@ from projects.authentication import signing_token
 from projects.charters import charter_diff
 from projects.models import Membership
 from studio.api.filters import TeamSlugFilterSet
+from studio.api.openapi import refuses
 from studio.api.parsers import JSONParser
 from studio.api.renderers import FILE_RENDERERS
 from studio.errors import NotFound
@@ -333,6 +334,7 @@ class DatasetVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         },
     )
     @action(detail=True, methods=["get"], renderer_classes=FILE_RENDERERS)
+    @refuses(403)
     def download(self, request, pk=None):
         return services.dataset_version_download(
             version=self.get_object(), user=request.user, export=request.query_params.get("export", "jsonl")

@@ -5,6 +5,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from projects import selectors as project_selectors
+from studio.api.openapi import refuses
 from studio.api.renderers import FILE_RENDERERS
 from studio.errors import Forbidden
 from training import selectors, services
@@ -124,6 +125,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         responses={(200, "application/zip"): OpenApiTypes.BINARY},
     )
     @action(detail=True, methods=["get"], renderer_classes=FILE_RENDERERS)
+    @refuses(409)
     def download(self, request, pk=None):
         return services.model_version_download(
             version=self.get_object(),
