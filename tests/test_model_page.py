@@ -43,8 +43,8 @@ def test_the_model_page_shows_score_size_caveat_baseline_lift_and_per_label(
     client.force_login(owner)
     body = client.get(reverse("training:model_detail", args=[version.pk])).content.decode()
     worth = body[body.index('data-testid="model-worth"') :]
-    assert 'data-testid="validation-score">67%' in worth and "on 3 examples" in worth
-    assert "33%" in worth and 'data-testid="lift">+33.3 points' in worth
+    assert 'data-testid="validation-score">66.7%' in worth and "on 3 examples" in worth
+    assert "33.3%" in worth and 'data-testid="lift">+33.3 points' in worth
     assert "Only 3 validation examples" in worth and "33.3 points" in worth
     per_label = worth[worth.index('data-testid="per-label"') :]
     for label in LABELS:
@@ -103,3 +103,25 @@ def test_a_viewer_tries_the_model_and_nothing_is_stored(
     client.force_login(outsider)
     assert client.post(url, {"input": "hello"}).status_code == 404
     assert stored() == before
+
+
+def test_every_page_shows_one_validation_figure_the_closing_assessments(
+    client,
+    owner,
+    project,  # noqa: F811
+    tiny_path,  # noqa: F811
+    trained,  # noqa: F811
+    settings,
+):
+    """The last check in training decodes greedily and can differ from the closing assessment (labels
+    scored whole, as the endpoint answers) on a few examples; lists and headlines show the assessment's."""
+    version = register(project, owner, BaseModelFactory(source=str(tiny_path)), trained, settings)
+    version.metrics = {**version.metrics, "accuracy": 0.25}
+    version.save(update_fields=["metrics"])
+    client.force_login(owner)
+    for url in (reverse("training:model_list"), reverse("projects:project_detail", args=[project.pk])):
+        page = client.get(url).content.decode()
+        assert "0.667" in page and "0.250" not in page, url
+    model_page = client.get(reverse("training:model_detail", args=[version.pk])).content.decode()
+    assert 'data-testid="validation-score">66.7%' in model_page
+    assert "Accuracy at the last check in training" in model_page and "0.2500" in model_page

@@ -258,7 +258,7 @@ def test_succeeded_job_page_links_its_model_version(client, owner, project, vers
     assert (
         f'href="{reverse("training:model_detail", args=[model.pk])}"' in page and "Model version v2" in page
     )
-    assert "Test CPU" in page and "Accuracy 0.9167" in page
+    assert "Test CPU" in page and "Accuracy at the last check in training 0.9167" in page
     assert 'data-live="retry-form" hidden' in page and 'data-live="cancel-form" hidden' in page
 
 

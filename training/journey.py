@@ -41,8 +41,8 @@ def _model_state(facts: JourneyFacts) -> StepState:
     trainable = facts.trainable_versions
     active = next((job for job in training["jobs"] if not job.is_terminal), None)
     if model is not None:
-        accuracy = model.metrics.get("accuracy")
-        detail = f"v{model.number}" + (f" · accuracy {accuracy:.0%}" if accuracy is not None else "")
+        score = model.validation_score
+        detail = f"v{model.number}" + (f" · {score.metric_label.lower()} {score.value:.0%}" if score else "")
         state = StepState(done=True, detail=detail)
         state.action = StepAction(
             f"Open model v{model.number}", reverse("training:model_detail", args=[model.pk])

@@ -27,8 +27,8 @@ def _assessment_lines(version: ModelVersion) -> list[str]:
             f"{_percent(comparison['baseline'])} on the same examples, a lift of "
             f"{comparison['lift'] * 100:+.1f} points."
         )
-    elif version.metrics.get("accuracy") is not None:
-        lines.append(f"- Validation accuracy: **{_percent(version.metrics['accuracy'])}**.")
+    elif score := version.validation_score:
+        lines.append(f"- Validation {score.metric_label.lower()}: **{_percent(score.value)}**.")
     per_label = validation.get("per_label") or {}
     if per_label:
         lines += ["", "| label | examples | precision | recall |", "|---|---:|---:|---:|"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -165,6 +167,17 @@ class TrainingMetricPoint(models.Model):
         return f"step {self.step}"
 
 
+@dataclass(frozen=True)
+class ValidationScore:
+    metric: str  # accuracy or exact_match
+    value: float
+    examples: int | None
+
+    @property
+    def metric_label(self) -> str:
+        return "Accuracy" if self.metric == "accuracy" else "Exact match"
+
+
 class ModelVersion(TeamOwnedModel):
     """An immutable trained (or baseline) model with its lineage; only description and tags may change."""
 
@@ -229,6 +242,25 @@ class ModelVersion(TeamOwnedModel):
     def stage_choice(self) -> Stage:
         """The stage with its label and colour, for badges."""
         return Stage(self.stage)
+
+    @property
+    def validation_score(self) -> ValidationScore | None:
+        """The version's one validation figure, wherever a page shows one: the job's closing assessment
+        (every label scored whole, as the endpoint answers) where it made one, else the last check during
+        training (greedy decoding, which can differ on a handful of examples)."""
+        metrics = self.metrics or {}
+        assessment = metrics.get("assessment") or {}
+        validation = assessment.get("validation") or {}
+        comparison = assessment.get("comparison")
+        examples = validation.get("examples") or metrics.get("val_examples")
+        metric = comparison["metric"] if comparison else None
+        for name in (metric, "accuracy", "exact_match"):
+            if name and validation.get(name) is not None:
+                return ValidationScore(name, validation[name], examples)
+        for name in ("accuracy", "exact_match"):
+            if metrics.get(name) is not None:
+                return ValidationScore(name, metrics[name], metrics.get("val_examples"))
+        return None
 
     @property
     def artifacts_dir(self):

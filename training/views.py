@@ -35,8 +35,8 @@ PAGE_SIZE = 25
 EVENTS_SHOWN = 50
 POLL_INTERVAL_MS = 2000
 METRIC_LABELS = {
-    "accuracy": "Accuracy",
-    "exact_match": "Exact match",
+    "accuracy": "Accuracy at the last check in training",
+    "exact_match": "Exact match at the last check in training",
     "val_loss": "Validation loss",
     "train_loss": "Train loss",
     "val_examples": "Validation examples",
@@ -289,16 +289,13 @@ def _model_next_step(version) -> dict:
 def worth(version) -> dict | None:
     """What the page says a fine-tuned version is worth: its validation score with the sample size (and
     a caveat when small), the baseline on the same examples and the lift, and per-label results."""
+    score = version.validation_score
+    if score is None:
+        return None
     assessment = version.metrics.get("assessment") or {}
     validation = assessment.get("validation") or {}
     comparison = assessment.get("comparison")
-    metric = comparison["metric"] if comparison else ("accuracy" if "accuracy" in validation else None)
-    score = validation.get(metric) if metric else None
-    examples = validation.get("examples") or version.metrics.get("val_examples")
-    if score is None and version.metrics.get("accuracy") is not None:
-        metric, score = "accuracy", version.metrics["accuracy"]
-    if score is None:
-        return None
+    examples = score.examples
     per_label = [
         {
             "label": label,
@@ -309,8 +306,8 @@ def worth(version) -> dict | None:
     ]
     baseline = assessment.get("baseline") or {}
     return {
-        "metric_label": "Accuracy" if metric == "accuracy" else "Exact match",
-        "score": score,
+        "metric_label": score.metric_label,
+        "score": score.value,
         "examples": examples,
         "small": bool(examples) and examples < SMALL_SAMPLE,
         "one_answer_points": round(100 / examples, 1) if examples else None,
