@@ -205,16 +205,16 @@ def endpoint_settings(request, slug: str):
 
 
 @login_required
-@require_POST
 def api_key_create(request, slug: str):
-    """Creates the key and shows its secret on this response only (never stored, never redirected to)."""
+    """The new-key form (GET, e.g. this URL reloaded); POST creates the key and shows its secret on this
+    response only: never stored, never redirected to, and not kept in the browser's history."""
     endpoint = selectors.endpoint_get(user=request.user, slug=slug)
     team = endpoint.project.team
     require(request.user, team, Action.MANAGE_ENDPOINTS)
     team_endpoints = selectors.endpoint_list(user=request.user, team=team)
-    form = ApiKeyForm(request.POST, endpoint=endpoint, team_endpoints=team_endpoints)
+    form = ApiKeyForm(request.POST or None, endpoint=endpoint, team_endpoints=team_endpoints)
     key = secret = None
-    if form.is_valid():
+    if request.method == "POST" and form.is_valid():
         try:
             key, secret = services.api_key_create(
                 user=request.user,
@@ -236,7 +236,8 @@ def api_key_create(request, slug: str):
             (endpoint.slug, reverse("serving:endpoint_detail", args=[endpoint.slug])), ("New API key", None)
         ),
     }
-    response = render(request, "serving/api_key_created.html", context, status=200 if key else 400)
+    refused = request.method == "POST" and key is None
+    response = render(request, "serving/api_key_created.html", context, status=400 if refused else 200)
     response["Cache-Control"] = "no-store"
     return response
 

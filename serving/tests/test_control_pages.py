@@ -93,6 +93,13 @@ def test_a_key_created_on_the_page_is_shown_once_and_stored_hashed(client, endpo
     assert services.api_key_authenticate(secret) is None
 
 
+def test_the_key_form_url_opened_again_shows_the_form_and_creates_nothing(client, endpoint, owner):
+    client.force_login(owner)
+    page = client.get(reverse("serving:api_key_create", args=[endpoint.slug]))
+    assert page.status_code == 200 and "Create the key" in text(page)
+    assert 'data-testid="key-secret"' not in text(page) and not ApiKey.objects.exists()
+
+
 def test_bad_key_input_is_shown_on_the_form(client, endpoint, owner):
     client.force_login(owner)
     response = client.post(
