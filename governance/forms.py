@@ -12,6 +12,21 @@ class PromotionRequestForm(forms.Form):
         required=False, label="Accepted until", widget=forms.DateInput(attrs={"type": "date"})
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Asked for, and said to be required, only once the risk is to be accepted (clean() enforces it).
+        for name in ("risk_reason", "risk_until"):
+            self.fields[name].required_when = self.fields[name].shown_when = "accept_risk=on"
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("accept_risk"):
+            if not cleaned.get("risk_reason", "").strip():
+                self.add_error("risk_reason", "Say why the risk is accepted.")
+            if not cleaned.get("risk_until") and "risk_until" not in self.errors:
+                self.add_error("risk_until", "Say until when the risk is accepted.")
+        return cleaned
+
 
 class ApproveForm(forms.Form):
     role = forms.ChoiceField(choices=ApproverRole.choices, required=False)

@@ -204,6 +204,7 @@ class CharterForm(forms.Form):
         if (
             cleaned.get("automation") == Automation.HUMAN_REVIEW
             and cleaned.get("confidence_threshold") is None
+            and "confidence_threshold" not in self.errors  # a value refused: its own error says why
         ):
             self.add_error(
                 "confidence_threshold", "Required when answers below a threshold go to human review."

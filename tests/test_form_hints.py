@@ -58,3 +58,26 @@ def test_the_json_schema_field_appears_only_for_extraction_projects(client, team
     body = client.get(reverse("projects:project_create")).content.decode()
     field = body[: body.index('for="id_output_schema"')]
     assert field[field.rindex("<div") :].count('data-shown-when="task_type=extraction"') == 1
+
+
+def test_a_refused_threshold_says_why_without_also_saying_it_is_missing(client, team, owner):
+    project = ProjectFactory(team=team, owner=owner)
+    client.force_login(owner)
+    response = client.post(
+        reverse("projects:charter_edit", args=[project.pk]),
+        {"problem": "Route tickets", "automation": "human_review", "confidence_threshold": "1.5"},
+    )
+    errors = response.context["form"].errors["confidence_threshold"]
+    assert errors == ["Ensure this value is less than or equal to 1."]
+
+
+def test_risk_acceptance_fields_are_asked_for_with_the_tick_and_refused_together_beside_it():
+    from governance.forms import PromotionRequestForm
+
+    form = PromotionRequestForm()
+    for name in ("risk_reason", "risk_until"):
+        assert form.fields[name].required_when == form.fields[name].shown_when == "accept_risk=on"
+    refused = PromotionRequestForm({"target_stage": "production", "accept_risk": "on"})
+    assert not refused.is_valid()
+    assert set(refused.errors) == {"risk_reason", "risk_until"}
+    assert PromotionRequestForm({"target_stage": "production"}).is_valid()

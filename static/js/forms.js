@@ -38,6 +38,13 @@
     });
   }
 
+  // A rule's value for a form control: a checkbox's when ticked (its value, "on" by default), else "".
+  function currentValue(control) {
+    if (!control) return undefined;
+    if (control.type === "checkbox") return control.checked ? control.value : "";
+    return control.value;
+  }
+
   function followRequiredWhen(root) {
     root.querySelectorAll("[data-required-when]").forEach(function (note) {
       const form = note.closest("form");
@@ -45,8 +52,7 @@
       const rule = note.getAttribute("data-required-when").split("=");
       const input = form.elements.namedItem(note.getAttribute("data-required-for"));
       function update() {
-        const other = form.elements.namedItem(rule[0]);
-        const required = Boolean(other) && other.value === rule[1];
+        const required = currentValue(form.elements.namedItem(rule[0])) === rule[1];
         note.textContent = required ? "(required)" : "(optional)";
         if (input && input.setAttribute) input.setAttribute("aria-required", required ? "true" : "false");
       }
@@ -63,9 +69,9 @@
       if (!form) return;
       const rule = field.getAttribute("data-shown-when").split("=");
       function update() {
-        const other = form.elements.namedItem(rule[0]);
+        const shown = currentValue(form.elements.namedItem(rule[0])) === rule[1];
         // A field with an error stays in view so the error can be read.
-        field.hidden = !field.classList.contains("has-error") && !(other && other.value === rule[1]);
+        field.hidden = !field.classList.contains("has-error") && !shown;
       }
       form.addEventListener("change", function (event) {
         if (event.target.name === rule[0]) update();
