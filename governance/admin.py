@@ -149,13 +149,15 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.Mode
         promotion = self._get(request, pk)
         if request.method == "POST":
             try:
-                services.promotion_approve(
+                approved = services.promotion_approve(
                     promotion=promotion, user=request.user, comment=request.POST.get("comment", "")[:2000]
                 )
             except ApplicationError as error:
                 self.message_user(request, error.message, messages.ERROR)
             else:
-                self.message_user(request, f"Request #{promotion.pk} approved.", messages.SUCCESS)
+                self.message_user(
+                    request, f"Request #{promotion.pk}: {approved.approval_outcome()}", messages.SUCCESS
+                )
         return self._back(promotion)
 
     def reject_view(self, request, pk: int):
@@ -196,11 +198,13 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.Mode
     def approve_selected(self, request, queryset):
         for promotion in queryset:
             try:
-                services.promotion_approve(promotion=promotion, user=request.user)
+                approved = services.promotion_approve(promotion=promotion, user=request.user)
             except ApplicationError as error:
                 self.message_user(request, f"#{promotion.pk}: {error.message}", messages.ERROR)
             else:
-                self.message_user(request, f"#{promotion.pk} approved.", messages.SUCCESS)
+                self.message_user(
+                    request, f"#{promotion.pk}: {approved.approval_outcome()}", messages.SUCCESS
+                )
 
     @admin.action(description="Reject the selected requests (with a comment)", permissions=["view"])
     def reject_selected(self, request, queryset):

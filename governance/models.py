@@ -138,6 +138,19 @@ class PromotionRequest(TeamOwnedModel):
         """The roles still to approve, as people read them ("ML engineer")."""
         return [tiers.APPROVER_ROLE_LABELS.get(role, role) for role in self.missing_roles()]
 
+    def approval_outcome(self) -> str:
+        """What an approver is told once their approval is recorded: the promotion made, or how many of
+        the required approvals are in and whose are still missing."""
+        if self.status == PromotionStatus.APPROVED:
+            return (
+                f"Approved: {self.model_version.label} is now in {self.get_target_stage_display().lower()}."
+            )
+        given = len(self.required_roles) - len(self.missing_roles())
+        return (
+            f"Your approval is recorded ({given} of {len(self.required_roles)}). "
+            f"Still waiting for: {', '.join(self.missing_role_labels())}."
+        )
+
 
 class Approval(TimeStampedModel):
     """One person's approval of a request, in one role; voided (kept, not deleted) if the evidence changes."""

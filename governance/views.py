@@ -94,10 +94,10 @@ def promotion_approve(request, pk: int):
     role = form.cleaned_data.get("role") or None
 
     def act(promotion):
-        services.promotion_approve(
+        approved = services.promotion_approve(
             promotion=promotion, user=request.user, role=role, comment=form.cleaned_data.get("comment", "")
         )
-        return "Approved."
+        return approved.approval_outcome()
 
     return _act(request, pk, act)
 

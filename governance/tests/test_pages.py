@@ -49,9 +49,27 @@ def test_a_request_made_in_the_ui_is_approved_from_its_page(client, candidate, p
     assert f"/promotions/{promotion.pk}/" in inbox
     page = client.get(f"/promotions/{promotion.pk}/")
     assert b'data-testid="approve-form"' in page.content and b"accuracy &gt;= 0.8 on all" in page.content
-    client.post(f"/promotions/{promotion.pk}/approve/", {"role": "ml_engineer"})
+    approved = client.post(f"/promotions/{promotion.pk}/approve/", {"role": "ml_engineer"}, follow=True)
     candidate.refresh_from_db()
     assert candidate.stage == "production"
+    assert f"Approved: v{candidate.number} is now in production." in approved.content.decode()
+
+
+def test_an_approval_that_is_not_the_last_says_whose_are_still_missing(
+    client, candidate, product_owner, ml_engineer
+):
+    client.force_login(product_owner)
+    client.post(f"/models/{candidate.pk}/governance/", {"target_stage": "production", "reason": "Better"})
+    promotion = PromotionRequest.objects.get(model_version=candidate)
+    promotion.required_roles = ["ml_engineer", "governance_reviewer"]
+    promotion.save(update_fields=["required_roles"])
+    client.force_login(ml_engineer)
+    page = client.post(f"/promotions/{promotion.pk}/approve/", {"role": "ml_engineer"}, follow=True)
+    assert (
+        "Your approval is recorded (1 of 2). Still waiting for: Governance reviewer." in page.content.decode()
+    )
+    candidate.refresh_from_db()
+    assert candidate.stage != "production"
 
 
 def test_reject_from_the_page_needs_a_comment(client, candidate, product_owner, ml_engineer):
