@@ -9,21 +9,27 @@ from evaluation.choices import RunStatus
 from evaluation.models import EvalRun, EvalSpec
 from projects.journey import JourneyFacts, JourneyStep, StepAction, StepState
 from projects.roles import Action
+from training.choices import ModelVersionKind
+from training.models import ModelVersion
 
 
 def _evaluation(facts: JourneyFacts) -> dict:
-    """The project's newest spec and newest run, read once per page for both steps."""
+    """The project's newest spec and its trained versions' newest run (the baseline's runs are the
+    reference the trained ones are compared with, not the step's outcome), read once per page."""
     if "evaluation" not in facts.extra:
         project = facts.project
+        trained = ModelVersion.objects.filter(project=project).exclude(kind=ModelVersionKind.BASELINE)
         facts.extra["evaluation"] = {
             "spec": EvalSpec.objects.filter(project=project)
             .select_related("signed_by")
             .order_by("-version")
             .first(),
             "run": EvalRun.objects.filter(project=project)
+            .exclude(model_version__kind=ModelVersionKind.BASELINE)
             .select_related("model_version")
             .order_by("-id")
             .first(),
+            "trained": trained.exists(),
         }
     return facts.extra["evaluation"]
 
@@ -57,9 +63,12 @@ def _spec_state(facts: JourneyFacts) -> StepState:
 
 def _evaluation_state(facts: JourneyFacts) -> StepState:
     """Done once a run has succeeded; shows the latest run's gate verdict."""
-    run = _evaluation(facts)["run"]
+    evaluation = _evaluation(facts)
+    run = evaluation["run"]
+    if run is None and not evaluation["trained"]:
+        return StepState(done=False, detail="Needs a trained model version")
     if run is None:
-        state = StepState(done=False, detail="No evaluation yet")
+        state = StepState(done=False, detail="No trained version evaluated yet")
         if facts.can(Action.RUN_EVALS):
             state.action = StepAction("Run an evaluation", _hub(facts))
         return state

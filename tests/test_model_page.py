@@ -51,6 +51,9 @@ def test_the_model_page_shows_score_size_caveat_baseline_lift_and_per_label(
         assert f'<td class="font-monospace">{label}</td>' in per_label
     assert 'data-testid="try-it"' in body and "js/model_try.js" in body
     assert "Next step: Evaluate it before it serves anyone" in body
+    next_step = body[body.index("Next step: Evaluate it") :]
+    evaluate = reverse("evaluation:project_evaluation", args=[project.pk]) + f"?version={version.pk}"
+    assert f'href="{evaluate}"' in next_step and f"Evaluate {version.label}" in next_step
 
 
 @pytest.fixture

@@ -278,10 +278,11 @@ def _model_next_step(version) -> dict:
         }
     return {
         "title": "Evaluate it before it serves anyone",
-        "text": "Try it above, download the adapter, or go back to the project: evaluation, approval and "
-        "serving are the steps after this one.",
+        "text": "Run it against the project's signed eval spec (try it above first if you like): "
+        "approval and serving follow from that run.",
         "action": StepAction(
-            "Back to the project", reverse("projects:project_detail", args=[version.project_id])
+            f"Evaluate {version.label}",
+            reverse("evaluation:project_evaluation", args=[version.project_id]) + f"?version={version.pk}",
         ),
     }
 

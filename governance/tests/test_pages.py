@@ -138,11 +138,37 @@ def test_stale_evidence_is_shown_and_refreshed_from_the_page(
     assert candidate.stage == "production"
 
 
-def _approval_step(client, project) -> tuple[bool, str]:
-    """Whether the project page's Approval step is done, and its text."""
+def _step(client, project, key: str) -> tuple[bool, str]:
+    """Whether the project page's step `key` is done, and its text."""
     page = client.get(f"/projects/{project.pk}/").content.decode()
-    step = re.search(r'data-step="approval" data-done="(\w+)"(.*?)</li>', page, re.S)
+    step = re.search(rf'data-step="{key}" data-done="(\w+)"(.*?)</li>', page, re.S)
     return step[1] == "true", re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", step[2]))
+
+
+def _approval_step(client, project) -> tuple[bool, str]:
+    return _step(client, project, "approval")
+
+
+def test_the_evaluation_step_counts_runs_of_trained_versions_not_the_baselines(
+    client, project, make_version, signed_spec, product_owner
+):
+    from governance.tests.helpers import record_run
+
+    client.force_login(product_owner)
+    done, text = _step(client, project, "evaluation")
+    assert not done and "Needs a trained model version" in text and "Run an evaluation" not in text
+    baseline = make_version(0, weights=b"v0")
+    baseline.kind = "baseline"
+    baseline.save(update_fields=["kind"])
+    record_run(baseline, signed_spec, passed=False)
+    done, text = _step(client, project, "evaluation")
+    assert not done and "Needs a trained model version" in text
+    version = make_version(1, weights=b"v1")
+    done, text = _step(client, project, "evaluation")
+    assert not done and "No trained version evaluated yet" in text and "Run an evaluation" in text
+    record_run(version, signed_spec)
+    done, text = _step(client, project, "evaluation")
+    assert done and "v1: gates passed" in text
 
 
 def test_the_project_checklist_follows_a_version_from_evaluated_to_production(
