@@ -127,3 +127,21 @@ def test_owner_manages_members_in_the_browser(client, team, owner, outsider):
     assert membership.role == Role.ML_ENGINEER
     client.post(f"/members/{membership.pk}/remove/")
     assert not Membership.objects.filter(pk=membership.pk).exists()
+
+
+def test_a_refused_page_says_which_role_and_action_keeps_the_navigation_and_logs_no_traceback(
+    client, team, viewer, caplog
+):
+    from django.urls import reverse
+
+    client.force_login(viewer)
+    client.raise_request_exception = False
+    with caplog.at_level("WARNING", logger="django.request"):
+        response = client.get(reverse("projects:project_create"))
+    assert response.status_code == 403
+    page = response.content.decode()
+    reason = page[page.index('data-testid="forbidden-reason"') :]
+    assert "Your role (Viewer) cannot" in reason[: reason.index("</p>")]
+    assert 'aria-label="Main"' in page and reverse("projects:project_list") in page  # the studio's nav
+    refused = [r for r in caplog.records if r.name == "django.request" and r.status_code == 403]
+    assert refused and all(r.exc_info is None for r in refused)
