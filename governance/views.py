@@ -174,6 +174,8 @@ def model_governance(request, pk: int):
         ),
         "generated": card.generated,
         "may_request": may_request and version.stage != "retired",
+        "may_write_card": services.card_writer(request.user, version),
+        "may_approve_card": services.card_approver(request.user, version),
         "form": form,
         "breadcrumbs": [
             ("Models", reverse("training:model_list")),

@@ -105,14 +105,16 @@ def can(user, team, action: Action) -> bool:
     return action in allowed
 
 
-def require(user, team, action: Action) -> None:
-    """Raise Forbidden (403) when a user who can see `team` may not perform `action` in it."""
+def require(user, team, action: Action, *, doing: str = "") -> None:
+    """Raise Forbidden (403) when a user who can see `team` may not perform `action` in it. `doing` names
+    what was attempted where it is not the action itself (e.g. "write model cards", which those who may
+    request promotions do)."""
     if can(user, team, action):
         return
     role = role_in(user, team)
     who = f"Your role ({Role(role).label})" if role else "You"
     raise Forbidden(
-        f"{who} cannot {ACTION_LABELS[action]} in team “{team.name}”.",
+        f"{who} cannot {doing or ACTION_LABELS[action]} in team “{team.name}”.",
         code="permission_denied",
         details={"team": team.slug, "action": str(action), "role": role},
     )

@@ -1,6 +1,8 @@
 """Governance writes: every change of a promotion, approval, stage, policy or model card."""
 
 from governance.services.cards import (
+    card_approver,
+    card_writer,
     model_card_approve,
     model_card_current,
     model_card_get_or_create,
@@ -26,6 +28,8 @@ from governance.services.stages import (
 )
 
 __all__ = [
+    "card_approver",
+    "card_writer",
     "model_card_approve",
     "model_card_current",
     "model_card_get_or_create",

@@ -164,12 +164,30 @@ def model_card_summary(version: ModelVersion) -> dict:
     return {"status": card.status, "intended_use": card.intended_use, "limitations": card.limitations}
 
 
+def card_writer(user, version: ModelVersion) -> bool:
+    """Who writes a model card: whoever may request the version's promotion (the card goes with it)."""
+    return can(user, version.project.team, Action.REQUEST_PROMOTION)
+
+
+def card_approver(user, version: ModelVersion) -> bool:
+    """Who approves a card: an ML engineer, product owner or governance reviewer (not its last editor)."""
+    team = version.project.team
+    return any(
+        can(user, team, action)
+        for action in (Action.APPROVE_ML_TIER, Action.APPROVE_PRODUCT_TIER, Action.APPROVE_GOVERNANCE_TIER)
+    )
+
+
+def _require_card_writer(user, version: ModelVersion) -> None:
+    require(user, version.project.team, Action.REQUEST_PROMOTION, doing="write model cards")
+
+
 @transaction.atomic
 def model_card_update(
     *, version: ModelVersion, user, intended_use: str | None = None, limitations: str | None = None
 ) -> ModelCard:
     """Edit the team's words; an approved card goes back to draft."""
-    require(user, version.project.team, Action.REQUEST_PROMOTION)
+    _require_card_writer(user, version)
     card = _for_write(version)
     changes = {}
     for name, value in (("intended_use", intended_use), ("limitations", limitations)):
@@ -190,7 +208,7 @@ def model_card_update(
 
 @transaction.atomic
 def model_card_submit(*, version: ModelVersion, user) -> ModelCard:
-    require(user, version.project.team, Action.REQUEST_PROMOTION)
+    _require_card_writer(user, version)
     card = _for_write(version)
     if card.status != ModelCardStatus.DRAFT:
         raise Conflict("Only a draft card goes to review.", code="not_draft")
@@ -204,11 +222,7 @@ def model_card_submit(*, version: ModelVersion, user) -> ModelCard:
 @transaction.atomic
 def model_card_approve(*, version: ModelVersion, user) -> ModelCard:
     """An ML engineer, product owner or governance reviewer other than the last editor approves it."""
-    team = version.project.team
-    if not any(
-        can(user, team, a)
-        for a in (Action.APPROVE_ML_TIER, Action.APPROVE_PRODUCT_TIER, Action.APPROVE_GOVERNANCE_TIER)
-    ):
+    if not card_approver(user, version):
         raise Forbidden("Your role cannot approve model cards.", code="cannot_approve")
     card = _for_write(version)
     if card.status != ModelCardStatus.IN_REVIEW:

@@ -203,3 +203,20 @@ def test_the_project_checklist_follows_a_version_from_evaluated_to_production(
     version.save(update_fields=["stage"])  # the other approvals, in effect
     done, text = _approval_step(client, project)
     assert done and "v1 is in production" in text and "Releases and rollback" in text
+
+
+def test_a_viewer_reads_the_model_card_without_controls_and_a_refused_save_names_the_card(
+    client, candidate, viewer, product_owner
+):
+    from governance.services import model_card_update
+    from studio.errors import Forbidden
+
+    client.force_login(viewer)
+    page = client.get(f"/models/{candidate.pk}/governance/").content.decode()
+    assert 'data-testid="card-text"' in page and 'data-testid="card-form"' not in page
+    assert "Send for review" not in page and "Approve card" not in page
+    with pytest.raises(Forbidden, match="cannot write model cards"):
+        model_card_update(version=candidate, user=viewer, intended_use="Anything")
+    client.force_login(product_owner)
+    page = client.get(f"/models/{candidate.pk}/governance/").content.decode()
+    assert 'data-testid="card-form"' in page and "Send for review" in page
