@@ -65,13 +65,18 @@ ALIASES = {
 }
 
 
+def metrics_for_task(task_type: str) -> tuple[Metric, ...]:
+    """Every metric a run measures for `task_type`, the policy probes' included: what a gate may name."""
+    return (*METRICS.get(task_type, ()), *POLICY)
+
+
 def metric_for(task_type: str, name: str) -> Metric | None:
     """The metric a charter or gate means by `name` (case, spaces and common aliases forgiven)."""
     wanted = name.strip().lower()
     wanted = ALIASES.get(wanted, wanted).replace(" ", "_").replace("-", "_")
     if task_type == "extraction" and wanted == "macro_f1":
         wanted = "field_f1"
-    return next((m for m in (*METRICS.get(task_type, ()), *POLICY) if m.name == wanted), None)
+    return next((m for m in metrics_for_task(task_type) if m.name == wanted), None)
 
 
 def metric_direction(task_type: str, name: str) -> bool:

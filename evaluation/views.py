@@ -15,10 +15,11 @@ from django.views.decorators.http import require_POST
 from evaluation import charts, selectors, services
 from evaluation.choices import Layer
 from evaluation.forms import EvalRunForm, EvalSpecForm
-from evaluation.metrics import METRICS, POLICY
+from evaluation.metrics import metrics_for_task
 from evaluation.schemas import Layers
 from projects import selectors as project_selectors
 from projects.journey import StepAction
+from projects.models import DatasetVersion
 from projects.roles import Action, can, require
 from studio.errors import ApplicationError
 from studio.forms import add_service_error
@@ -148,9 +149,48 @@ def spec_create(request, pk: int):
         "project": project,
         "form": form,
         "latest": latest,
+        "unmeasured": [] if latest else services.charter_measures_unmeasured(project),
+        "measurable": [metric.name for metric in metrics_for_task(project.task_type)],
         "breadcrumbs": _crumbs(project, ("New spec version", None)),
     }
     return render(request, "evaluation/spec_form.html", context)
+
+
+def layer_rows(layers: dict) -> list[tuple[str, str]]:
+    """(layer, what it runs) in words, for the page a product owner reads before signing."""
+    layers = Layers.model_validate(layers)
+    regression, stress, policy = layers.regression, layers.stress, layers.policy
+    named = {
+        version.pk: f"{version.dataset.name} v{version.number}"
+        for version in DatasetVersion.objects.filter(
+            pk__in=[pk for pk in (regression.dataset_version, regression.golden_dataset_version) if pk]
+        ).select_related("dataset")
+    }
+    sources = []
+    if regression.dataset_version:
+        sources.append(f"the test split of {named.get(regression.dataset_version, 'a removed version')}")
+    if regression.golden_dataset_version:
+        sources.append(f"the golden set {named.get(regression.golden_dataset_version, '(removed)')}")
+    what = " and ".join(sources) or "the spec's own cases only"
+    if regression.max_examples:
+        what += f", at most {regression.max_examples:,} examples"
+    rows = [("Regression", what[0].upper() + what[1:] + ".")]
+    if stress.enabled:
+        kinds = ", ".join(kind.replace("_", " ") for kind in stress.perturbations) or "no perturbations"
+        extra = (" · out-of-domain inputs" if stress.out_of_domain else "") + (
+            f" · {len(stress.messy_inputs)} messy inputs of your own" if stress.messy_inputs else ""
+        )
+        rows.append(("Stress", f"{kinds}, {stress.per_perturbation} inputs each{extra}."))
+    else:
+        rows.append(("Stress", "Off."))
+    if policy.enabled:
+        probes = ["the studio's built-in probes"] if policy.built_in else []
+        if policy.probes:
+            probes.append(f"{len(policy.probes)} probes of your own")
+        rows.append(("Policy", (" and ".join(probes) or "no probes").capitalize() + "."))
+    else:
+        rows.append(("Policy", "Off."))
+    return rows
 
 
 @login_required
@@ -162,6 +202,7 @@ def spec_detail(request, pk: int):
         "project": project,
         "can_sign": not spec.is_signed and can(request.user, project.team, Action.SIGN_EVAL_SPEC),
         "can_run": spec.is_signed and can(request.user, project.team, Action.RUN_EVALS),
+        "layer_rows": layer_rows(spec.layers),
         "breadcrumbs": _crumbs(project, (f"Spec v{spec.version}", None)),
     }
     return render(request, "evaluation/spec_detail.html", context)
@@ -232,7 +273,7 @@ def run_detail(request, pk: int):
     }
     results = selectors.eval_result_list(run=run, **filters)
     page = Paginator(results, RESULTS_PAGE).get_page(request.GET.get("page"))
-    known = {m.name: m.label for m in (*METRICS.get(project.task_type, ()), *POLICY)}
+    known = {m.name: m.label for m in metrics_for_task(project.task_type)}
     metric_rows = [
         (
             key,

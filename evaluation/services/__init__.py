@@ -14,9 +14,16 @@ from evaluation.services.lease import (
     eval_runs_redispatch_waiting,
 )
 from evaluation.services.runs import eval_run_cancel, eval_run_create, eval_run_enqueue
-from evaluation.services.specs import eval_spec_create, eval_spec_sign, gates_from_charter, spec_digest
+from evaluation.services.specs import (
+    charter_measures_unmeasured,
+    eval_spec_create,
+    eval_spec_sign,
+    gates_from_charter,
+    spec_digest,
+)
 
 __all__ = [
+    "charter_measures_unmeasured",
     "comparison_build",
     "comparison_markdown",
     "eval_run_cancel",

@@ -37,11 +37,10 @@ def spec_digest(spec: EvalSpec) -> str:
 
 def gates_from_charter(project: Project) -> list[dict]:
     """One threshold gate on the whole regression layer per charter success measure the studio can
-    measure (a business metric such as "tickets deflected" is left to people)."""
-    charter = charter_latest(project=project)
+    measure (a business metric such as "tickets deflected" is left to people; see
+    `charter_measures_unmeasured`)."""
     gates = []
-    for measure in charter.success_measures if charter else []:
-        metric = metric_for(project.task_type, measure["metric"])
+    for measure, metric in _charter_measures(project):
         if metric is None:
             continue
         target = float(measure["target"])
@@ -58,6 +57,18 @@ def gates_from_charter(project: Project) -> list[dict]:
             }
         )
     return gates
+
+
+def charter_measures_unmeasured(project: Project) -> list[str]:
+    """The charter's success measures that name no metric the studio measures for the project's task, so
+    they make no gate (the spec form says so, and which names would)."""
+    return [measure["metric"] for measure, metric in _charter_measures(project) if metric is None]
+
+
+def _charter_measures(project: Project):
+    charter = charter_latest(project=project)
+    for measure in charter.success_measures if charter else []:
+        yield measure, metric_for(project.task_type, measure["metric"])
 
 
 def _latest_training_version(project: Project) -> DatasetVersion | None:

@@ -42,6 +42,10 @@ def test_a_product_owner_writes_and_signs_a_spec_in_the_browser(
     assert saved.status_code == 302 and saved.url == reverse("evaluation:spec_detail", args=[spec.pk])
     page = client.get(saved.url).content.decode()
     assert "Not signed yet" in page and "Sign and lock" in page
+    layers = page[page.index('data-testid="layers"') :]
+    layers = layers[: layers.index("</dl>")]
+    assert "The test split of" in layers and "The studio&#x27;s built-in probes." in layers
+    assert "{&#x27;" not in layers and "data-confirm=" in page  # words, not a dump; signing asks first
 
     client.post(reverse("evaluation:spec_sign", args=[spec.pk]))
     spec.refresh_from_db()
@@ -259,3 +263,21 @@ def test_the_compare_page_queries_do_not_grow_with_flips_versions_or_results(
     _ten_more_versions_with_runs(tuned, signed_spec, owner)
     assert "right before, wrong now" in client.get(url).content.decode()
     assert _queries(client, url) <= few
+
+
+def test_the_spec_form_says_which_charter_measures_made_no_gate_and_why(client, project, product_owner):
+    charter = project.charters.get()
+    charter.success_measures = [
+        {"metric": "routing accuracy", "baseline": 0.5, "target": 80, "higher_is_better": True},
+        {"metric": "accuracy", "baseline": 0.5, "target": 80, "higher_is_better": True},
+    ]
+    charter.save(update_fields=["success_measures"])
+    client.force_login(product_owner)
+    form = client.get(reverse("evaluation:spec_create", args=[project.pk]))
+    gates = json.loads(form.context["form"]["gates"].value())
+    assert [(g["metric"], g["threshold"]) for g in gates] == [("accuracy", 0.8)]  # 80 read as 80 %
+    note = form.content.decode()
+    note = note[note.index('data-testid="unmeasured-measures"') :]
+    note = note[: note.index("</div>")]
+    assert "routing accuracy is not a metric the studio measures" in note
+    assert "accuracy, macro_f1" in note

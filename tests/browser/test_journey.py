@@ -194,7 +194,8 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     a11y.check(page)
     page.get_by_role("button", name="Save this version").click()
     expect(page.get_by_test_id("signature")).to_contain_text("Not signed yet")
-    page.get_by_role("button", name="Sign and lock").click()
+    page.get_by_test_id("sign-form").get_by_role("button", name="Sign and lock").click()
+    page.locator("#studio-confirm").get_by_role("button", name="Sign and lock").click()  # it cannot be undone
     expect(page.get_by_test_id("signature")).to_contain_text("Signed by product")
     a11y.check(page)
     shot("06-spec-signed")
