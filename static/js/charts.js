@@ -70,9 +70,10 @@
     const config = Object.assign({}, figure.config || {}, { responsive: true, displaylogo: false });
     return loadPlotly().then(function (Plotly) {
       el.innerHTML = "";
-      return Plotly.newPlot(el, figure.data || [], layout, config);
-    }).then(function () {
+      // Out of the placeholder's style before Plotly measures the box: its min-height (380px) would make
+      // a shorter chart draw taller than its box, over the table view and text below it.
       el.classList.remove("studio-chart-loading");
+      return Plotly.newPlot(el, figure.data || [], layout, config);
     });
   }
 
