@@ -62,12 +62,17 @@ class EvalSpecForm(forms.Form):
 
 
 class EvalRunForm(forms.Form):
-    model_version = forms.TypedChoiceField(coerce=int, label="Model version")
-    spec = forms.TypedChoiceField(coerce=int, label="Signed eval spec")
+    # Laid out inline by the evaluation page, outside includes/form.html: the widgets carry their class.
+    model_version = forms.TypedChoiceField(
+        coerce=int, label="Model version", widget=forms.Select(attrs={"class": "form-select"})
+    )
+    spec = forms.TypedChoiceField(
+        coerce=int, label="Signed eval spec", widget=forms.Select(attrs={"class": "form-select"})
+    )
 
     def __init__(self, *args, versions, specs, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["model_version"].choices = [
-            (v.pk, f"v{v.number} · {v.get_kind_display()} · {v.get_stage_display()}") for v in versions
+            (v.pk, f"{v.label} · {v.get_stage_display()}") for v in versions
         ]
         self.fields["spec"].choices = [(s.pk, f"v{s.version} (signed {s.signed_at:%Y-%m-%d})") for s in specs]
