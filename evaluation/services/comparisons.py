@@ -126,9 +126,15 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+def _config(version: ModelVersion) -> dict[str, Any]:
+    """The version's training config, flattened, without what only describes the worker it ran on (where
+    the base model's files lay: the same weights are named by their checksum) or its few-shot examples."""
+    flat = _flatten({k: v for k, v in version.training_config.items() if k != "few_shot_examples"})
+    return {key: value for key, value in flat.items() if key.rsplit(".", 1)[-1] != "path"}
+
+
 def _config_diff(a: ModelVersion, b: ModelVersion) -> list[dict]:
-    config_a = _flatten({k: v for k, v in a.training_config.items() if k != "few_shot_examples"})
-    config_b = _flatten({k: v for k, v in b.training_config.items() if k != "few_shot_examples"})
+    config_a, config_b = _config(a), _config(b)
     return [
         {"key": key, "a": config_a.get(key), "b": config_b.get(key)}
         for key in sorted(set(config_a) | set(config_b))

@@ -69,6 +69,12 @@ def runs(model_versions, signed_spec):
 
 def test_the_comparison_shows_fixed_and_broken_cases_and_the_deltas(api, product_owner, model_versions, runs):
     _baseline, tuned = model_versions
+    # where the worker kept the base model's files is no difference between versions (nor shown to users)
+    tuned.training_config = {
+        **tuned.training_config,
+        "base_model": {"key": "k", "path": "/srv/worker-7/cache"},
+    }
+    tuned.save(update_fields=["training_config"])
     response = api.as_user(product_owner).get(f"/api/v1/comparisons/{tuned.pk}/")  # default: the baseline
     assert response.status_code == 200, response.content
     body = response.json()
@@ -88,6 +94,8 @@ def test_the_comparison_shows_fixed_and_broken_cases_and_the_deltas(api, product
     assert everything["ece"]["direction"] == "better" and everything["ece"]["delta"] == pytest.approx(-0.1)
     assert body["metrics"]["label:returns"]["metrics"]["accuracy"]["direction"] == "worse"
     assert {"key": "hyperparameters.learning_rate", "a": 0.001, "b": None} in body["config_diff"]
+    assert "base_model.path" not in {item["key"] for item in body["config_diff"]}
+    assert "/srv/worker-7" not in response.content.decode()
     assert any(item["key"] == "code_version" for item in body["lineage_diff"])
     notes = body["release_notes"]
     assert any("label:returns accuracy" in line for line in notes["what_regressed"])

@@ -22,7 +22,7 @@ def test_charts_are_drawn_from_a_json_string_and_from_a_dict(components_page, js
         expect(chart.locator(".main-svg").first).to_be_attached()
         expect(chart).not_to_have_class(re.compile("studio-chart-loading"))
         expect(chart.locator(".modebar-btn--logo")).to_have_count(0)
-        # drawn inside its box, not over the table view below (a shorter chart drew at the placeholder's 380px)
+        # drawn inside its box, not over the table view below (shorter charts drew at the placeholder's 380px)
         box, svg = chart.bounding_box(), chart.locator(".main-svg").first.bounding_box()
         assert svg["height"] <= box["height"] + 1, (chart_id, svg, box)
     assert page.locator("#chart-from-dict").bounding_box()["height"] == 99
