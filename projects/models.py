@@ -308,6 +308,10 @@ class DatasetVersion(TeamOwnedModel):
     def splits_path(self):
         return settings.DATASETS_DIR / f"{self.storage_name}.splits.json"
 
+    def redacted_version(self) -> DatasetVersion | None:
+        """The version made by redacting this one's personal data, once someone has."""
+        return self.children.filter(operation=DatasetOperation.REDACT).order_by("number").first()
+
 
 class DatasetImport(TeamOwnedModel, LeasedModel):
     """A large upload, stored as it streamed in and checked on a worker that holds its lease

@@ -178,6 +178,9 @@ def test_pii_is_found_with_row_field_and_masked_excerpt_and_redaction_makes_a_cl
     assert "<CARD>" in rows_after[5]["input"]
     again = api.post(f"/api/v1/dataset-versions/{child['id']}/redact/")
     assert again.status_code == 409
+    twice = api.post(f"/api/v1/dataset-versions/{body['id']}/redact/")  # the same version, a second time
+    assert twice.status_code == 409 and twice.json()["error"]["code"] == "already_redacted"
+    assert twice.json()["error"]["details"] == {"version": child["id"], "number": 2}
 
 
 def test_changing_the_charter_unblocks_a_dataset(api, project):

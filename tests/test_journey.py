@@ -64,6 +64,14 @@ def test_a_blocked_version_is_a_warning_with_redact_right_there_and_does_not_tic
     # The journey's order: the eval spec (what "good enough" means) comes before training.
     assert 'data-testid="next-step"' in body and "Next step: Write the eval spec" in body
 
+    # The blocked version now leads to its redacted one, and is not redacted a second time.
+    version_page = text(client.get(reverse("projects:dataset_version_detail", args=[blocked.pk])))
+    redacted_url = reverse("projects:dataset_version_detail", args=[redacted.pk])
+    assert f'href="{redacted_url}"' in version_page and "Open v2, its redacted version" in version_page
+    assert f'action="{redact_url}"' not in version_page
+    client.post(redact_url)
+    assert DatasetVersion.objects.filter(parent=blocked).count() == 1
+
 
 def test_the_checklist_reaches_model_only_with_a_fine_tuned_version_and_the_page_lists_jobs_and_models(
     client, project, owner, settings

@@ -489,6 +489,12 @@ def dataset_version_redact(*, version: DatasetVersion, user) -> DatasetVersion:
     require(user, version.dataset.project.team, Action.MANAGE_DATASETS)
     if not version.pii_summary:
         raise Conflict("This version has no PII findings to redact.", code="nothing_to_redact")
+    if (redacted := version.redacted_version()) is not None:
+        raise Conflict(
+            f"v{version.number} was already redacted as v{redacted.number}: use that version.",
+            code="already_redacted",
+            details={"version": redacted.pk, "number": redacted.number},
+        )
     with (
         storage_writes("the redacted dataset"),
         tempfile.TemporaryFile(dir=_storage_dir()) as redacted,

@@ -232,6 +232,7 @@ def dataset_version_detail(request, pk: int):
         "length_unit": _length_unit(stats),
         "charts": _dataset_charts(version),
         "pii_total": sum(version.pii_summary.values()),
+        "redacted_as": version.redacted_version() if version.pii_summary else None,
         "pii_summary": sorted(version.pii_summary.items(), key=lambda item: -item[1]),
         "test_contamination": contamination.get("test_split"),
         "other_contamination": sorted((contamination.get("other_datasets") or {}).items()),
