@@ -1,4 +1,4 @@
-"""Cross-cutting request middleware: request ids and the upload size cap."""
+"""Cross-cutting request middleware: the health check, request ids, the upload size cap, error pages."""
 
 import re
 
@@ -13,6 +13,22 @@ from studio.errors import ApplicationError, Forbidden, NotFound, PayloadTooLarge
 from studio.request_context import bind_request_id, current_request_id, reset_request_id
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class HealthCheckMiddleware:
+    """Answers ``/healthz`` before anything looks at the request's host or scheme: a container's or load
+    balancer's probe calls it by IP over plain HTTP, which the host check (400) and the HTTPS redirect
+    (301) of the production settings would otherwise refuse. It reads nothing from the request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path == "/healthz":
+            from studio.views import healthz
+
+            return healthz(request)
+        return self.get_response(request)
 
 
 class RequestIdMiddleware:

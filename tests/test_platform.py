@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,6 +72,13 @@ def test_docker_compose_file_is_valid(tmp_path):
         ["docker-compose", "config", "--services"], cwd=tmp_path, capture_output=True, text=True
     )
     assert {"postgres", "redis", "web", "worker", "gpu-worker", "inference"} <= set(services.stdout.split())
+    resolved = yaml.safe_load(
+        subprocess.run(["docker-compose", "config"], cwd=tmp_path, capture_output=True, text=True).stdout
+    )
+    for name in ("web", "worker", "gpu-worker", "inference"):  # never against an unmigrated database
+        assert resolved["services"][name]["depends_on"]["migrate"] == {
+            "condition": "service_completed_successfully"
+        }, name
 
 
 @pytest.mark.django_db

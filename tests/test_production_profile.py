@@ -36,6 +36,10 @@ INTERNALS = "could not connect to server at 10.0.4.7:5432: password authenticati
 @pytest.fixture(scope="module")
 def production_settings() -> dict:
     """The production module's settings, imported as written under the example environment."""
+    return production_module_settings()
+
+
+def production_module_settings(**environment: str) -> dict:
     example = {}
     for line in (ROOT / ".env.example").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
@@ -44,6 +48,8 @@ def production_settings() -> dict:
     with pytest.MonkeyPatch.context() as patch:
         for name in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DJANGO_CSRF_TRUSTED_ORIGINS"):
             patch.setenv(name, example[name])
+        for name, value in environment.items():
+            patch.setenv(name, value)
         patch.delitem(sys.modules, "studio.settings.production", raising=False)
         module = importlib.import_module("studio.settings.production")
         # what the module sets, and Django's defaults for what it leaves alone
@@ -86,6 +92,25 @@ def test_signing_in_over_https_sets_cookies_scripts_cannot_read_and_http_is_sent
     assert signed_in.status_code == 302, signed_in.content[:300]
     assert cookie(signed_in, "sessionid") == {"secure": True, "httponly": True, "samesite": "Lax"}
     assert cookie(form, "csrftoken") == {"secure": True, "httponly": True, "samesite": "Lax"}
+
+
+def test_the_health_probe_answers_a_container_probe_by_ip_over_plain_http(production):
+    """docker-compose's probe: http://127.0.0.1:8000/healthz, a host not in ALLOWED_HOSTS and no TLS."""
+    probe = Client(HTTP_HOST="127.0.0.1:8000").get("/healthz")
+    assert probe.status_code == 200 and probe.json() == {"status": "ok", "database": "ok"}
+    assert Client(HTTP_HOST="127.0.0.1:8000").get("/accounts/login/").status_code == 400  # the rest: checked
+
+
+def test_plain_http_for_a_trial_turns_off_the_redirect_secure_cookies_and_hsts(owner):
+    trial = production_module_settings(DJANGO_HTTPS="false")
+    assert not trial["SECURE_SSL_REDIRECT"] and not trial["SESSION_COOKIE_SECURE"]
+    assert not trial["CSRF_COOKIE_SECURE"] and trial["SECURE_HSTS_SECONDS"] == 0
+    with override_settings(**trial):
+        browser = Client(HTTP_HOST=HOST)
+        assert browser.get("/accounts/login/").status_code == 200
+        signed_in = browser.post("/accounts/login/", {"username": owner.username, "password": PASSWORD})
+        assert signed_in.status_code == 302, signed_in.content[:300]
+        assert browser.get("/projects/").status_code == 200  # the session cookie came back over http
 
 
 @pytest.fixture
