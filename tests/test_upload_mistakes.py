@@ -11,7 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from projects.ingest import binary_kind, head_encoding_problem
+from projects.ingest import binary_kind, head_encoding_problem, not_text_message
 from projects.models import DatasetVersion
 from projects.tests.factories import CharterFactory, ProjectFactory
 
@@ -64,6 +64,9 @@ def test_an_excel_workbook_is_answered_as_one_whatever_its_name(api, owner, proj
 
 def test_other_binary_files_are_named_by_their_bytes():
     assert binary_kind(b"%PDF-1.7\n...", "data.csv") == "a PDF document"
+    pdf = not_text_message("a PDF document", "intents.pdf")
+    assert "export them as CSV or JSONL" in pdf and "Save As" not in pdf  # no spreadsheet advice for a PDF
+    assert "Save As" in not_text_message("an Excel workbook (.xlsx)", "intents.xlsx")
     assert binary_kind(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "data.xls").startswith("a legacy Office")
     assert binary_kind(b"\xff\xfet\x00e\x00", "data.txt") == "UTF-16 text"
     assert binary_kind(b"abc\x00def", "data.csv") == "a binary file"

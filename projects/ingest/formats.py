@@ -109,6 +109,15 @@ SAVE_AS_HINT = (
     "Upload a text file: in Excel or LibreOffice choose File → Save As → “CSV UTF-8 (comma delimited)”, "
     "or export JSONL."
 )
+EXPORT_HINT = (
+    "Upload the examples as a text file with one example per line or row: export them as CSV or JSONL "
+    "from the system they come from (a document, an image or an archive holds no rows the studio can read)."
+)
+SPREADSHEET_KINDS = (
+    "an Excel workbook (.xlsx)",
+    "an OpenDocument spreadsheet (.ods)",
+    "a legacy Office file (.xls or .doc)",
+)
 
 
 def binary_kind(head: bytes, filename: str = "") -> str | None:
@@ -131,7 +140,8 @@ def binary_kind(head: bytes, filename: str = "") -> str | None:
 def not_text_message(kind: str, filename: str = "") -> str:
     """The one answer to a binary upload: what it is and how to make the file the studio reads."""
     name = f"“{filename}”" if filename else "This file"
-    return f"{name} is {kind}, not a CSV, TSV or JSONL text file. {SAVE_AS_HINT}"
+    hint = SAVE_AS_HINT if kind in SPREADSHEET_KINDS else EXPORT_HINT
+    return f"{name} is {kind}, not a CSV, TSV or JSONL text file. {hint}"
 
 
 def not_utf8_message(raw: bytes, lineno: int, byte: int) -> str:

@@ -85,8 +85,13 @@
     return file.slice(0, 4096).arrayBuffer().then(function (buffer) {
       const kind = binaryKind(new Uint8Array(buffer), file.name);
       if (!kind) return null;
-      return "“" + file.name + "” is " + kind + ", not a CSV, TSV or JSONL text file. Upload a text file: " +
-        "in Excel or LibreOffice choose File → Save As → “CSV UTF-8 (comma delimited)”, or export JSONL.";
+      // The same words as projects/ingest/formats.py's not_text_message.
+      const spreadsheet = /workbook|spreadsheet|legacy Office/.test(kind);
+      return "“" + file.name + "” is " + kind + ", not a CSV, TSV or JSONL text file. " + (spreadsheet
+        ? "Upload a text file: in Excel or LibreOffice choose File → Save As → “CSV UTF-8 (comma delimited)”, " +
+          "or export JSONL."
+        : "Upload the examples as a text file with one example per line or row: export them as CSV or JSONL " +
+          "from the system they come from (a document, an image or an archive holds no rows the studio can read).");
     });
   }
 
