@@ -220,3 +220,21 @@ def test_a_viewer_reads_the_model_card_without_controls_and_a_refused_save_names
     client.force_login(product_owner)
     page = client.get(f"/models/{candidate.pk}/governance/").content.decode()
     assert 'data-testid="card-form"' in page and "Send for review" in page
+
+
+def test_the_evidence_reads_as_words_and_short_numbers(
+    client, make_version, signed_spec, product_owner, owner
+):
+    from governance.tests.helpers import record_run
+
+    version = make_version(1, weights=b"v1")
+    record_run(version, signed_spec, accuracy=2 / 3)
+    promotion = services.promotion_request_create(
+        user=product_owner, model_version=version, target_stage="staging", reason="First"
+    )
+    client.force_login(owner)
+    page = client.get(f"/promotions/{promotion.pk}/").content.decode()
+    gates = page[page.index('data-testid="gates"') :]
+    assert "0.6667" in gates[: gates.index("</table>")] and "0.6666666" not in page
+    card = page[page.index('data-testid="data-card"') :]
+    assert "Not personal data" in card[: card.index("</dl>")] and "not_personal" not in card
