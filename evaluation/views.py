@@ -84,6 +84,7 @@ def project_evaluation(request, pk: int):
     current = selectors.eval_spec_current_signed(project)
     rows = selectors.leaderboard(user=request.user, project=project, spec=current)
     metric_names = _metric_names(project, current)
+    labels = {metric.name: metric.label for metric in metrics_for_task(project.task_type)}
     leaderboard = [
         {
             "version": version,
@@ -112,7 +113,7 @@ def project_evaluation(request, pk: int):
         "specs": specs,
         "current_spec": current,
         "leaderboard": leaderboard,
-        "metric_names": metric_names,
+        "metric_labels": [labels.get(name, name) for name in metric_names],
         "charts": _leaderboard_charts(project, rows, metric_names[0]),
         "runs": runs,
         "run_form": run_form,

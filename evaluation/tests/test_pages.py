@@ -61,6 +61,7 @@ def test_a_viewer_reads_but_cannot_sign_or_run(client, project, signed_spec, mod
     client.force_login(viewer)
     hub = client.get(reverse("evaluation:project_evaluation", args=[project.pk])).content.decode()
     assert "Run evaluation" not in hub and "New spec version" not in hub
+    assert '<th scope="col">Macro-F1</th>' in hub and "macro_f1</th>" not in hub  # metrics by their names
     refused = client.post(reverse("evaluation:spec_sign", args=[draft.pk]), follow=True)
     assert "sign eval specs" in refused.content.decode()
     draft.refresh_from_db()
