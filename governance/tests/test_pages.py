@@ -238,3 +238,15 @@ def test_the_evidence_reads_as_words_and_short_numbers(
     assert "0.6667" in gates[: gates.index("</table>")] and "0.6666666" not in page
     card = page[page.index('data-testid="data-card"') :]
     assert "Not personal data" in card[: card.index("</dl>")] and "not_personal" not in card
+
+
+def test_an_approver_sees_from_any_page_that_something_waits_for_them(
+    client, candidate, product_owner, ml_engineer
+):
+    client.force_login(ml_engineer)
+    assert 'data-testid="approvals-unread"' not in client.get("/projects/").content.decode()
+    services.promotion_request_create(user=product_owner, model_version=candidate, target_stage="production")
+    page = client.get("/projects/").content.decode()
+    assert 'data-testid="approvals-unread">1<' in page
+    client.post("/approvals/read/")
+    assert 'data-testid="approvals-unread"' not in client.get("/projects/").content.decode()
