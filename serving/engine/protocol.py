@@ -168,6 +168,7 @@ class Classification:
     confidence: float
     probabilities: dict[str, float]
     prompt_tokens: int
+    completion_tokens: int  # the chosen label's answer tokens: what a client is sent
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ class Pipeline:
                 text=result.label,
                 version=version,
                 prompt_tokens=result.prompt_tokens,
-                completion_tokens=0,
+                completion_tokens=result.completion_tokens,
                 label=result.label,
                 confidence=result.confidence,
             )

@@ -106,6 +106,9 @@ def test_a_classification_endpoint_answers_one_of_its_labels_with_its_confidence
     assert answer.choices[0].message.content in ANIMALS
     assert 1 / len(ANIMALS) <= routing["confidence"] <= 1
     assert routing["route"] == "answer" and routing["model_version"] == 2
+    # the label is the completion: its tokens are counted as if generated (they were 0, and costs with them)
+    assert answer.usage.completion_tokens >= 1
+    assert answer.usage.total_tokens == answer.usage.prompt_tokens + answer.usage.completion_tokens
 
 
 def test_keys_401_without_a_valid_key_and_404_for_an_endpoint_the_key_may_not_call(live):

@@ -237,7 +237,7 @@ class Scheduler:
             work.events.put(
                 classification(
                     scores,
-                    list(work.sequences),
+                    work.sequences,
                     temperature=work.temperature,
                     prompt_tokens=len(work.prompt_ids),
                 )

@@ -331,7 +331,9 @@ class VllmEngine:
             label: _answer_logprob(choice.get("prompt_logprobs") or [], len(prompt_ids), sequences[label])
             for label, choice in zip(labels, choices, strict=True)
         }
-        return classification(scores, labels, temperature=request.temperature, prompt_tokens=len(prompt_ids))
+        return classification(
+            scores, sequences, temperature=request.temperature, prompt_tokens=len(prompt_ids)
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------
     def health(self) -> Health:
