@@ -144,6 +144,7 @@ def endpoint_detail(request, slug: str):
     window = request.GET.get("window") if request.GET.get("window") in WINDOWS else "24h"
     hours, buckets = WINDOWS[window]
     figures = metrics.endpoint_metrics(endpoint, hours=hours, buckets=buckets)
+    has_traffic = figures["window"]["requests"] > 0
     state = selectors.endpoint_serving_state(endpoint.slug)
     shadow = metrics.shadow_comparison(endpoint)
     can_manage_keys = can(request.user, team, Action.MANAGE_ENDPOINTS)
@@ -155,13 +156,14 @@ def endpoint_detail(request, slug: str):
         "window": window,
         "windows": list(WINDOWS),
         "stats": traffic_stats(figures["window"], figures["currency"]),
+        "has_traffic": has_traffic,
         "shadow_agreement": _percent(shadow["agreement"]) if shadow else "—",
         "offline": {
             "production": selectors.offline_score(state.production) if shadow else None,
             "shadow": selectors.offline_score(state.shadow) if shadow else None,
         },
         "currency": figures["currency"],
-        "charts": charts.traffic_figures(figures["series"], figures["currency"]),
+        "charts": charts.traffic_figures(figures["series"], figures["currency"]) if has_traffic else {},
         "shadow": shadow,
         "keys": selectors.api_key_list(user=request.user, endpoint=endpoint),
         "key_form": ApiKeyForm(endpoint=endpoint, team_endpoints=team_endpoints) if can_manage_keys else None,
@@ -293,7 +295,7 @@ def review_confirm(request, pk: int):
     item = selectors.review_item_get(user=request.user, pk=pk)
     services.review_item_confirm(item=item, user=request.user)
     messages.success(request, f"Answer #{item.request_log_id} confirmed.")
-    return redirect("serving:review_queue", slug=item.endpoint.slug)
+    return _back_to_queue(request, item)
 
 
 @login_required
@@ -309,7 +311,14 @@ def review_correct(request, pk: int):
         messages.success(request, f"Answer #{item.request_log_id} corrected.")
     else:
         messages.error(request, f"Answer #{item.request_log_id}: {form.errors['corrected_output'][0]}")
-    return redirect("serving:review_queue", slug=item.endpoint.slug)
+    return _back_to_queue(request, item)
+
+
+def _back_to_queue(request, item):
+    """The review queue as it was filtered when the reviewer acted (``status`` sent with the form)."""
+    url = reverse("serving:review_queue", args=[item.endpoint.slug])
+    status = request.POST.get("status", "")
+    return redirect(f"{url}?status={status}" if status in ReviewStatus.values else url)
 
 
 @login_required

@@ -40,7 +40,9 @@ def test_publish_from_the_endpoints_page(client, production, ml_engineer):
         "serving:endpoint_detail", args=["support"]
     )
     page = client.get(response["Location"])
-    assert f"v{version.number}" in text(page) and "chart-latency" in text(page)
+    assert f"v{version.number}" in text(page)
+    # a new endpoint: no empty charts, but what to do for the first ones
+    assert "chart-latency" not in text(page) and 'data-testid="no-traffic"' in text(page)
     refused = client.post(reverse("serving:endpoint_create"), {"project": project.pk, "slug": "support"})
     assert refused.status_code == 200 and "already exists" in text(refused)
 
@@ -162,7 +164,14 @@ def test_review_queue_confirm_correct_and_export(client, endpoint, owner, ml_eng
     page = text(client.get(queue))
     assert "Parcel 40 is lost" in page and "Nothing to review" not in page
     assert client.post(reverse("serving:review_confirm", args=[first.pk]))["Location"] == queue
-    client.post(reverse("serving:review_correct", args=[second.pk]), {"corrected_output": "shipping"})
+    pending = text(client.get(f"{queue}?status=pending"))
+    choice = pending[pending.index(f'id="correct-{second.pk}"') :]
+    assert '<option value="billing" selected>' in choice[: choice.index("</select>")]  # the model's answer
+    corrected = client.post(
+        reverse("serving:review_correct", args=[second.pk]),
+        {"corrected_output": "shipping", "status": "pending"},
+    )
+    assert corrected["Location"] == f"{queue}?status=pending"  # the filter the reviewer was working in
     assert dict(ReviewItem.objects.values_list("pk", "status")) == {
         first.pk: ReviewStatus.CONFIRMED,
         second.pk: ReviewStatus.CORRECTED,

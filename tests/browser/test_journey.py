@@ -293,7 +293,7 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     a11y.check(reviewer)
     shot("14-admin-console", reviewer)
     reviewer.get_by_test_id("admin-approve").click()
-    expect(reviewer.locator(".messagelist")).to_contain_text(f"Request #{first.pk} approved")
+    expect(reviewer.locator(".messagelist")).to_contain_text(f"Request #{first.pk} — Approved: v")
     first.model_version.refresh_from_db()
     assert first.model_version.stage == "production"
     assert StageChange.objects.filter(model_version=first.model_version, kind="promotion").count() == 1
