@@ -181,7 +181,9 @@ def label_checks(tally: Tally, issues: IssueLog, *, output_field: str) -> None:
     if reason:
         issues.error(
             "label_set_unfit",
-            f"The labels do not form a usable label set: {reason}.",
+            f"The labels do not form a usable label set: {reason}. Is “{output_field}” the column that holds "
+            "the labels? Map the output to the column with a few repeated labels (an id or a free-text "
+            "column is not one).",
             None,
             output_field,
             distinct_labels=distinct,

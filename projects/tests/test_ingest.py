@@ -199,6 +199,7 @@ def test_label_set_unfit_more_labels_than_half_the_rows():
     report, _ = run(labelled(labels[:20] + [f"x{n}" for n in range(4)]), fmt="jsonl")
     issue = only_error(report, "label_set_unfit")
     assert "more than half" in issue.message
+    assert "Is “output” the column that holds the labels?" in issue.message  # the likely mistake, named
 
 
 def test_small_label_sets_are_fine():
