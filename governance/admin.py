@@ -156,7 +156,7 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.Mode
                 self.message_user(request, error.message, messages.ERROR)
             else:
                 self.message_user(
-                    request, f"Request #{promotion.pk}: {approved.approval_outcome()}", messages.SUCCESS
+                    request, f"Request #{promotion.pk} — {approved.approval_outcome()}", messages.SUCCESS
                 )
         return self._back(promotion)
 
@@ -203,7 +203,7 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.Mode
                 self.message_user(request, f"#{promotion.pk}: {error.message}", messages.ERROR)
             else:
                 self.message_user(
-                    request, f"#{promotion.pk}: {approved.approval_outcome()}", messages.SUCCESS
+                    request, f"#{promotion.pk} — {approved.approval_outcome()}", messages.SUCCESS
                 )
 
     @admin.action(description="Reject the selected requests (with a comment)", permissions=["view"])
