@@ -31,15 +31,19 @@ def test_the_baseline_is_named_as_such_and_fine_tuned_versions_count_from_v1(pro
     assert (first.number, first.label) == (1, "v1")
 
 
+@pytest.fixture
+def registered(project, owner, tiny_path, trained, settings):  # noqa: F811
+    """A fine-tuned version of the tiny model with a closing assessment: 2 of 3 validation answers right."""
+    return register(project, owner, BaseModelFactory(source=str(tiny_path)), trained, settings)
+
+
 def test_the_model_page_shows_score_size_caveat_baseline_lift_and_per_label(
     client,
     owner,
     project,  # noqa: F811
-    tiny_path,  # noqa: F811
-    trained,  # noqa: F811
-    settings,
+    registered,
 ):
-    version = register(project, owner, BaseModelFactory(source=str(tiny_path)), trained, settings)
+    version = registered
     client.force_login(owner)
     body = client.get(reverse("training:model_detail", args=[version.pk])).content.decode()
     worth = body[body.index('data-testid="model-worth"') :]
@@ -112,13 +116,11 @@ def test_every_page_shows_one_validation_figure_the_closing_assessments(
     client,
     owner,
     project,  # noqa: F811
-    tiny_path,  # noqa: F811
-    trained,  # noqa: F811
-    settings,
+    registered,
 ):
     """The last check in training decodes greedily and can differ from the closing assessment (labels
     scored whole, as the endpoint answers) on a few examples; lists and headlines show the assessment's."""
-    version = register(project, owner, BaseModelFactory(source=str(tiny_path)), trained, settings)
+    version = registered
     version.metrics = {**version.metrics, "accuracy": 0.25}
     version.save(update_fields=["metrics"])
     client.force_login(owner)
