@@ -149,14 +149,7 @@ class JourneyFacts:
         return [version for version in latest.values() if version.block_reasons]
 
     def fix_action(self, version) -> StepAction | None:
-        """The one action that unblocks `version`: open the version its personal data was redacted into,
-        redact it, or write/change the charter."""
-        redacted = version.redacted_version() if version.pii_summary else None
-        if redacted is not None:
-            return StepAction(
-                f"Open v{redacted.number}, its redacted version",
-                reverse("projects:dataset_version_detail", args=[redacted.pk]),
-            )
+        """The one action that unblocks `version`: redact its personal data, or write/change the charter."""
         if version.pii_summary and self.can(Action.MANAGE_DATASETS):
             total = sum(version.pii_summary.values())
             return StepAction(

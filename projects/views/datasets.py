@@ -158,9 +158,19 @@ def _length_unit(stats: dict) -> str:
     return "characters"
 
 
-def _version_next_step(*, version, dataset, project, reasons, charter, user) -> dict:
-    """The one step a person takes after reading this version: fix what blocks it, or train on it."""
+def _version_next_step(*, version, dataset, project, reasons, charter, user, redacted_as) -> dict:
+    """The one step a person takes after reading this version: open the version its personal data was
+    redacted into, fix what blocks it, or train on it."""
     facts = JourneyFacts(user=user, project=project, charter=charter, datasets=[])
+    if reasons and redacted_as is not None:
+        return {
+            "title": f"Use v{redacted_as.number}, its redacted version",
+            "text": reasons[0],
+            "action": StepAction(
+                f"Open v{redacted_as.number}, its redacted version",
+                reverse("projects:dataset_version_detail", args=[redacted_as.pk]),
+            ),
+        }
     if reasons:
         version.dataset = dataset
         action = facts.fix_action(version)
@@ -212,6 +222,7 @@ def dataset_version_detail(request, pk: int):
     download_blocked = None if can_manage else download_block_reason(version)
     stats = version.stats or {}
     contamination = version.contamination or {}
+    redacted_as = version.redacted_version() if version.pii_summary else None
     context = {
         "version": version,
         "dataset": dataset,
@@ -226,13 +237,14 @@ def dataset_version_detail(request, pk: int):
             reasons=reasons,
             charter=charter,
             user=request.user,
+            redacted_as=redacted_as,
         ),
         "block_reasons": reasons,
         "stats": stats,
         "length_unit": _length_unit(stats),
         "charts": _dataset_charts(version),
         "pii_total": sum(version.pii_summary.values()),
-        "redacted_as": version.redacted_version() if version.pii_summary else None,
+        "redacted_as": redacted_as,
         "pii_summary": sorted(version.pii_summary.items(), key=lambda item: -item[1]),
         "test_contamination": contamination.get("test_split"),
         "other_contamination": sorted((contamination.get("other_datasets") or {}).items()),

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
-
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+from rest_framework.permissions import SAFE_METHODS
 
 
 class ErrorDetailSerializer(serializers.Serializer):
