@@ -251,6 +251,9 @@ def test_the_journey_from_sign_in_to_a_corrected_answer_of_the_endpoint(
     expect(page.get_by_test_id("metric-deltas")).to_be_visible()
     a11y.check(page)
     shot("11-compare")
+    page.set_viewport_size({"width": 390, "height": 844})  # on a phone: wide tables scroll, the page does not
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     first = request_promotion(page, a11y)
     serve = start_serve()  # the data plane loads meanwhile; it serves the endpoint once published
