@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from governance import selectors, services
+from governance import selectors, services, tiers
 from governance.evidence import failing_gates
 from governance.models import Approval, ModelCard, PromotionRequest, StageChange, TierPolicy
 from studio.admin import ReadOnlyAdminMixin, TeamScopedAdminMixin
@@ -24,8 +24,16 @@ class ApprovalInline(admin.TabularInline):
     model = Approval
     extra = 0
     can_delete = False
-    fields = ("approver", "role", "comment", "created_at", "voided_at", "void_reason")
+    fields = ("approver_name", "role_label", "comment", "created_at", "voided_at", "void_reason")
     readonly_fields = fields
+
+    @admin.display(description="approver")
+    def approver_name(self, obj):
+        return obj.approver.get_username()
+
+    @admin.display(description="role")
+    def role_label(self, obj):
+        return tiers.APPROVER_ROLE_LABELS.get(obj.role, obj.role)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -80,11 +88,11 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.Mode
         "status",
         "tier",
         "tier_reasons_list",
-        "required_roles",
+        "required_role_labels",
         "reason",
         "risk_acceptance",
-        "requested_by",
-        "decided_by",
+        "requester",
+        "decider",
         "decided_at",
         "decision_comment",
         "evidence_rendered",
@@ -98,7 +106,20 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.Mode
 
     @admin.display(description="waiting for")
     def waiting_for(self, obj):
-        return ", ".join(obj.missing_roles()) if obj.is_pending else "—"
+        return ", ".join(obj.missing_role_labels()) if obj.is_pending else "—"
+
+    @admin.display(description="required roles")
+    def required_role_labels(self, obj):
+        return ", ".join(tiers.APPROVER_ROLE_LABELS.get(role, role) for role in obj.required_roles)
+
+    # People by name, not as links to the user admin, which a governance reviewer may not open (403).
+    @admin.display(description="requested by")
+    def requester(self, obj):
+        return obj.requested_by.get_username()
+
+    @admin.display(description="decided by")
+    def decider(self, obj):
+        return obj.decided_by.get_username() if obj.decided_by else "—"
 
     @admin.display(description="why this tier")
     def tier_reasons_list(self, obj):

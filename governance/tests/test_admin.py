@@ -49,6 +49,10 @@ def test_a_reviewer_sees_every_teams_queue_and_approves_from_the_admin(client, t
     assert page.status_code == 200
     assert b'data-testid="evidence"' in page.content and b"accuracy &gt;= 0.8 on all" in page.content
     assert b'data-testid="admin-approve"' in page.content
+    # people by name, roles by label; no link into the user admin a reviewer may not open
+    body = page.content.decode()
+    assert "/admin/auth/user/" not in body and tier3.requested_by.get_username() in body
+    assert "Governance reviewer" in body and '"governance_reviewer"' not in body
     client.post(f"/admin/governance/promotionrequest/{tier3.pk}/approve/")
     tier3.refresh_from_db()
     tier3.model_version.refresh_from_db()
