@@ -33,7 +33,7 @@ class ApprovalInline(admin.TabularInline):
 
     @admin.display(description="role")
     def role_label(self, obj):
-        return tiers.APPROVER_ROLE_LABELS.get(obj.role, obj.role)
+        return tiers.role_label(obj.role)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -110,7 +110,7 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, TeamScopedAdminMixin, admin.Mode
 
     @admin.display(description="required roles")
     def required_role_labels(self, obj):
-        return ", ".join(tiers.APPROVER_ROLE_LABELS.get(role, role) for role in obj.required_roles)
+        return ", ".join(tiers.role_label(role) for role in obj.required_roles)
 
     # People by name, not as links to the user admin, which a governance reviewer may not open (403).
     @admin.display(description="requested by")

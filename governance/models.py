@@ -136,7 +136,7 @@ class PromotionRequest(TeamOwnedModel):
 
     def missing_role_labels(self) -> list[str]:
         """The roles still to approve, as people read them ("ML engineer")."""
-        return [tiers.APPROVER_ROLE_LABELS.get(role, role) for role in self.missing_roles()]
+        return [tiers.role_label(role) for role in self.missing_roles()]
 
     def approval_outcome(self) -> str:
         """What an approver is told once their approval is recorded: the promotion made, or how many of

@@ -29,6 +29,12 @@ APPROVER_ROLE_LABELS = {
 }
 MAX_TIER = 3
 
+
+def role_label(role: str) -> str:
+    """An approver role as people read it ("ML engineer"); an unknown code as it is."""
+    return APPROVER_ROLE_LABELS.get(role, role)
+
+
 TIER_SUMMARIES = {
     0: "Automatic: only serving configuration changes (same weights) and every gate passes.",
     1: "New weights from the same base model family, trained on the same data sources.",

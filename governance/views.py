@@ -51,7 +51,7 @@ def _detail_context(request, promotion):
         "evidence": promotion.evidence,
         "failing": failing_gates(promotion.evidence) if promotion.evidence.get("eval_run") else [],
         "role_labels": tiers.APPROVER_ROLE_LABELS,
-        "can_approve_as": [(role, tiers.APPROVER_ROLE_LABELS[role]) for role in roles],
+        "can_approve_as": [(role, tiers.role_label(role)) for role in roles],
         "can_reject": promotion.is_pending
         and request.user.pk != promotion.requested_by_id
         and any(selectors.can_act_as(request.user, promotion, r) for r in promotion.required_roles),
@@ -304,7 +304,7 @@ def tier_policy(request):
         {
             "tier": tier,
             "summary": tiers.TIER_SUMMARIES[tier],
-            "roles": [tiers.APPROVER_ROLE_LABELS[r] for r in global_policy.required_roles(tier)],
+            "roles": [tiers.role_label(r) for r in global_policy.required_roles(tier)],
             "automatic": tier == 0 and global_policy.automatic_tier0 and not global_policy.required_roles(0),
         }
         for tier in range(tiers.MAX_TIER + 1)
@@ -316,16 +316,11 @@ def tier_policy(request):
         team_rows.append(
             {
                 "team": team,
-                "tiers": [
-                    [tiers.APPROVER_ROLE_LABELS[r] for r in effective.required_roles(t)] for t in range(4)
-                ],
+                "tiers": [[tiers.role_label(r) for r in effective.required_roles(t)] for t in range(4)],
                 "automatic": effective.automatic_tier0 and not effective.required_roles(0),
                 "editable": can(request.user, team, Action.MANAGE_TEAM),
                 "own": [
-                    [
-                        (r, tiers.APPROVER_ROLE_LABELS[r], r in own.required_roles(t))
-                        for r in tiers.APPROVER_ROLES
-                    ]
+                    [(r, tiers.role_label(r), r in own.required_roles(t)) for r in tiers.APPROVER_ROLES]
                     for t in range(4)
                 ],
                 "own_automatic": own.automatic_tier0,

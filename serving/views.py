@@ -20,6 +20,7 @@ from serving.choices import ReviewStatus
 from serving.forms import ApiKeyForm, EndpointPublishForm, EndpointSettingsForm, ReviewCorrectForm, add_error
 from serving.services.reviews import review_export_target, review_labels
 from studio.errors import ApplicationError
+from studio.templatetags.studio_format import percent
 from training.choices import Stage
 
 PAGE_SIZE = 25
@@ -41,10 +42,6 @@ def inference_url(request) -> str:
 WINDOWS = {"24h": (24, 24), "7d": (24 * 7, 28)}
 
 
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%}"
-
-
 def _number(value: float | None, digits: int = 0, unit: str = "") -> str:
     return "—" if value is None else f"{value:,.{digits}f}{unit}"
 
@@ -60,9 +57,9 @@ def traffic_stats(figures: dict, currency: str) -> list[tuple[str, str, str]]:
             f"{_number(figures['latency_p95_ms'])} / {_number(figures['latency_p99_ms'], 0, ' ms')}",
             "stat-p95",
         ),
-        ("Errors", _percent(figures["error_rate"]), "stat-errors"),
-        ("Timeouts", _percent(figures["timeout_rate"]), "stat-timeouts"),
-        ("Escalated", _percent(figures["escalation_rate"]), "stat-escalated"),
+        ("Errors", percent(figures["error_rate"]), "stat-errors"),
+        ("Timeouts", percent(figures["timeout_rate"]), "stat-timeouts"),
+        ("Escalated", percent(figures["escalation_rate"]), "stat-escalated"),
         ("Tokens in / out", f"{figures['input_tokens']:,} / {figures['output_tokens']:,}", "stat-tokens"),
         (
             "Cost per 1,000 requests",
@@ -157,7 +154,7 @@ def endpoint_detail(request, slug: str):
         "windows": list(WINDOWS),
         "stats": traffic_stats(figures["window"], figures["currency"]),
         "has_traffic": has_traffic,
-        "shadow_agreement": _percent(shadow["agreement"]) if shadow else "—",
+        "shadow_agreement": percent(shadow["agreement"]) if shadow else "—",
         "offline": {
             "production": selectors.offline_score(state.production) if shadow else None,
             "shadow": selectors.offline_score(state.shadow) if shadow else None,

@@ -3,14 +3,11 @@ act on (intended use from the charter, data, metrics with the baseline, lineage,
 
 from __future__ import annotations
 
+from studio.templatetags.studio_format import percent
 from training.catalog import public_base_model_id
 from training.models import ModelVersion
 
 SMALL_SAMPLE = 30
-
-
-def _percent(value) -> str:
-    return "—" if value is None else f"{value:.1%}"
 
 
 def _assessment_lines(version: ModelVersion) -> list[str]:
@@ -21,20 +18,20 @@ def _assessment_lines(version: ModelVersion) -> list[str]:
     if comparison:
         metric = comparison["metric"].replace("_", " ")
         lines.append(
-            f"- Validation {metric}: **{_percent(comparison['model'])}** "
+            f"- Validation {metric}: **{percent(comparison['model'])}** "
             f"on {comparison['examples']} examples; "
             f"the baseline (the base model prompted with the instructions and a few examples) scores "
-            f"{_percent(comparison['baseline'])} on the same examples, a lift of "
+            f"{percent(comparison['baseline'])} on the same examples, a lift of "
             f"{comparison['lift'] * 100:+.1f} points."
         )
     elif score := version.validation_score:
-        lines.append(f"- Validation {score.metric_label.lower()}: **{_percent(score.value)}**.")
+        lines.append(f"- Validation {score.metric_label.lower()}: **{percent(score.value)}**.")
     per_label = validation.get("per_label") or {}
     if per_label:
         lines += ["", "| label | examples | precision | recall |", "|---|---:|---:|---:|"]
         for label, row in per_label.items():
             lines.append(
-                f"| {label} | {row['support']} | {_percent(row['precision'])} | {_percent(row['recall'])} |"
+                f"| {label} | {row['support']} | {percent(row['precision'])} | {percent(row['recall'])} |"
             )
     if version.metrics.get("val_loss") is not None:
         lines.append(f"\n- Validation loss: {version.metrics['val_loss']:.4f}")

@@ -164,7 +164,7 @@ def _notify_approvers(promotion: PromotionRequest) -> None:
         subject=f"Approve: {promotion.project.name} v{version.number} → {promotion.target_stage} "
         f"(tier {promotion.tier})",
         body=f"{promotion.requested_by.get_username()} asks to promote version {version.number}. "
-        f"Waiting for: {', '.join(tiers.APPROVER_ROLE_LABELS[r] for r in promotion.missing_roles())}.",
+        f"Waiting for: {', '.join(promotion.missing_role_labels())}.",
         url=promotion_url(promotion),
         promotion=promotion,
     )
@@ -288,9 +288,7 @@ def _check_approver(promotion: PromotionRequest, user, role: str | None) -> str:
         )
     can_fill = selectors.roles_user_can_fill(user, promotion)
     if role is not None and role not in promotion.missing_roles():
-        raise Conflict(
-            f"No {tiers.APPROVER_ROLE_LABELS.get(role, role)} approval is needed.", code="role_not_needed"
-        )
+        raise Conflict(f"No {tiers.role_label(role)} approval is needed.", code="role_not_needed")
     chosen = role if role is not None else (can_fill[0] if can_fill else None)
     if chosen is None or chosen not in can_fill:
         raise Forbidden(

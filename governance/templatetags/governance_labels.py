@@ -17,4 +17,4 @@ def lawful_basis(value):
 
 @register.filter
 def approver_role(value):
-    return tiers.APPROVER_ROLE_LABELS.get(value, value)
+    return tiers.role_label(value)
